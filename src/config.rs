@@ -1,0 +1,448 @@
+//! Configuration: one typed struct, read from a TOML file, then `RINGHUB_*` environment
+//! variables, then command-line flags (each layer overrides the one before). Every key and
+//! its default is listed in `docs/configuration.md`; `shared/PROTOCOL.md` §8 is the contract.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// Environment variables named by the protocol (§8). Every top-level key `k` can also be set
+/// as `RINGHUB_<K>`; these are the ones whose names do not follow from a key.
+pub mod env {
+    pub const CONFIG: &str = "RINGHUB_CONFIG";
+    pub const LISTEN: &str = "RINGHUB_LISTEN";
+    pub const ADMIN_LISTEN: &str = "RINGHUB_ADMIN_LISTEN";
+    pub const SHARDS: &str = "RINGHUB_SHARDS";
+    pub const INSTANCE_ID: &str = "RINGHUB_INSTANCE_ID";
+    pub const JWT_SECRET: &str = "RINGHUB_JWT_SECRET";
+    pub const JWT_PUBLIC_KEY: &str = "RINGHUB_JWT_PUBLIC_KEY";
+    pub const JWKS_FILE: &str = "RINGHUB_JWKS_FILE";
+    pub const JWT_ISSUER: &str = "RINGHUB_JWT_ISSUER";
+    pub const JWT_AUDIENCE: &str = "RINGHUB_JWT_AUDIENCE";
+    pub const REDIS_URL: &str = "RINGHUB_REDIS_URL";
+    pub const API_KEYS: &str = "RINGHUB_API_KEYS";
+    pub const LOG: &str = "RINGHUB_LOG";
+}
+
+/// Which monoio driver the shards run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Driver {
+    /// io_uring when the kernel (and seccomp profile) allow it, epoll otherwise.
+    Auto,
+    /// io_uring only; start fails where it is unavailable.
+    IoUring,
+    /// epoll (monoio's legacy driver).
+    Epoll,
+}
+
+/// Per-namespace settings (`[namespaces.<name>]`, §3).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Namespace {
+    /// Any authenticated user may subscribe.
+    pub public: bool,
+    /// Clients may publish (with a matching `publish` claim, or anyone when `public`).
+    pub client_publish: bool,
+    /// Publications kept for recovery (0: none).
+    pub history_size: usize,
+    /// How long publications are kept.
+    #[serde(deserialize_with = "duration_opt")]
+    pub history_ttl: Option<Duration>,
+    /// Track who is subscribed.
+    pub presence: bool,
+    /// Announce `join` / `leave`.
+    pub join_leave: bool,
+    /// Client publishes go to the ingress stream instead of subscribers.
+    pub ingress: bool,
+}
+
+/// The whole configuration. Field docs are the reference; defaults follow §8.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Public address (WebSocket, `/health`, `/ready`).
+    pub listen: SocketAddr,
+    /// Admin address (server API, metrics).
+    pub admin_listen: SocketAddr,
+    /// Shard threads; 0 means the CPUs this process may use (cgroup quota included).
+    pub shards: usize,
+    /// This instance's id; empty means host name plus a random suffix.
+    pub instance_id: String,
+    /// io_uring, epoll, or auto.
+    pub driver: Driver,
+    /// HS256/384/512 shared secret; empty means a random one (development only).
+    pub jwt_secret: String,
+    /// PEM public key for RS*/PS*/ES*/EdDSA tokens.
+    pub jwt_public_key: Option<PathBuf>,
+    /// JWKS file; `kid` selects the key.
+    pub jwks_file: Option<PathBuf>,
+    /// Required `iss`.
+    pub jwt_issuer: Option<String>,
+    /// Required `aud`.
+    pub jwt_audience: Option<String>,
+    /// Clock skew allowed on `exp` / `nbf` / `iat`.
+    #[serde(deserialize_with = "duration")]
+    pub jwt_leeway: Duration,
+    /// Redis for the relay, history and ingress; none means a single instance.
+    pub redis_url: Option<String>,
+    /// SHA-256 hex digests of server API keys.
+    pub api_keys: Vec<String>,
+    /// Log filter and format, e.g. `info` or `info,json`.
+    pub log: String,
+
+    #[serde(deserialize_with = "duration")]
+    pub ping_interval: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub pong_timeout: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub auth_timeout: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub refresh_window: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub drain_timeout: Duration,
+    /// Time a client gets to answer our close frame before the socket is dropped.
+    #[serde(deserialize_with = "duration")]
+    pub close_timeout: Duration,
+    /// Time a client gets to send a complete HTTP upgrade request.
+    #[serde(deserialize_with = "duration")]
+    pub handshake_timeout: Duration,
+    /// Bytes, per frame and per reassembled message.
+    pub max_message_size: usize,
+    /// Most fragments one message may have.
+    pub max_fragments: usize,
+    pub max_connections: usize,
+    pub max_connections_per_user: usize,
+    pub max_subscriptions_per_connection: usize,
+    /// Bytes queued per connection before it is a slow consumer (close 4009).
+    pub send_queue_bytes: usize,
+    pub messages_per_second: u32,
+    pub burst: u32,
+    pub connects_per_second_per_ip: u32,
+    pub max_connections_per_ip: usize,
+    /// Listen backlog, bounded by the kernel's `net.core.somaxconn`.
+    pub listen_backlog: u32,
+    /// Upper bound of the jitter of `reconnect.after_ms` while draining.
+    #[serde(deserialize_with = "duration")]
+    pub reconnect_jitter: Duration,
+    /// Testing only: serve an echo endpoint at `/echo` (for the Autobahn suite).
+    pub echo_endpoint: bool,
+
+    pub namespaces: HashMap<String, Namespace>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "0.0.0.0:8080".parse().unwrap(),
+            admin_listen: "127.0.0.1:9090".parse().unwrap(),
+            shards: 0,
+            instance_id: String::new(),
+            driver: Driver::Auto,
+            jwt_secret: String::new(),
+            jwt_public_key: None,
+            jwks_file: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+            jwt_leeway: Duration::from_secs(5),
+            redis_url: None,
+            api_keys: Vec::new(),
+            log: "info".into(),
+            ping_interval: Duration::from_secs(25),
+            pong_timeout: Duration::from_secs(10),
+            auth_timeout: Duration::from_secs(5),
+            refresh_window: Duration::from_secs(60),
+            drain_timeout: Duration::from_secs(30),
+            close_timeout: Duration::from_secs(2),
+            handshake_timeout: Duration::from_secs(10),
+            max_message_size: 65536,
+            max_fragments: 1024,
+            max_connections: 1_000_000,
+            max_connections_per_user: 16,
+            max_subscriptions_per_connection: 512,
+            send_queue_bytes: 1 << 20,
+            messages_per_second: 50,
+            burst: 100,
+            connects_per_second_per_ip: 200,
+            max_connections_per_ip: 100_000,
+            listen_backlog: 4096,
+            reconnect_jitter: Duration::from_secs(5),
+            echo_endpoint: false,
+            namespaces: HashMap::new(),
+        }
+    }
+}
+
+/// A configuration that cannot be used; `main` prints it on one line and exits 64.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid value for {key}: {message}")]
+    Value { key: String, message: String },
+}
+
+fn value_err(key: &str, message: impl ToString) -> ConfigError {
+    ConfigError::Value {
+        key: key.to_string(),
+        message: message.to_string(),
+    }
+}
+
+impl Config {
+    /// Reads the file (if any), then applies `vars` (the process environment in `main`).
+    pub fn load(
+        file: Option<PathBuf>,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = vars.into_iter().collect();
+        let file = file.or_else(|| vars.get(env::CONFIG).map(PathBuf::from));
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    path,
+                    message: e.message().replace('\n', " "),
+                })?
+            }
+            None => Config::default(),
+        };
+        for (key, value) in &vars {
+            if let Some(name) = key.strip_prefix("RINGHUB_") {
+                if key != env::CONFIG {
+                    config.set(&name.to_ascii_lowercase(), value)?;
+                }
+            }
+        }
+        Ok(config)
+    }
+
+    /// Sets one top-level key from its string form (environment variables and flags).
+    /// Unknown `RINGHUB_*` names are refused, so that a typo does not pass silently.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        fn num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            v.trim().parse().map_err(|e| value_err(key, e))
+        }
+        fn dur(key: &str, v: &str) -> Result<Duration, ConfigError> {
+            parse_duration(v).map_err(|e| value_err(key, e))
+        }
+        fn flag(key: &str, v: &str) -> Result<bool, ConfigError> {
+            match v.trim() {
+                "1" | "true" | "yes" | "on" => Ok(true),
+                "0" | "false" | "no" | "off" => Ok(false),
+                _ => Err(value_err(key, "expected true or false")),
+            }
+        }
+        let opt = |v: &str| (!v.is_empty()).then(|| v.to_string());
+        match key {
+            "listen" => self.listen = num(key, value)?,
+            "admin_listen" => self.admin_listen = num(key, value)?,
+            "shards" => self.shards = num(key, value)?,
+            "instance_id" => self.instance_id = value.to_string(),
+            "driver" => {
+                self.driver = match value {
+                    "auto" => Driver::Auto,
+                    "io_uring" | "iouring" | "uring" => Driver::IoUring,
+                    "epoll" | "legacy" => Driver::Epoll,
+                    _ => return Err(value_err(key, "expected auto, io_uring or epoll")),
+                }
+            }
+            "jwt_secret" => self.jwt_secret = value.to_string(),
+            "jwt_public_key" => self.jwt_public_key = opt(value).map(PathBuf::from),
+            "jwks_file" => self.jwks_file = opt(value).map(PathBuf::from),
+            "jwt_issuer" => self.jwt_issuer = opt(value),
+            "jwt_audience" => self.jwt_audience = opt(value),
+            "jwt_leeway" => self.jwt_leeway = dur(key, value)?,
+            "redis_url" => self.redis_url = opt(value),
+            "api_keys" => {
+                self.api_keys = value
+                    .split(',')
+                    .map(|s| s.trim().to_ascii_lowercase())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            }
+            "log" => self.log = value.to_string(),
+            "ping_interval" => self.ping_interval = dur(key, value)?,
+            "pong_timeout" => self.pong_timeout = dur(key, value)?,
+            "auth_timeout" => self.auth_timeout = dur(key, value)?,
+            "refresh_window" => self.refresh_window = dur(key, value)?,
+            "drain_timeout" => self.drain_timeout = dur(key, value)?,
+            "close_timeout" => self.close_timeout = dur(key, value)?,
+            "handshake_timeout" => self.handshake_timeout = dur(key, value)?,
+            "reconnect_jitter" => self.reconnect_jitter = dur(key, value)?,
+            "max_message_size" => self.max_message_size = num(key, value)?,
+            "max_fragments" => self.max_fragments = num(key, value)?,
+            "max_connections" => self.max_connections = num(key, value)?,
+            "max_connections_per_user" => self.max_connections_per_user = num(key, value)?,
+            "max_subscriptions_per_connection" => {
+                self.max_subscriptions_per_connection = num(key, value)?
+            }
+            "send_queue_bytes" => self.send_queue_bytes = num(key, value)?,
+            "messages_per_second" => self.messages_per_second = num(key, value)?,
+            "burst" => self.burst = num(key, value)?,
+            "connects_per_second_per_ip" => self.connects_per_second_per_ip = num(key, value)?,
+            "max_connections_per_ip" => self.max_connections_per_ip = num(key, value)?,
+            "listen_backlog" => self.listen_backlog = num(key, value)?,
+            "echo_endpoint" => self.echo_endpoint = flag(key, value)?,
+            _ => {
+                return Err(value_err(
+                    &format!("RINGHUB_{}", key.to_uppercase()),
+                    "unknown setting",
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks what serde cannot: ranges, files, combinations.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("ping_interval", self.ping_interval),
+            ("pong_timeout", self.pong_timeout),
+            ("auth_timeout", self.auth_timeout),
+            ("close_timeout", self.close_timeout),
+            ("handshake_timeout", self.handshake_timeout),
+        ];
+        for (key, d) in positive {
+            if d.is_zero() {
+                return Err(value_err(key, "must be greater than zero"));
+            }
+        }
+        if self.shards > 64 {
+            return Err(value_err("shards", "at most 64 shards are supported"));
+        }
+        if self.max_message_size < 128 {
+            return Err(value_err("max_message_size", "must be at least 128 bytes"));
+        }
+        if self.send_queue_bytes < self.max_message_size.min(65536) {
+            return Err(value_err(
+                "send_queue_bytes",
+                "must hold at least one message",
+            ));
+        }
+        if self.listen_backlog == 0 {
+            return Err(value_err("listen_backlog", "must be greater than zero"));
+        }
+        for path in [&self.jwt_public_key, &self.jwks_file]
+            .into_iter()
+            .flatten()
+        {
+            if !path.is_file() {
+                return Err(value_err(
+                    "jwt key",
+                    format!("{} is not a readable file", path.display()),
+                ));
+            }
+        }
+        for digest in &self.api_keys {
+            if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(value_err(
+                    "api_keys",
+                    "each key must be a SHA-256 hex digest (64 hex digits)",
+                ));
+            }
+        }
+        for name in self.namespaces.keys() {
+            if name.is_empty() || name.contains(':') || !crate::channel::valid_name(name) {
+                return Err(value_err(
+                    "namespaces",
+                    format!("invalid namespace name {name:?}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The namespace settings of a channel (`default` when none is configured).
+    pub fn namespace(&self, channel: &str) -> &Namespace {
+        static NONE: Namespace = Namespace {
+            public: false,
+            client_publish: false,
+            history_size: 0,
+            history_ttl: None,
+            presence: false,
+            join_leave: false,
+            ingress: false,
+        };
+        let ns = crate::channel::namespace_of(channel);
+        self.namespaces.get(ns).unwrap_or(&NONE)
+    }
+
+    /// Shards to run: the setting, or the CPUs this process may use.
+    pub fn shard_count(&self) -> usize {
+        if self.shards > 0 {
+            return self.shards;
+        }
+        crate::sys::available_cpus().clamp(1, 64)
+    }
+}
+
+/// Parses `"500ms"`, `"25s"`, `"24h"`, `"1m 30s"`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("{e} (expected e.g. \"500ms\", \"25s\")"))
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+fn duration_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_protocol() {
+        let c = Config::default();
+        assert_eq!(c.listen.port(), 8080);
+        assert_eq!(c.ping_interval, Duration::from_secs(25));
+        assert_eq!(c.max_message_size, 65536);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn env_overrides_and_typos_are_refused() {
+        let vars = [("RINGHUB_PING_INTERVAL".to_string(), "1s".to_string())];
+        let c = Config::load(None, vars).unwrap();
+        assert_eq!(c.ping_interval, Duration::from_secs(1));
+        let bad = [("RINGHUB_PING_INTERVL".to_string(), "1s".to_string())];
+        assert!(Config::load(None, bad).is_err());
+        let bad = [("RINGHUB_SHARDS".to_string(), "many".to_string())];
+        assert!(Config::load(None, bad).is_err());
+    }
+
+    #[test]
+    fn toml_namespaces_and_durations() {
+        let c: Config = toml::from_str(
+            "ping_interval = \"500ms\"\n[namespaces.chat]\npublic = true\nhistory_ttl = \"24h\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.ping_interval, Duration::from_millis(500));
+        assert!(c.namespace("chat:1").public);
+        assert_eq!(
+            c.namespace("chat:1").history_ttl,
+            Some(Duration::from_secs(86400))
+        );
+        assert!(!c.namespace("table:1").public);
+        assert!(toml::from_str::<Config>("ping_intervall = \"1s\"").is_err());
+    }
+}

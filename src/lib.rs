@@ -1,0 +1,30 @@
+//! ringhub: a thread-per-core WebSocket hub for large real-time games.
+//!
+//! # Layout
+//!
+//! - [`config`]: the typed configuration (TOML file, `RINGHUB_*` variables, flags).
+//! - [`auth`]: JWT verification (HS/RS/PS/ES/EdDSA, PEM and JWKS keys) and token minting.
+//! - [`channel`]: channel names, namespaces and permission patterns.
+//! - [`protocol`]: the JSON frames, decoded without copying `data`, encoded once into frames.
+//! - [`ws`]: WebSocket on the wire: frame heads, the message decoder, the HTTP upgrade.
+//! - [`shard`]: one thread and one monoio runtime per core: accept, hand-off by user,
+//!   connections, fan-out, the timing wheel, and the inbox other threads reach it through.
+//! - [`shared`]: what the shards share: config, keys, inboxes, the channel interest map.
+//! - [`hub`]: binding the listeners, starting the shards, draining and stopping.
+//! - [`sys`]: the handful of system calls made directly, and the only `unsafe`.
+//!
+//! The hot path (shards, framing, fan-out) never takes a lock or waits on another thread;
+//! the control plane talks to shards only through their inboxes.
+
+pub mod auth;
+pub mod channel;
+pub mod config;
+pub mod hub;
+pub mod protocol;
+pub mod shard;
+pub mod shared;
+pub mod sys;
+pub mod ws;
+
+pub use config::Config;
+pub use hub::Hub;

@@ -1,0 +1,203 @@
+//! The `ringhub` binary: parse the command line, load the configuration, run the hub until
+//! SIGTERM or SIGINT, drain, exit.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use ringhub::auth::{mint, MintOptions};
+use ringhub::config::{env, Config};
+use ringhub::Hub;
+
+/// Exit status for a configuration that cannot be used (EX_USAGE).
+const EXIT_CONFIG: u8 = 64;
+
+#[derive(Parser)]
+#[command(
+    name = "ringhub",
+    version,
+    about = "A thread-per-core WebSocket hub for real-time games"
+)]
+struct Cli {
+    /// TOML configuration file (also RINGHUB_CONFIG).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Public address, e.g. 0.0.0.0:8080.
+    #[arg(long)]
+    listen: Option<String>,
+    /// Admin address, e.g. 127.0.0.1:9090.
+    #[arg(long)]
+    admin_listen: Option<String>,
+    /// Shard threads (default: the CPUs this process may use).
+    #[arg(long)]
+    shards: Option<String>,
+    /// io_uring, epoll or auto.
+    #[arg(long)]
+    driver: Option<String>,
+    /// Any top-level setting, as KEY=VALUE (repeatable), e.g. --set ping_interval=5s.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print a token signed with the configured HS secret.
+    Token {
+        #[arg(long)]
+        user: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+        /// Channel patterns the user may subscribe to, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        channels: Vec<String>,
+        /// Channel patterns the user may publish to, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        publish: Vec<String>,
+        /// Token id (for revocation).
+        #[arg(long)]
+        jti: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match load(&cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ringhub: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    match cli.command {
+        Some(Command::Token {
+            user,
+            ttl,
+            channels,
+            publish,
+            jti,
+        }) => {
+            if config.jwt_secret.is_empty() {
+                eprintln!("ringhub: no jwt_secret configured (set {}); a hub's random secret is not known outside it", env::JWT_SECRET);
+                return ExitCode::from(EXIT_CONFIG);
+            }
+            let opts = MintOptions {
+                user,
+                ttl,
+                channels,
+                publish,
+                jti,
+                issuer: config.jwt_issuer.clone(),
+                audience: config.jwt_audience.clone(),
+                ..MintOptions::default()
+            };
+            println!("{}", mint(config.jwt_secret.as_bytes(), &opts));
+            ExitCode::SUCCESS
+        }
+        None => serve(config),
+    }
+}
+
+fn load(cli: &Cli) -> Result<Config, ringhub::config::ConfigError> {
+    let mut config = Config::load(cli.config.clone(), std::env::vars())?;
+    let flags = [
+        ("listen", &cli.listen),
+        ("admin_listen", &cli.admin_listen),
+        ("shards", &cli.shards),
+        ("driver", &cli.driver),
+    ];
+    for (key, value) in flags {
+        if let Some(v) = value {
+            config.set(key, v)?;
+        }
+    }
+    for kv in &cli.set {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| ringhub::config::ConfigError::Value {
+                key: kv.clone(),
+                message: "expected KEY=VALUE".into(),
+            })?;
+        config.set(k.trim(), v.trim())?;
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+fn init_logging(spec: &str) {
+    let mut json = false;
+    let filter: Vec<&str> = spec
+        .split(',')
+        .filter(|part| {
+            let is_json = part.trim() == "json";
+            json |= is_json;
+            !is_json && part.trim() != "text"
+        })
+        .collect();
+    let filter = tracing_subscriber::EnvFilter::try_new(filter.join(","))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    if json {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.init();
+    }
+}
+
+fn serve(config: Config) -> ExitCode {
+    init_logging(&config.log);
+    let demo = config.jwt_secret.is_empty();
+    let signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ]);
+    let mut signals = match signals {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ringhub: cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let hub = match Hub::start(config) {
+        Ok(hub) => hub,
+        Err(e @ (ringhub::hub::StartError::Config(_) | ringhub::hub::StartError::Keys(_))) => {
+            eprintln!("ringhub: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        Err(e) => {
+            eprintln!("ringhub: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if demo {
+        let opts = MintOptions {
+            user: "demo".into(),
+            ttl: 24 * 3600,
+            channels: vec!["*".into()],
+            publish: vec!["*".into()],
+            ..MintOptions::default()
+        };
+        let token = mint(hub.secret(), &opts);
+        let addr = hub.local_addr();
+        let host = if addr.ip().is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            addr.ip().to_string()
+        };
+        tracing::warn!(
+            "no {} set: using a random secret, for development only",
+            env::JWT_SECRET
+        );
+        tracing::info!(user = "demo", "demo token: {token}");
+        tracing::info!("connect: ws://{host}:{}/ws?token={token}", addr.port());
+    }
+    if let Some(signal) = signals.forever().next() {
+        tracing::info!(signal, "draining");
+    }
+    hub.shutdown();
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,283 @@
+//! The JSON frames of `shared/PROTOCOL.md` §2: decoding client requests without copying
+//! `data`, and encoding the hub's frames straight into WebSocket frame bytes.
+
+use std::borrow::Cow;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::ws::frame::{FrameBuf, Opcode};
+
+/// A client request. `data` stays raw JSON: it is relayed byte for byte.
+#[derive(Debug, Deserialize)]
+pub struct Request<'a> {
+    #[serde(default)]
+    pub id: Option<u64>,
+    #[serde(rename = "type", borrow)]
+    pub kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub channel: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub data: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub token: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub user: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct IdOnly {
+    #[serde(default)]
+    id: Option<u64>,
+}
+
+/// Decodes a request; on failure returns the request id (when it can be read) and why.
+pub fn decode(text: &str) -> Result<Request<'_>, (Option<u64>, String)> {
+    serde_json::from_str(text).map_err(|e| {
+        let id = serde_json::from_str::<IdOnly>(text).ok().and_then(|r| r.id);
+        let why = if e.is_syntax() || e.is_eof() {
+            "malformed JSON".to_string()
+        } else {
+            format!("invalid request: {e}")
+        };
+        (id, why)
+    })
+}
+
+/// Error codes of §2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    TooLarge,
+    LimitExceeded,
+    Unavailable,
+    Timeout,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::LimitExceeded => "limit_exceeded",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+fn text_frame<T: Serialize>(value: &T) -> Bytes {
+    let mut f = FrameBuf::with_capacity(96);
+    serde_json::to_writer(f.payload_mut().writer(), value).expect("serializing a plain struct");
+    f.finish(Opcode::Text)
+}
+
+#[derive(Serialize)]
+struct ErrorFrame<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<u64>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    code: &'static str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after_ms: Option<u64>,
+}
+
+/// `{"id":..,"type":"error","code":..,"message":..}`.
+pub fn error(id: Option<u64>, code: ErrorCode, message: &str) -> Bytes {
+    text_frame(&ErrorFrame {
+        id,
+        kind: "error",
+        code: code.as_str(),
+        message,
+        retry_after_ms: None,
+    })
+}
+
+/// A `rate_limited` error with its `retry_after_ms`.
+pub fn rate_limited(id: Option<u64>, retry_after_ms: u64) -> Bytes {
+    text_frame(&ErrorFrame {
+        id,
+        kind: "error",
+        code: ErrorCode::RateLimited.as_str(),
+        message: "rate limit exceeded",
+        retry_after_ms: Some(retry_after_ms),
+    })
+}
+
+#[derive(Serialize)]
+struct Reply<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<u64>,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    channel: Option<&'a str>,
+}
+
+/// A success reply of `kind` (`ack`, `pong`, `subscribed`, `unsubscribed`).
+pub fn reply(id: Option<u64>, kind: &str, channel: Option<&str>) -> Bytes {
+    text_frame(&Reply { id, kind, channel })
+}
+
+/// The first frame of an authenticated connection.
+#[derive(Serialize)]
+pub struct Welcome<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub conn: &'a str,
+    pub user: &'a str,
+    pub instance: &'a str,
+    pub shard: usize,
+    pub ping_interval_ms: u64,
+    pub expires_at: u64,
+}
+
+pub fn welcome(w: &Welcome<'_>) -> Bytes {
+    text_frame(w)
+}
+
+/// `{"type":"reconnect","after_ms":N}`.
+pub fn reconnect(after_ms: u64) -> Bytes {
+    #[derive(Serialize)]
+    struct Reconnect {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        after_ms: u64,
+    }
+    text_frame(&Reconnect {
+        kind: "reconnect",
+        after_ms,
+    })
+}
+
+#[derive(Serialize)]
+struct Expiry {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<u64>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    expires_at: u64,
+}
+
+/// `{"type":"expiring","expires_at":..}`: the token expires soon.
+pub fn expiring(expires_at: u64) -> Bytes {
+    text_frame(&Expiry {
+        id: None,
+        kind: "expiring",
+        expires_at,
+    })
+}
+
+/// `{"id":..,"type":"refreshed","expires_at":..}`.
+pub fn refreshed(id: Option<u64>, expires_at: u64) -> Bytes {
+    text_frame(&Expiry {
+        id,
+        kind: "refreshed",
+        expires_at,
+    })
+}
+
+fn push_json_str(buf: &mut BytesMut, s: &str) {
+    serde_json::to_writer(buf.writer(), s).expect("serializing a string");
+}
+
+/// A publication, encoded once into its final frame: `{"type":"message","channel":..,
+/// "data":<raw bytes as published>,"from":..}`.
+pub fn message(channel: &str, data: &str, from: Option<&str>) -> Bytes {
+    let mut f = FrameBuf::with_capacity(48 + channel.len() + data.len() + from.map_or(0, str::len));
+    let b = f.payload_mut();
+    b.extend_from_slice(br#"{"type":"message","channel":"#);
+    push_json_str(b, channel);
+    b.extend_from_slice(br#","data":"#);
+    b.extend_from_slice(data.as_bytes());
+    if let Some(from) = from {
+        b.extend_from_slice(br#","from":"#);
+        push_json_str(b, from);
+    }
+    b.put_u8(b'}');
+    f.finish(Opcode::Text)
+}
+
+/// A direct message: `{"type":"direct","data":..,"from":..}`.
+pub fn direct(data: &str, from: Option<&str>) -> Bytes {
+    let mut f = FrameBuf::with_capacity(40 + data.len() + from.map_or(0, str::len));
+    let b = f.payload_mut();
+    b.extend_from_slice(br#"{"type":"direct","data":"#);
+    b.extend_from_slice(data.as_bytes());
+    if let Some(from) = from {
+        b.extend_from_slice(br#","from":"#);
+        push_json_str(b, from);
+    }
+    b.put_u8(b'}');
+    f.finish(Opcode::Text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payload(frame: &Bytes) -> &str {
+        let h = crate::ws::frame::head_len(frame.len() - 2);
+        let h = if frame.len() - h < 126 { 2 } else { h };
+        std::str::from_utf8(&frame[h..]).unwrap()
+    }
+
+    #[test]
+    fn data_is_relayed_byte_for_byte() {
+        let req =
+            decode(r#"{"id":3,"type":"publish","channel":"c","data":{ "b" : 1.50, "a":[ 1 ] }}"#)
+                .unwrap();
+        assert_eq!(req.id, Some(3));
+        let data = req.data.unwrap().get();
+        assert_eq!(data, r#"{ "b" : 1.50, "a":[ 1 ] }"#);
+        let f = message("c", data, Some("u\"1"));
+        assert_eq!(
+            payload(&f),
+            r#"{"type":"message","channel":"c","data":{ "b" : 1.50, "a":[ 1 ] },"from":"u\"1"}"#
+        );
+        let v: serde_json::Value = serde_json::from_str(payload(&f)).unwrap();
+        assert_eq!(v["data"]["b"], 1.5);
+    }
+
+    #[test]
+    fn bad_requests_keep_their_id() {
+        assert_eq!(decode("{nope").unwrap_err().0, None);
+        let (id, why) = decode(r#"{"id":9,"type":5}"#).unwrap_err();
+        assert_eq!(id, Some(9));
+        assert!(why.starts_with("invalid request"));
+        assert!(decode(r#"{"id":-1,"type":"ping"}"#).is_err());
+    }
+
+    #[test]
+    fn replies() {
+        assert_eq!(
+            payload(&reply(Some(1), "subscribed", Some("t:1"))),
+            r#"{"id":1,"type":"subscribed","channel":"t:1"}"#
+        );
+        assert_eq!(payload(&reply(None, "ack", None)), r#"{"type":"ack"}"#);
+        assert_eq!(
+            payload(&error(Some(7), ErrorCode::Forbidden, "no")),
+            r#"{"id":7,"type":"error","code":"forbidden","message":"no"}"#
+        );
+        assert!(payload(&rate_limited(None, 20)).ends_with(r#""retry_after_ms":20}"#));
+        assert_eq!(
+            payload(&direct("[1]", None)),
+            r#"{"type":"direct","data":[1]}"#
+        );
+    }
+}

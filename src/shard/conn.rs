@@ -1,0 +1,235 @@
+//! A connection's state on its shard, and its outgoing queue.
+//!
+//! The queue holds shared frame buffers (`Bytes`), bounded in bytes by `send_queue_bytes`;
+//! everything queued is written with one vectored, non-blocking `sendmsg` per wakeup. When
+//! the socket is full, the connection's task is signalled to wait for writability.
+
+use std::collections::VecDeque;
+use std::io::IoSlice;
+use std::os::fd::RawFd;
+use std::rc::Rc;
+use std::task::Waker;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::auth::Identity;
+use crate::sys;
+use crate::ws::decoder::Decoder;
+
+/// Where a connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Reading the HTTP request head.
+    Http,
+    /// Upgraded; the first frame must be `auth`.
+    AwaitAuth,
+    /// Authenticated, on its user's shard.
+    Open,
+    /// The testing echo endpoint.
+    Echo,
+    /// We sent a close frame or an HTTP answer; waiting for the peer to finish.
+    Closing,
+}
+
+/// Most slices one `sendmsg` carries.
+const MAX_IOV: usize = 64;
+
+pub struct Conn {
+    /// Unique on this instance; also the generation that stale timers are checked against.
+    pub id: u64,
+    pub fd: RawFd,
+    pub phase: Phase,
+    pub peer: std::net::SocketAddr,
+    pub accepted_at: Instant,
+    /// Set once authenticated.
+    pub identity: Option<Box<Identity>>,
+    pub user: Option<Rc<str>>,
+    pub client: Option<Box<str>>,
+    /// Channels this connection is subscribed to.
+    pub subs: Vec<std::sync::Arc<str>>,
+    /// Partial HTTP request head (empty after the upgrade).
+    pub head: Vec<u8>,
+    pub decoder: Decoder,
+    /// Counted against `max_connections`.
+    pub counted: bool,
+    /// Last time any frame arrived (liveness).
+    pub last_seen: Instant,
+    /// Consecutive malformed requests (1008 past a bound).
+    pub malformed: u32,
+    /// The stream broke the protocol: further input is ignored while closing.
+    pub poisoned: bool,
+    /// The `id` of the `auth` request, echoed in `welcome`.
+    pub request_id: Option<u64>,
+    /// The close code we sent or received, for the log line.
+    pub close_code: Option<u16>,
+    out: VecDeque<Bytes>,
+    /// Bytes of `out[0]` already written.
+    out_offset: usize,
+    out_bytes: usize,
+    /// Shut the write side down once `out` is empty.
+    fin_after_flush: bool,
+    /// Listed in the shard's dirty list, to be flushed at the end of the current batch.
+    pub dirty: bool,
+    /// The socket was full; the task waits for writability.
+    pub write_blocked: bool,
+    /// The task must end (timeout, error); the stream is dropped.
+    pub done: bool,
+    signaled: bool,
+    waker: Option<Waker>,
+}
+
+/// The outcome of queuing a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queued {
+    Ok,
+    /// The queue would exceed its bound: a slow consumer.
+    Overflow,
+}
+
+impl Conn {
+    pub fn new(id: u64, fd: RawFd, peer: std::net::SocketAddr, now: Instant) -> Conn {
+        Conn {
+            id,
+            fd,
+            phase: Phase::Http,
+            peer,
+            accepted_at: now,
+            identity: None,
+            user: None,
+            client: None,
+            subs: Vec::new(),
+            head: Vec::new(),
+            decoder: Decoder::default(),
+            counted: false,
+            last_seen: now,
+            malformed: 0,
+            poisoned: false,
+            request_id: None,
+            close_code: None,
+            out: VecDeque::new(),
+            out_offset: 0,
+            out_bytes: 0,
+            fin_after_flush: false,
+            dirty: false,
+            write_blocked: false,
+            done: false,
+            signaled: false,
+            waker: None,
+        }
+    }
+
+    /// Queues a frame unless that would pass `limit` bytes.
+    pub fn queue(&mut self, frame: Bytes, limit: usize) -> Queued {
+        if self.out_bytes + frame.len() > limit {
+            return Queued::Overflow;
+        }
+        self.out_bytes += frame.len();
+        self.out.push_back(frame);
+        Queued::Ok
+    }
+
+    /// Drops everything queued (before a slow consumer's close frame).
+    pub fn discard_queue(&mut self) {
+        self.out.clear();
+        self.out_offset = 0;
+        self.out_bytes = 0;
+    }
+
+    pub fn queued_bytes(&self) -> usize {
+        self.out_bytes
+    }
+
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    /// Half-closes the socket once everything queued is written.
+    pub fn finish_after_flush(&mut self) {
+        self.fin_after_flush = true;
+        if self.out.is_empty() {
+            self.shutdown_write();
+        }
+    }
+
+    fn shutdown_write(&mut self) {
+        self.fin_after_flush = false;
+        sys::shutdown(self.fd, std::net::Shutdown::Write);
+    }
+
+    /// One vectored write of what is queued. On a full socket, signals the task to wait
+    /// for writability; on an error, marks the connection done.
+    pub fn flush(&mut self) {
+        if self.out.is_empty() || self.write_blocked || self.done {
+            return;
+        }
+        let mut iov = [IoSlice::new(&[]); MAX_IOV];
+        let mut n = 0;
+        for (i, b) in self.out.iter().take(MAX_IOV).enumerate() {
+            iov[i] = IoSlice::new(if i == 0 { &b[self.out_offset..] } else { b });
+            n += 1;
+        }
+        match sys::send_vectored(self.fd, &iov[..n]) {
+            Ok(written) => self.consume(written),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                self.write_blocked = true;
+                self.signal();
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => {
+                self.discard_queue();
+                self.done = true;
+                self.signal();
+            }
+        }
+        if self.out.is_empty() {
+            if self.fin_after_flush {
+                self.shutdown_write();
+            }
+        } else if !self.write_blocked {
+            // A short write means the socket is full: wait for room instead of retrying.
+            self.write_blocked = true;
+            self.signal();
+        }
+    }
+
+    fn consume(&mut self, mut written: usize) {
+        self.out_bytes -= written;
+        while written > 0 {
+            let front =
+                self.out.front().expect("wrote more than was queued").len() - self.out_offset;
+            if written >= front {
+                written -= front;
+                self.out.pop_front();
+                self.out_offset = 0;
+            } else {
+                self.out_offset += written;
+                written = 0;
+            }
+        }
+        if self.out.is_empty() {
+            // Give back the ring's memory: an idle connection holds no buffers.
+            self.out = VecDeque::new();
+        }
+    }
+
+    /// Wakes the connection's task to look at its state again.
+    pub fn signal(&mut self) {
+        self.signaled = true;
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+
+    /// For the task: was it signalled? If not, remember whom to wake.
+    pub fn poll_signal(&mut self, waker: &Waker) -> bool {
+        if std::mem::take(&mut self.signaled) {
+            return true;
+        }
+        match &self.waker {
+            Some(w) if w.will_wake(waker) => {}
+            _ => self.waker = Some(waker.clone()),
+        }
+        false
+    }
+}

@@ -1,0 +1,432 @@
+//! A shard's state and the life of its connections: accept, hand-off, open, send, close,
+//! timers, removal. Requests are in `requests.rs`, fan-out in `fanout.rs`.
+
+use std::collections::HashMap;
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use indexmap::IndexSet;
+use rand::Rng;
+use slab::Slab;
+
+use super::conn::{Conn, Phase, Queued};
+use super::inbox::Detached;
+use super::wheel::Wheel;
+use crate::protocol;
+use crate::shared::Shared;
+use crate::ws::frame;
+
+/// What a timer is for; checked against the connection's id when it fires (lazy cancel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimerKind {
+    /// The HTTP request head must be complete by now.
+    Handshake,
+    /// The `auth` frame must have arrived by now.
+    Auth,
+    /// The peer had its chance to finish the close handshake.
+    Linger,
+    /// Time to ping.
+    Ping,
+    /// Something must have arrived since `ping_interval + pong_timeout` ago.
+    Liveness,
+    /// `expiring` is due.
+    Expiring,
+    /// The token expires now.
+    Expiry,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Timer {
+    key: usize,
+    conn: u64,
+    kind: TimerKind,
+}
+
+/// What the connection task does after its input was handled.
+pub enum Step {
+    Continue,
+    /// Drop the socket.
+    Exit,
+    /// Send the socket to this shard, with the connection's state.
+    Handoff(usize, Detached),
+}
+
+pub struct Core {
+    pub shared: Arc<Shared>,
+    pub index: usize,
+    pub conns: Slab<Conn>,
+    /// Channel -> local subscribers (slab keys).
+    pub(super) channels: HashMap<Arc<str>, IndexSet<usize>>,
+    /// User -> this shard's connections of that user.
+    pub(super) users: HashMap<Rc<str>, Vec<usize>>,
+    /// Connections with output queued since the last flush.
+    pub(super) dirty: Vec<usize>,
+    pub wheel: Wheel<Timer>,
+    pub ticker_waker: Option<Waker>,
+    pub accept_waker: Option<Waker>,
+    pub draining: bool,
+    next_id: u64,
+}
+
+impl Core {
+    pub fn new(shared: Arc<Shared>, index: usize) -> Core {
+        Core {
+            shared,
+            index,
+            conns: Slab::new(),
+            channels: HashMap::new(),
+            users: HashMap::new(),
+            dirty: Vec::new(),
+            wheel: Wheel::new(Instant::now()),
+            ticker_waker: None,
+            accept_waker: None,
+            draining: false,
+            next_id: 0,
+        }
+    }
+
+    fn new_id(&mut self) -> u64 {
+        self.next_id += 1;
+        ((self.index as u64) << 56) | self.next_id
+    }
+
+    /// A freshly accepted socket: read its HTTP request head, within `handshake_timeout`.
+    pub fn accepted(
+        &mut self,
+        stream: &monoio::net::TcpStream,
+        peer: std::net::SocketAddr,
+    ) -> usize {
+        let id = self.new_id();
+        let key = self
+            .conns
+            .insert(Conn::new(id, stream.as_raw_fd(), peer, Instant::now()));
+        self.schedule(
+            key,
+            self.shared.config.handshake_timeout,
+            TimerKind::Handshake,
+        );
+        key
+    }
+
+    /// A connection handed over by another shard: it becomes open here.
+    pub fn adopt(&mut self, stream: &monoio::net::TcpStream, d: Detached) -> usize {
+        let mut conn = Conn::new(d.id, stream.as_raw_fd(), d.peer, d.accepted_at);
+        conn.phase = Phase::AwaitAuth;
+        conn.decoder = d.decoder;
+        conn.client = d.client;
+        conn.request_id = d.request_id;
+        conn.counted = d.counted;
+        let key = self.conns.insert(conn);
+        self.open(key, d.identity);
+        self.flush_dirty();
+        key
+    }
+
+    /// Authentication succeeded: open the connection here, or send it to its user's shard.
+    pub(super) fn authenticated(
+        &mut self,
+        key: usize,
+        identity: Box<crate::auth::Identity>,
+    ) -> Step {
+        let target = self.shared.shard_of(&identity.user);
+        if target == self.index {
+            self.open(key, identity);
+            return Step::Continue;
+        }
+        let conn = &mut self.conns[key];
+        conn.flush();
+        if conn.has_output() {
+            // The 101 did not fit in a fresh socket's buffer: the peer is not reading.
+            conn.done = true;
+            return Step::Exit;
+        }
+        let conn = self.conns.remove(key);
+        Step::Handoff(
+            target,
+            Detached {
+                id: conn.id,
+                decoder: conn.decoder,
+                identity,
+                client: conn.client,
+                request_id: conn.request_id,
+                peer: conn.peer,
+                counted: conn.counted,
+                accepted_at: conn.accepted_at,
+            },
+        )
+    }
+
+    /// Registers an authenticated connection on its user's shard and welcomes it.
+    fn open(&mut self, key: usize, identity: Box<crate::auth::Identity>) {
+        let shared = self.shared.clone();
+        let config = &shared.config;
+        let user: Rc<str> = match self.users.get_key_value(identity.user.as_str()) {
+            Some((u, _)) => u.clone(),
+            None => identity.user.as_str().into(),
+        };
+        let same_user = self.users.entry(user.clone()).or_default();
+        if same_user.len() >= config.max_connections_per_user {
+            if same_user.is_empty() {
+                self.users.remove(&user);
+            }
+            self.close(key, 4003, "too many connections for this user");
+            return;
+        }
+        same_user.push(key);
+        let now = Instant::now();
+        let ping = config.ping_interval;
+        let welcome = protocol::welcome(&protocol::Welcome {
+            id: self.conns[key].request_id,
+            kind: "welcome",
+            conn: &format!("{:x}", self.conns[key].id),
+            user: &user,
+            instance: &self.shared.instance,
+            shard: self.index,
+            ping_interval_ms: ping.as_millis() as u64,
+            expires_at: identity.expires_at,
+        });
+        let conn = &mut self.conns[key];
+        conn.phase = Phase::Open;
+        conn.user = Some(user);
+        conn.last_seen = now;
+        let (client, peer, id) = (conn.client.clone(), conn.peer, conn.id);
+        conn.identity = Some(identity);
+        self.shared.shard_connections[self.index].fetch_add(1, Ordering::Relaxed);
+        tracing::info!(conn = %format_args!("{id:x}"), user = %self.conns[key].user.as_deref().unwrap_or(""),
+            shard = self.index, client = client.as_deref().unwrap_or(""), %peer, "connection opened");
+        self.send(key, welcome);
+        // Spread first pings over the interval so that a connect storm does not ping in step.
+        let first = ping.mul_f64(rand::rng().random_range(0.5..1.0));
+        self.schedule(key, first, TimerKind::Ping);
+        self.schedule(key, ping + config.pong_timeout, TimerKind::Liveness);
+        self.schedule_expiry(key);
+        // Frames that arrived with the handshake or before a hand-off.
+        if self.conns[key].decoder.has_pending() {
+            let _ = self.on_frames(key, &mut []);
+        }
+    }
+
+    /// Schedules `expiring` and the expiry close for the connection's current token.
+    pub(super) fn schedule_expiry(&mut self, key: usize) {
+        let Some(identity) = self.conns[key].identity.as_deref() else {
+            return;
+        };
+        let now = crate::auth::unix_now();
+        let exp = identity.expires_at;
+        let window = self.shared.config.refresh_window.as_secs();
+        let warn_at = exp.saturating_sub(window).max(now);
+        self.schedule(key, Duration::from_secs(warn_at - now), TimerKind::Expiring);
+        self.schedule(
+            key,
+            Duration::from_secs(exp.saturating_sub(now)),
+            TimerKind::Expiry,
+        );
+    }
+
+    /// Schedules a timer for a connection.
+    pub(super) fn schedule(&mut self, key: usize, after: Duration, kind: TimerKind) {
+        let conn = self.conns[key].id;
+        if self.wheel.is_empty() {
+            if let Some(w) = self.ticker_waker.take() {
+                w.wake();
+            }
+        }
+        self.wheel
+            .insert(Instant::now() + after, Timer { key, conn, kind });
+    }
+
+    pub fn on_timer(&mut self, t: Timer) {
+        let Some(conn) = self.conns.get_mut(t.key) else {
+            return;
+        };
+        if conn.id != t.conn || conn.done {
+            return;
+        }
+        let shared = self.shared.clone();
+        let config = &shared.config;
+        let now = Instant::now();
+        match (t.kind, conn.phase) {
+            (TimerKind::Handshake, Phase::Http) => {
+                conn.done = true;
+                conn.signal();
+            }
+            (TimerKind::Auth, Phase::AwaitAuth) => {
+                self.close(t.key, 4001, "authentication timeout")
+            }
+            (TimerKind::Linger, Phase::Closing) => {
+                conn.done = true;
+                conn.signal();
+            }
+            (TimerKind::Ping, Phase::Open) => {
+                let ping = config.ping_interval;
+                self.send(t.key, frame::encode(frame::Opcode::Ping, b""));
+                self.schedule(t.key, ping, TimerKind::Ping);
+            }
+            (TimerKind::Liveness, Phase::Open) => {
+                let limit = config.ping_interval + config.pong_timeout;
+                let silent = now.saturating_duration_since(conn.last_seen);
+                if silent >= limit {
+                    self.close(t.key, 1011, "ping timeout");
+                } else {
+                    self.schedule(t.key, limit - silent, TimerKind::Liveness);
+                }
+            }
+            (TimerKind::Expiring | TimerKind::Expiry, Phase::Open) => {
+                let exp = conn.identity.as_deref().map_or(0, |i| i.expires_at);
+                let now = crate::auth::unix_now();
+                // A timer left over from before a refresh finds a later `exp`: ignore it.
+                if t.kind == TimerKind::Expiry && exp <= now {
+                    self.close(t.key, 4001, "token expired");
+                } else if t.kind == TimerKind::Expiring
+                    && exp <= now + config.refresh_window.as_secs()
+                    && exp > now
+                {
+                    self.send(t.key, protocol::expiring(exp));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Queues a frame for a connection (flushed at the end of the batch). A queue over
+    /// `send_queue_bytes` makes the connection a slow consumer: closed with 4009.
+    pub fn send(&mut self, key: usize, frame: Bytes) {
+        let limit = self.shared.config.send_queue_bytes;
+        let conn = &mut self.conns[key];
+        if conn.phase == Phase::Closing || conn.done {
+            return;
+        }
+        match queue(conn, &mut self.dirty, key, frame, limit) {
+            Queued::Ok => {}
+            Queued::Overflow => self.slow_consumer(key),
+        }
+    }
+
+    pub(super) fn slow_consumer(&mut self, key: usize) {
+        tracing::info!(conn = %format_args!("{:x}", self.conns[key].id), queued = self.conns[key].queued_bytes(), "slow consumer");
+        self.conns[key].discard_queue();
+        self.close(key, 4009, "slow consumer");
+    }
+
+    /// Writes out everything queued during this batch.
+    pub fn flush_dirty(&mut self) {
+        for key in std::mem::take(&mut self.dirty) {
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.dirty = false;
+                conn.flush();
+            }
+        }
+    }
+
+    /// Starts the closing handshake with `code`; the socket is dropped when the peer answers,
+    /// or after `close_timeout`.
+    pub fn close(&mut self, key: usize, code: u16, reason: &str) {
+        let conn = &mut self.conns[key];
+        if conn.phase == Phase::Closing || conn.done {
+            return;
+        }
+        conn.phase = Phase::Closing;
+        conn.close_code = Some(code);
+        let _ = conn.queue(frame::close(code, reason), usize::MAX);
+        conn.finish_after_flush();
+        mark_dirty(conn, &mut self.dirty, key);
+        self.schedule(key, self.shared.config.close_timeout, TimerKind::Linger);
+    }
+
+    /// Answers the HTTP request with `response` and closes after it.
+    pub(super) fn answer_http(&mut self, key: usize, response: Vec<u8>) {
+        let conn = &mut self.conns[key];
+        conn.phase = Phase::Closing;
+        let _ = conn.queue(Bytes::from(response), usize::MAX);
+        conn.finish_after_flush();
+        mark_dirty(conn, &mut self.dirty, key);
+        self.schedule(key, self.shared.config.close_timeout, TimerKind::Linger);
+    }
+
+    /// Forgets a connection whose task is ending (its socket is closed right after).
+    pub fn remove(&mut self, key: usize) {
+        let conn = self.conns.remove(key);
+        for channel in &conn.subs {
+            self.unsubscribe_local(key, channel);
+        }
+        if let Some(user) = &conn.user {
+            if let Some(keys) = self.users.get_mut(user) {
+                keys.retain(|&k| k != key);
+                if keys.is_empty() {
+                    self.users.remove(user);
+                }
+            }
+            self.shared.shard_connections[self.index].fetch_sub(1, Ordering::Relaxed);
+            tracing::info!(conn = %format_args!("{:x}", conn.id), user = %user, shard = self.index,
+                code = conn.close_code.unwrap_or(1006), duration_ms = conn.accepted_at.elapsed().as_millis() as u64,
+                "connection closed");
+        }
+        if conn.counted {
+            self.shared.uncount_connection();
+        }
+    }
+
+    /// Draining: no more accepts; every connection gets `reconnect` and a 1001 close.
+    pub fn drain(&mut self, jitter_ms: u64) {
+        self.draining = true;
+        if let Some(w) = self.accept_waker.take() {
+            w.wake();
+        }
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        let mut rng = rand::rng();
+        for key in keys {
+            match self.conns[key].phase {
+                Phase::Open | Phase::AwaitAuth | Phase::Echo => {
+                    if self.conns[key].phase == Phase::Open {
+                        let after = rng.random_range(0..=jitter_ms);
+                        self.send(key, protocol::reconnect(after));
+                    }
+                    self.close(key, 1001, "draining");
+                }
+                Phase::Http => {
+                    let body =
+                        crate::ws::http::refusal(503, "unavailable", "the hub is draining", "");
+                    self.answer_http(key, body);
+                }
+                Phase::Closing => {}
+            }
+        }
+        self.flush_dirty();
+    }
+
+    /// The shard is leaving its runtime: flush what can be flushed; tasks are dropped with it.
+    pub fn stop_all(&mut self) {
+        self.flush_dirty();
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            self.remove(key);
+        }
+    }
+}
+
+pub(super) fn mark_dirty(conn: &mut Conn, dirty: &mut Vec<usize>, key: usize) {
+    if !conn.dirty {
+        conn.dirty = true;
+        dirty.push(key);
+    }
+}
+
+/// Queues `frame` for the connection at slab `key` and lists it for the next flush.
+pub(super) fn queue(
+    conn: &mut Conn,
+    dirty: &mut Vec<usize>,
+    key: usize,
+    frame: Bytes,
+    limit: usize,
+) -> Queued {
+    let q = conn.queue(frame, limit);
+    if q == Queued::Ok {
+        mark_dirty(conn, dirty, key);
+    }
+    q
+}

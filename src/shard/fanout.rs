@@ -1,0 +1,135 @@
+//! Subscriptions and fan-out on a shard. A publication arrives as finished frame bytes and
+//! is queued, as the same `Bytes`, to every local subscriber; other shards get it through
+//! their inboxes only when the interest map says they have subscribers.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::conn::Queued;
+use super::core::{queue, Core};
+use super::inbox::ShardMsg;
+
+/// The outcome of a subscribe request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Subscribed {
+    New,
+    Already,
+    LimitExceeded,
+}
+
+impl Core {
+    /// Adds a local subscription (setting this shard's interest bit on the first one).
+    pub(super) fn subscribe(&mut self, key: usize, channel: &str) -> Subscribed {
+        let max = self.shared.config.max_subscriptions_per_connection;
+        let conn = &self.conns[key];
+        if conn.subs.iter().any(|c| &**c == channel) {
+            return Subscribed::Already;
+        }
+        if conn.subs.len() >= max {
+            return Subscribed::LimitExceeded;
+        }
+        let name: Arc<str> = match self.channels.get_key_value(channel) {
+            Some((name, _)) => name.clone(),
+            None => {
+                let name: Arc<str> = channel.into();
+                self.shared.add_interest(&name, self.index);
+                name
+            }
+        };
+        self.channels.entry(name.clone()).or_default().insert(key);
+        self.conns[key].subs.push(name);
+        Subscribed::New
+    }
+
+    /// Removes a subscription; false if there was none.
+    pub(super) fn unsubscribe(&mut self, key: usize, channel: &str) -> bool {
+        let subs = &mut self.conns[key].subs;
+        let Some(i) = subs.iter().position(|c| &**c == channel) else {
+            return false;
+        };
+        subs.swap_remove(i);
+        self.unsubscribe_local(key, channel);
+        true
+    }
+
+    /// Drops `key` from a channel's subscribers (clearing interest after the last one).
+    pub(super) fn unsubscribe_local(&mut self, key: usize, channel: &str) {
+        if let Some(set) = self.channels.get_mut(channel) {
+            set.swap_remove(&key);
+            if set.is_empty() {
+                self.channels.remove(channel);
+                self.shared.remove_interest(channel, self.index);
+            }
+        }
+    }
+
+    /// Queues a publication's frame to this shard's subscribers of `channel`.
+    pub fn deliver(&mut self, channel: &str, frame: &Bytes) {
+        let limit = self.shared.config.send_queue_bytes;
+        let Some(subscribers) = self.channels.get(channel) else {
+            return;
+        };
+        let mut slow = Vec::new();
+        for &key in subscribers {
+            let conn = &mut self.conns[key];
+            if conn.phase != super::conn::Phase::Open {
+                continue;
+            }
+            if queue(conn, &mut self.dirty, key, frame.clone(), limit) == Queued::Overflow {
+                slow.push(key);
+            }
+        }
+        for key in slow {
+            self.slow_consumer(key);
+        }
+    }
+
+    /// Queues a direct message's frame to every local connection of `user`.
+    pub fn deliver_to_user(&mut self, user: &str, frame: &Bytes) {
+        let Some(keys) = self.users.get(user) else {
+            return;
+        };
+        for key in keys.clone() {
+            self.send(key, frame.clone());
+        }
+    }
+
+    /// Sends a publication to every shard with subscribers, this one included.
+    pub(super) fn publish(&mut self, channel: &str, frame: Bytes) {
+        let mut shards = self.shared.interested(channel);
+        let mut name: Option<Arc<str>> = None;
+        while shards != 0 {
+            let shard = shards.trailing_zeros() as usize;
+            shards &= shards - 1;
+            if shard == self.index {
+                self.deliver(channel, &frame);
+            } else {
+                let channel = name.get_or_insert_with(|| channel.into()).clone();
+                self.shared.send(
+                    shard,
+                    ShardMsg::Publish {
+                        channel,
+                        frame: frame.clone(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// Sends a direct message to the shard of `user`.
+    pub(super) fn send_to_user(&mut self, user: &str, frame: Bytes) {
+        let shard = self.shared.shard_of(user);
+        if shard == self.index {
+            self.deliver_to_user(user, &frame);
+        } else {
+            self.shared.send(
+                shard,
+                ShardMsg::Direct {
+                    user: user.into(),
+                    frame,
+                },
+            );
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! The first bytes of a connection: the HTTP request head, routed to the WebSocket upgrade,
+//! the health endpoints, or a refusal (`shared/PROTOCOL.md` §1).
+
+use std::sync::atomic::Ordering;
+
+use super::conn::Phase;
+use super::core::{Core, Step, TimerKind};
+use crate::ws::http::{self, HeadError};
+
+impl Core {
+    pub(super) fn on_http(&mut self, key: usize, input: &[u8]) -> Step {
+        let conn = &mut self.conns[key];
+        // Parse in place when the head arrived in one read (the usual case).
+        let owned;
+        let buf: &[u8] = if conn.head.is_empty() {
+            input
+        } else {
+            conn.head.extend_from_slice(input);
+            owned = std::mem::take(&mut conn.head);
+            &owned
+        };
+        let (req, len) = match http::parse(buf) {
+            Ok(parsed) => parsed,
+            Err(HeadError::Incomplete) => {
+                self.conns[key].head = buf.to_vec();
+                return Step::Continue;
+            }
+            Err(HeadError::TooLarge) => {
+                let body = http::refusal(431, "too_large", "request head over 8 KiB", "");
+                self.answer_http(key, body);
+                return Step::Continue;
+            }
+            Err(HeadError::Malformed) => {
+                let body = http::refusal(400, "bad_request", "malformed HTTP request", "");
+                self.answer_http(key, body);
+                return Step::Continue;
+            }
+        };
+        let rest = &buf[len..];
+        match req.path.as_str() {
+            "/health" => {
+                self.answer_http(key, http::response(200, r#"{"status":"ok"}"#, ""));
+                Step::Continue
+            }
+            "/ready" => {
+                let ready = self.shared.ready.load(Ordering::Acquire) && !self.shared.is_draining();
+                let answer = if ready {
+                    http::response(200, r#"{"status":"ready"}"#, "")
+                } else {
+                    http::refusal(503, "unavailable", "not accepting connections", "")
+                };
+                self.answer_http(key, answer);
+                Step::Continue
+            }
+            "/ws" => self.upgrade(key, &req, rest, false),
+            "/echo" if self.shared.config.echo_endpoint => self.upgrade(key, &req, rest, true),
+            _ => {
+                self.answer_http(key, http::refusal(404, "not_found", "unknown path", ""));
+                Step::Continue
+            }
+        }
+    }
+
+    fn upgrade(&mut self, key: usize, req: &http::Request, rest: &[u8], echo: bool) -> Step {
+        if !req.upgrade {
+            let body = if req.method == "GET" {
+                http::refusal(
+                    426,
+                    "upgrade_required",
+                    "this endpoint speaks WebSocket only",
+                    "Upgrade: websocket\r\n",
+                )
+            } else {
+                http::refusal(400, "bad_request", "a WebSocket upgrade is a GET", "")
+            };
+            self.answer_http(key, body);
+            return Step::Continue;
+        }
+        let ws_key = match req.check_websocket() {
+            Ok(k) => k,
+            Err(why) => {
+                self.answer_http(
+                    key,
+                    http::refusal(400, "bad_request", why, "Sec-WebSocket-Version: 13\r\n"),
+                );
+                return Step::Continue;
+            }
+        };
+        if self.shared.is_draining() {
+            self.answer_http(
+                key,
+                http::refusal(
+                    503,
+                    "unavailable",
+                    "the hub is draining",
+                    "Retry-After: 1\r\n",
+                ),
+            );
+            return Step::Continue;
+        }
+        let identity = match req.token() {
+            Some(token) => match self.shared.verifier.verify(token) {
+                Ok(id) => Some(Box::new(id)),
+                Err(e) => {
+                    tracing::info!(peer = %self.conns[key].peer, reason = e.reason(), "token refused");
+                    self.answer_http(
+                        key,
+                        http::refusal(401, "unauthorized", "invalid or expired token", ""),
+                    );
+                    return Step::Continue;
+                }
+            },
+            None => None,
+        };
+        if !self.shared.try_count_connection() {
+            self.answer_http(
+                key,
+                http::refusal(
+                    503,
+                    "unavailable",
+                    "the hub is at its connection limit",
+                    "Retry-After: 1\r\n",
+                ),
+            );
+            return Step::Continue;
+        }
+        let limit = self.shared.config.send_queue_bytes;
+        let conn = &mut self.conns[key];
+        conn.counted = true;
+        conn.client = req
+            .client
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .map(|c| truncate(c, 32).into());
+        let _ = conn.queue(http::switching_protocols(ws_key).into(), limit);
+        conn.decoder.stash(rest);
+        if echo {
+            conn.phase = Phase::Echo;
+            super::core::mark_dirty(conn, &mut self.dirty, key);
+            return self.on_frames(key, &mut []);
+        }
+        conn.phase = Phase::AwaitAuth;
+        match identity {
+            Some(identity) => self.authenticated(key, identity),
+            None => {
+                super::core::mark_dirty(conn, &mut self.dirty, key);
+                self.schedule(key, self.shared.config.auth_timeout, TimerKind::Auth);
+                if self.conns[key].decoder.has_pending() {
+                    return self.on_frames(key, &mut []);
+                }
+                Step::Continue
+            }
+        }
+    }
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn truncate(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}

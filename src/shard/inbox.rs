@@ -1,0 +1,120 @@
+//! One lock-free inbox per shard: how shards (and the control plane) talk to a shard.
+//!
+//! A crossbeam channel carries the messages; the wakeup is an [`AtomicWaker`] plus an `idle`
+//! flag. A busy shard never sets `idle`, so senders pay one atomic load and nothing else; an
+//! idle shard sleeps in its runtime (io_uring or epoll wait) and is woken by the first sender
+//! only — no polling, no timer.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use atomic_waker::AtomicWaker;
+use bytes::Bytes;
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::auth::Identity;
+use crate::ws::decoder::Decoder;
+
+/// Everything one shard asks of another: the one message type of the shard mesh.
+pub enum ShardMsg {
+    /// Take over an authenticated connection whose user hashes to this shard.
+    Adopt(Box<Handoff>),
+    /// Deliver a publication's frame to this shard's subscribers of `channel`.
+    Publish { channel: Arc<str>, frame: Bytes },
+    /// Deliver a direct message's frame to every connection of `user` on this shard.
+    Direct { user: Arc<str>, frame: Bytes },
+    /// Stop accepting, send `reconnect` (jittered up to `jitter_ms`), close with 1001.
+    Drain { jitter_ms: u64 },
+    /// Leave the runtime (after a drain, or at once).
+    Stop,
+}
+
+/// An authenticated connection moving between shards: the socket and everything read from it.
+pub struct Handoff {
+    pub socket: std::net::TcpStream,
+    pub detached: Detached,
+}
+
+/// A connection's state without its socket, as it leaves one shard for another.
+pub struct Detached {
+    pub id: u64,
+    pub decoder: Decoder,
+    pub identity: Box<Identity>,
+    pub client: Option<Box<str>>,
+    pub request_id: Option<u64>,
+    pub peer: std::net::SocketAddr,
+    /// Already counted against `max_connections`.
+    pub counted: bool,
+    pub accepted_at: std::time::Instant,
+}
+
+pub struct Inbox {
+    tx: Sender<ShardMsg>,
+    rx: Receiver<ShardMsg>,
+    waker: AtomicWaker,
+    idle: AtomicBool,
+}
+
+impl Default for Inbox {
+    fn default() -> Self {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        Inbox {
+            tx,
+            rx,
+            waker: AtomicWaker::new(),
+            idle: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Inbox {
+    /// Queues a message and wakes the shard if it sleeps.
+    pub fn send(&self, msg: ShardMsg) {
+        // The receiver lives as long as the inbox, so sending cannot fail.
+        let _ = self.tx.send(msg);
+        if self.idle.load(Ordering::SeqCst) && self.idle.swap(false, Ordering::SeqCst) {
+            self.waker.wake();
+        }
+    }
+
+    /// Messages waiting (a gauge for metrics).
+    pub fn depth(&self) -> usize {
+        self.rx.len()
+    }
+
+    /// Takes one message if there is one.
+    pub fn try_recv(&self) -> Option<ShardMsg> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Resolves when a message is waiting (the shard then drains a batch with `try_recv`).
+    pub fn ready(&self) -> Ready<'_> {
+        Ready { inbox: self }
+    }
+}
+
+pub struct Ready<'a> {
+    inbox: &'a Inbox,
+}
+
+impl Future for Ready<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let inbox = self.inbox;
+        if !inbox.rx.is_empty() {
+            return Poll::Ready(());
+        }
+        inbox.waker.register(cx.waker());
+        inbox.idle.store(true, Ordering::SeqCst);
+        // A sender that queued before seeing `idle` is caught by this second look.
+        if !inbox.rx.is_empty() {
+            inbox.idle.store(false, Ordering::SeqCst);
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+}

@@ -1,0 +1,230 @@
+//! A shard: one thread, one monoio runtime, one listener, and every connection of the users
+//! that hash to it. Nothing here is `Send` or locked; other threads reach a shard only
+//! through its inbox.
+//!
+//! Tasks on a shard: the inbox loop (the runtime's main future), the accept loop, the
+//! timing-wheel ticker, and one small task per connection that waits for readiness.
+
+pub mod conn;
+mod core;
+mod fanout;
+mod http_phase;
+pub mod inbox;
+mod requests;
+mod task;
+pub mod wheel;
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::net::TcpListener;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use monoio::time::TimeDriver;
+use monoio::{IoUringDriver, LegacyDriver, RuntimeBuilder};
+
+pub use self::core::Core;
+use crate::config::Driver;
+use crate::shared::Shared;
+use inbox::ShardMsg;
+
+/// Size of the per-shard read buffer every connection reads into.
+const READ_BUF: usize = 64 * 1024;
+/// Inbox messages handled before the other tasks get a turn.
+const BATCH: usize = 512;
+
+pub struct Shard {
+    pub core: RefCell<Core>,
+    /// Shared by all connections of the shard: an idle connection holds no read buffer.
+    pub readbuf: RefCell<Box<[u8]>>,
+}
+
+/// The driver a shard ended up on, for the start-up log.
+pub fn driver_name(driver: Driver) -> &'static str {
+    match resolve(driver) {
+        Driver::Epoll => "epoll",
+        _ => "io_uring",
+    }
+}
+
+fn resolve(driver: Driver) -> Driver {
+    match driver {
+        Driver::Auto if monoio::utils::detect_uring() => Driver::IoUring,
+        Driver::Auto => Driver::Epoll,
+        d => d,
+    }
+}
+
+/// Runs shard `index` on the current thread until it is told to stop.
+pub fn run(
+    shared: Arc<Shared>,
+    index: usize,
+    listener: TcpListener,
+    driver: Driver,
+) -> std::io::Result<()> {
+    let body = move || serve(shared, index, listener);
+    match resolve(driver) {
+        Driver::Epoll => RuntimeBuilder::<LegacyDriver>::new()
+            .enable_timer()
+            .build()?
+            .block_on(body()),
+        _ => RuntimeBuilder::<IoUringDriver>::new()
+            .with_entries(4096)
+            .enable_timer()
+            .build()?
+            .block_on(body()),
+    };
+    Ok(())
+}
+
+/// Makes sure the type names above are the ones `enable_timer` produces.
+#[allow(dead_code)]
+type Timed<D> = TimeDriver<D>;
+
+async fn serve(shared: Arc<Shared>, index: usize, listener: TcpListener) {
+    let shard = Rc::new(Shard {
+        core: RefCell::new(Core::new(shared.clone(), index)),
+        readbuf: RefCell::new(vec![0u8; READ_BUF].into_boxed_slice()),
+    });
+    let listener = match monoio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(shard = index, error = %e, "cannot register the listener");
+            return;
+        }
+    };
+    monoio::spawn(accept_loop(shard.clone(), listener));
+    monoio::spawn(ticker(shard.clone()));
+    let inbox = &shared.inboxes[index];
+    loop {
+        inbox.ready().await;
+        let mut handled = 0;
+        while let Some(msg) = inbox.try_recv() {
+            if let ShardMsg::Stop = msg {
+                shard.core.borrow_mut().stop_all();
+                return;
+            }
+            handle(&shard, msg);
+            handled += 1;
+            if handled == BATCH {
+                break;
+            }
+        }
+        shard.core.borrow_mut().flush_dirty();
+        if handled == BATCH {
+            YieldNow(false).await;
+        }
+    }
+}
+
+fn handle(shard: &Rc<Shard>, msg: ShardMsg) {
+    let mut core = shard.core.borrow_mut();
+    match msg {
+        ShardMsg::Adopt(h) => {
+            let socket = h.socket;
+            let stream = match monoio::net::TcpStream::from_std(socket) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(shard = core.index, error = %e, "cannot adopt a connection");
+                    if h.detached.counted {
+                        core.shared.uncount_connection();
+                    }
+                    return;
+                }
+            };
+            let key = core.adopt(&stream, h.detached);
+            drop(core);
+            monoio::spawn(task::run(shard.clone(), key, stream));
+        }
+        ShardMsg::Publish { channel, frame } => core.deliver(&channel, &frame),
+        ShardMsg::Direct { user, frame } => core.deliver_to_user(&user, &frame),
+        ShardMsg::Drain { jitter_ms } => core.drain(jitter_ms),
+        ShardMsg::Stop => unreachable!("handled by the loop"),
+    }
+}
+
+async fn accept_loop(shard: Rc<Shard>, listener: monoio::net::TcpListener) {
+    loop {
+        let accepted = monoio::select! {
+            r = listener.accept() => Some(r),
+            _ = DrainSignal(&shard) => None,
+        };
+        match accepted {
+            None => break,
+            Some(Ok((stream, peer))) => {
+                let _ = stream.set_nodelay(true);
+                let key = shard.core.borrow_mut().accepted(&stream, peer);
+                monoio::spawn(task::run(shard.clone(), key, stream));
+            }
+            Some(Err(e)) => {
+                // EMFILE and friends: back off instead of spinning on the error.
+                tracing::warn!(shard = shard.core.borrow().index, error = %e, "accept failed");
+                monoio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    tracing::debug!(shard = shard.core.borrow().index, "stopped accepting");
+}
+
+/// Drives the timing wheel: one tick task per shard, asleep while the wheel is empty.
+async fn ticker(shard: Rc<Shard>) {
+    let mut due = Vec::new();
+    loop {
+        WheelNotEmpty(&shard).await;
+        monoio::time::sleep(wheel::TICK).await;
+        let mut core = shard.core.borrow_mut();
+        core.wheel.advance(Instant::now(), &mut due);
+        for t in due.drain(..) {
+            core.on_timer(t);
+        }
+        core.flush_dirty();
+    }
+}
+
+struct WheelNotEmpty<'a>(&'a Shard);
+
+impl Future for WheelNotEmpty<'_> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut core = self.0.core.borrow_mut();
+        if core.wheel.is_empty() {
+            core.ticker_waker = Some(cx.waker().clone());
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    }
+}
+
+struct DrainSignal<'a>(&'a Shard);
+
+impl Future for DrainSignal<'_> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut core = self.0.core.borrow_mut();
+        if core.draining {
+            Poll::Ready(())
+        } else {
+            core.accept_waker = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+}
+
+/// Gives the other tasks of the shard one turn.
+struct YieldNow(bool);
+
+impl Future for YieldNow {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}

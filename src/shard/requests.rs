@@ -1,0 +1,344 @@
+//! What a connection's frames mean: control frames, first-frame `auth`, the echo endpoint,
+//! and the client requests of `shared/PROTOCOL.md` §2.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::conn::Phase;
+use super::core::{mark_dirty, Core, Step};
+use super::fanout::Subscribed;
+use crate::auth::Identity;
+use crate::channel;
+use crate::protocol::{self, ErrorCode, Request};
+use crate::ws::decoder::{Event, Flow, Limits};
+use crate::ws::frame::{self, Opcode};
+
+/// Consecutive malformed requests after which the connection is closed with 1008.
+pub const MAX_MALFORMED: u32 = 10;
+
+enum Outcome {
+    Continue,
+    Stop,
+    Authed(Box<Identity>),
+}
+
+impl Core {
+    pub(super) fn on_input(&mut self, key: usize, input: &mut [u8]) -> Step {
+        match self.conns[key].phase {
+            Phase::Http => self.on_http(key, input),
+            _ => self.on_frames(key, input),
+        }
+    }
+
+    /// Decodes frames and acts on each.
+    pub(super) fn on_frames(&mut self, key: usize, input: &mut [u8]) -> Step {
+        let config = &self.shared.config;
+        let limits = Limits {
+            max_message: config.max_message_size,
+            max_fragments: config.max_fragments,
+        };
+        let conn = &mut self.conns[key];
+        if conn.poisoned {
+            return Step::Continue;
+        }
+        conn.last_seen = Instant::now();
+        let mut decoder = std::mem::take(&mut conn.decoder);
+        let mut authed = None;
+        let result = decoder.feed(
+            input,
+            limits,
+            &mut |event| match self.on_event(key, event) {
+                Outcome::Continue => Flow::Continue,
+                Outcome::Stop => Flow::Stop,
+                Outcome::Authed(identity) => {
+                    authed = Some(identity);
+                    Flow::Stop
+                }
+            },
+        );
+        let conn = &mut self.conns[key];
+        conn.decoder = decoder;
+        if let Err(e) = result {
+            conn.poisoned = true;
+            conn.decoder = Default::default();
+            self.close(key, e.close_code(), e.reason());
+        } else if let Some(identity) = authed {
+            return self.authenticated(key, identity);
+        }
+        if self.conns[key].done {
+            Step::Exit
+        } else {
+            Step::Continue
+        }
+    }
+
+    fn on_event(&mut self, key: usize, event: Event<'_>) -> Outcome {
+        let phase = self.conns[key].phase;
+        match event {
+            Event::Ping(payload) => {
+                self.send(key, frame::encode(Opcode::Pong, payload));
+                Outcome::Continue
+            }
+            Event::Pong => Outcome::Continue,
+            Event::Close(code) => {
+                self.on_close_frame(key, code.map(|(c, _)| c));
+                Outcome::Stop
+            }
+            _ if phase == Phase::Closing => Outcome::Continue,
+            Event::Text(text) if phase == Phase::Echo => {
+                self.send(key, frame::encode(Opcode::Text, text.as_bytes()));
+                Outcome::Continue
+            }
+            Event::Binary(data) if phase == Phase::Echo => {
+                self.send(key, frame::encode(Opcode::Binary, data));
+                Outcome::Continue
+            }
+            Event::Text(text) if phase == Phase::AwaitAuth => self.on_auth_frame(key, text),
+            Event::Binary(_) if phase == Phase::AwaitAuth => {
+                self.close(key, 4001, "authenticate first");
+                Outcome::Stop
+            }
+            Event::Text(text) => {
+                self.on_request(key, text);
+                Outcome::Continue
+            }
+            Event::Binary(_) => {
+                self.malformed(key, None, "binary frames are not part of the JSON protocol");
+                Outcome::Continue
+            }
+        }
+    }
+
+    /// The peer closes: answer with the same code (RFC 6455 §5.5.1) unless we started it.
+    fn on_close_frame(&mut self, key: usize, code: Option<u16>) {
+        let conn = &mut self.conns[key];
+        if conn.phase == Phase::Closing {
+            // Our close was answered: the handshake is complete.
+            conn.done = true;
+            return;
+        }
+        conn.close_code = Some(code.unwrap_or(1005));
+        let echo = match code {
+            Some(c) => frame::close(c, ""),
+            None => frame::encode(Opcode::Close, b""),
+        };
+        let _ = conn.queue(echo, usize::MAX);
+        conn.phase = Phase::Closing;
+        conn.finish_after_flush();
+        mark_dirty(conn, &mut self.dirty, key);
+        self.schedule(
+            key,
+            self.shared.config.close_timeout,
+            super::core::TimerKind::Linger,
+        );
+    }
+
+    fn on_auth_frame(&mut self, key: usize, text: &str) -> Outcome {
+        let req = match protocol::decode(text) {
+            Ok(r) if r.kind == "auth" => r,
+            _ => {
+                self.close(key, 4001, "the first frame must be auth");
+                return Outcome::Stop;
+            }
+        };
+        match self
+            .shared
+            .verifier
+            .verify(req.token.as_deref().unwrap_or(""))
+        {
+            Ok(identity) => {
+                self.conns[key].request_id = req.id;
+                Outcome::Authed(Box::new(identity))
+            }
+            Err(e) => {
+                tracing::info!(peer = %self.conns[key].peer, reason = e.reason(), "token refused");
+                self.close(key, 4001, "invalid or expired token");
+                Outcome::Stop
+            }
+        }
+    }
+
+    /// A request that could not be understood: an error frame, and 1008 when it keeps up.
+    fn malformed(&mut self, key: usize, id: Option<u64>, why: &str) {
+        self.send(key, protocol::error(id, ErrorCode::BadRequest, why));
+        let conn = &mut self.conns[key];
+        conn.malformed += 1;
+        if conn.malformed >= MAX_MALFORMED {
+            self.close(key, 1008, "repeated malformed frames");
+        }
+    }
+
+    fn reply(&mut self, key: usize, id: Option<u64>, kind: &str, channel: Option<&str>) {
+        if id.is_some() {
+            self.send(key, protocol::reply(id, kind, channel));
+        }
+    }
+
+    fn on_request(&mut self, key: usize, text: &str) {
+        let req = match protocol::decode(text) {
+            Ok(r) => r,
+            Err((id, why)) => return self.malformed(key, id, &why),
+        };
+        let id = req.id;
+        let known = matches!(
+            &*req.kind,
+            "subscribe" | "unsubscribe" | "publish" | "send" | "ping" | "auth" | "refresh"
+        ) || NOT_YET.contains(&&*req.kind);
+        if !known {
+            return self.malformed(key, id, "unknown type");
+        }
+        self.conns[key].malformed = 0;
+        match &*req.kind {
+            "subscribe" => self.on_subscribe(key, &req),
+            "unsubscribe" => match req.channel.as_deref() {
+                Some(ch) => {
+                    self.unsubscribe(key, ch);
+                    self.reply(key, id, "unsubscribed", Some(ch));
+                }
+                None => self.send(
+                    key,
+                    protocol::error(id, ErrorCode::BadRequest, "channel is required"),
+                ),
+            },
+            "publish" => self.on_publish(key, &req),
+            "send" => self.on_send(key, &req),
+            "ping" => self.reply(key, id, "pong", None),
+            "refresh" => self.on_refresh(key, &req),
+            "auth" => self.send(
+                key,
+                protocol::error(id, ErrorCode::BadRequest, "already authenticated"),
+            ),
+            _ => self.send(
+                key,
+                protocol::error(id, ErrorCode::Unavailable, "not supported by this hub yet"),
+            ),
+        }
+    }
+
+    fn identity(&self, key: usize) -> &Identity {
+        self.conns[key]
+            .identity
+            .as_deref()
+            .expect("open connections are authenticated")
+    }
+
+    fn on_subscribe(&mut self, key: usize, req: &Request<'_>) {
+        let id = req.id;
+        let Some(ch) = req.channel.as_deref() else {
+            return self.send(
+                key,
+                protocol::error(id, ErrorCode::BadRequest, "channel is required"),
+            );
+        };
+        if let Err(denied) = channel::may_subscribe(&self.shared.config, self.identity(key), ch) {
+            return self.send(key, protocol::error(id, code_of(denied), denied.message()));
+        }
+        match self.subscribe(key, ch) {
+            Subscribed::New | Subscribed::Already => self.reply(key, id, "subscribed", Some(ch)),
+            Subscribed::LimitExceeded => self.send(
+                key,
+                protocol::error(
+                    id,
+                    ErrorCode::LimitExceeded,
+                    "too many subscriptions on this connection",
+                ),
+            ),
+        }
+    }
+
+    fn on_publish(&mut self, key: usize, req: &Request<'_>) {
+        let id = req.id;
+        let (Some(ch), Some(data)) = (req.channel.as_deref(), req.data) else {
+            return self.send(
+                key,
+                protocol::error(id, ErrorCode::BadRequest, "channel and data are required"),
+            );
+        };
+        if let Err(denied) = channel::may_publish(&self.shared.config, self.identity(key), ch) {
+            return self.send(key, protocol::error(id, code_of(denied), denied.message()));
+        }
+        if self.shared.config.namespace(ch).ingress {
+            return self.send(
+                key,
+                protocol::error(
+                    id,
+                    ErrorCode::Unavailable,
+                    "ingress needs Redis, not configured",
+                ),
+            );
+        }
+        if self.shared.interested(ch) != 0 {
+            let from = self.conns[key]
+                .user
+                .clone()
+                .expect("open connections have a user");
+            let frame: Bytes = protocol::message(ch, data.get(), Some(&from));
+            self.publish(ch, frame);
+        }
+        self.reply(key, id, "ack", None);
+    }
+
+    fn on_send(&mut self, key: usize, req: &Request<'_>) {
+        let id = req.id;
+        let (Some(user), Some(data)) = (req.user.as_deref(), req.data) else {
+            return self.send(
+                key,
+                protocol::error(id, ErrorCode::BadRequest, "user and data are required"),
+            );
+        };
+        if user.is_empty() || user.len() > crate::auth::MAX_USER {
+            return self.send(
+                key,
+                protocol::error(id, ErrorCode::BadRequest, "user must be 1..128 bytes"),
+            );
+        }
+        let from = self.conns[key]
+            .user
+            .clone()
+            .expect("open connections have a user");
+        self.send_to_user(user, protocol::direct(data.get(), Some(&from)));
+        self.reply(key, id, "ack", None);
+    }
+}
+
+impl Core {
+    /// Replaces the connection's token: same `sub` only; the deadlines move with it.
+    fn on_refresh(&mut self, key: usize, req: &Request<'_>) {
+        let id = req.id;
+        let identity = match self
+            .shared
+            .verifier
+            .verify(req.token.as_deref().unwrap_or(""))
+        {
+            Ok(identity) => identity,
+            Err(e) => {
+                let message = format!("token refused: {e}");
+                return self.send(key, protocol::error(id, ErrorCode::Unauthorized, &message));
+            }
+        };
+        if identity.user != self.identity(key).user {
+            return self.send(
+                key,
+                protocol::error(id, ErrorCode::Unauthorized, "the token is for another user"),
+            );
+        }
+        let expires_at = identity.expires_at;
+        self.conns[key].identity = Some(Box::new(identity));
+        self.schedule_expiry(key);
+        if id.is_some() {
+            self.send(key, protocol::refreshed(id, expires_at));
+        }
+    }
+}
+
+/// Request types of the protocol that later parts of the hub answer; until then a clear
+/// `unavailable` error, never silence.
+const NOT_YET: [&str; 5] = ["presence", "history", "status", "rpc", "event"];
+
+fn code_of(denied: channel::Denied) -> ErrorCode {
+    match denied {
+        channel::Denied::BadName => ErrorCode::BadRequest,
+        channel::Denied::Forbidden => ErrorCode::Forbidden,
+    }
+}

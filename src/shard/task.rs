@@ -1,0 +1,119 @@
+//! The one task a connection has: it waits for the socket to be readable (or writable, when
+//! its queue is stuck), reads into the shard's buffer, and hands the bytes to the shard.
+//! The task owns the socket; when it ends, the connection is forgotten and the socket closed.
+
+use std::future::Future;
+use std::os::fd::AsRawFd;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use monoio::net::TcpStream;
+
+use super::core::Step;
+use super::inbox::{Handoff, ShardMsg};
+use super::Shard;
+use crate::sys;
+
+enum Wake {
+    Readable(bool),
+    Writable(bool),
+    Signal,
+}
+
+pub async fn run(shard: Rc<Shard>, key: usize, stream: TcpStream) {
+    let fd = stream.as_raw_fd();
+    let step = loop {
+        let (blocked, done) = {
+            let core = shard.core.borrow();
+            let conn = &core.conns[key];
+            (conn.write_blocked, conn.done)
+        };
+        if done {
+            break Step::Exit;
+        }
+        let wake = monoio::select! {
+            r = stream.readable(false) => Wake::Readable(r.is_ok()),
+            r = writable(&stream, blocked) => Wake::Writable(r.is_ok()),
+            _ = Signalled { shard: &shard, key } => Wake::Signal,
+        };
+        match wake {
+            Wake::Readable(true) => match read(&shard, key, fd) {
+                Step::Continue => {}
+                step => break step,
+            },
+            Wake::Writable(true) => {
+                let mut core = shard.core.borrow_mut();
+                let conn = &mut core.conns[key];
+                conn.write_blocked = false;
+                conn.flush();
+            }
+            Wake::Signal => {}
+            Wake::Readable(false) | Wake::Writable(false) => break Step::Exit,
+        }
+    };
+    match step {
+        Step::Handoff(target, detached) => {
+            let socket = sys::into_std(stream);
+            let shared = shard.core.borrow().shared.clone();
+            shared.send(
+                target,
+                ShardMsg::Adopt(Box::new(Handoff { socket, detached })),
+            );
+        }
+        _ => {
+            shard.core.borrow_mut().remove(key);
+            drop(stream);
+        }
+    }
+}
+
+/// One read into the shard's buffer, handled at once.
+fn read(shard: &Shard, key: usize, fd: i32) -> Step {
+    let mut buf = shard.readbuf.borrow_mut();
+    match sys::recv(fd, &mut buf) {
+        Ok(0) => Step::Exit,
+        Ok(n) => {
+            let mut core = shard.core.borrow_mut();
+            let step = core.on_input(key, &mut buf[..n]);
+            core.flush_dirty();
+            step
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+            ) =>
+        {
+            Step::Continue
+        }
+        Err(_) => Step::Exit,
+    }
+}
+
+async fn writable(stream: &TcpStream, wanted: bool) -> std::io::Result<()> {
+    if wanted {
+        stream.writable(false).await
+    } else {
+        std::future::pending().await
+    }
+}
+
+/// Resolves when the shard signals the connection (its queue got stuck, or it must end).
+struct Signalled<'a> {
+    shard: &'a Shard,
+    key: usize,
+}
+
+impl Future for Signalled<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut core = self.shard.core.borrow_mut();
+        if core.conns[self.key].poll_signal(cx.waker()) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! State every shard and the control plane share, read-mostly: configuration, keys, the
+//! inboxes, the channel interest map, and a few hub-wide counters.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use dashmap::DashMap;
+
+use crate::auth::Verifier;
+use crate::config::Config;
+use crate::shard::inbox::{Inbox, ShardMsg};
+
+pub struct Shared {
+    pub config: Config,
+    pub verifier: Verifier,
+    pub instance: String,
+    pub inboxes: Vec<Inbox>,
+    /// Channel -> bitmask of the shards that have subscribers for it. A shard sets its bit on
+    /// its first local subscriber and clears it after its last, so a publication is sent only
+    /// to shards that want it.
+    pub interest: DashMap<Arc<str>, u64>,
+    /// Upgraded WebSocket connections, all shards (bounded by `max_connections`).
+    pub connections: AtomicUsize,
+    /// Open connections per shard.
+    pub shard_connections: Vec<AtomicUsize>,
+    /// `/ready` answers 200.
+    pub ready: AtomicBool,
+    pub draining: AtomicBool,
+    pub started_at: std::time::Instant,
+}
+
+impl Shared {
+    pub fn new(config: Config, verifier: Verifier, instance: String, shards: usize) -> Arc<Shared> {
+        Arc::new(Shared {
+            config,
+            verifier,
+            instance,
+            inboxes: (0..shards).map(|_| Inbox::default()).collect(),
+            interest: DashMap::new(),
+            connections: AtomicUsize::new(0),
+            shard_connections: (0..shards).map(|_| AtomicUsize::new(0)).collect(),
+            ready: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+            started_at: std::time::Instant::now(),
+        })
+    }
+
+    pub fn shards(&self) -> usize {
+        self.inboxes.len()
+    }
+
+    /// The shard that owns a user: `hash(user) % N`.
+    pub fn shard_of(&self, user: &str) -> usize {
+        (fnv1a(user.as_bytes()) % self.shards() as u64) as usize
+    }
+
+    pub fn send(&self, shard: usize, msg: ShardMsg) {
+        self.inboxes[shard].send(msg);
+    }
+
+    /// Reserves a connection slot; false at `max_connections`.
+    pub fn try_count_connection(&self) -> bool {
+        let max = self.config.max_connections;
+        self.connections
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    pub fn uncount_connection(&self) {
+        self.connections.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    /// Marks a shard interested in a channel (first local subscriber).
+    pub fn add_interest(&self, channel: &Arc<str>, shard: usize) {
+        *self.interest.entry(channel.clone()).or_insert(0) |= 1 << shard;
+    }
+
+    /// Clears a shard's interest (last local subscriber gone).
+    pub fn remove_interest(&self, channel: &str, shard: usize) {
+        if let Some(mut bits) = self.interest.get_mut(channel) {
+            *bits &= !(1u64 << shard);
+        }
+        self.interest.remove_if(channel, |_, bits| *bits == 0);
+    }
+
+    /// The shards with subscribers for a channel.
+    pub fn interested(&self, channel: &str) -> u64 {
+        self.interest.get(channel).map_or(0, |b| *b)
+    }
+}
+
+/// FNV-1a, 64 bit: stable across processes and versions, so every instance agrees on a
+/// user's shard index.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_spread_over_shards_and_stay_put() {
+        let config = Config::default();
+        let v = Verifier::new(&config, b"x").unwrap();
+        let s = Shared::new(config, v, "i".into(), 4);
+        let mut seen = [0; 4];
+        for i in 0..1000 {
+            let u = format!("user{i}");
+            assert_eq!(s.shard_of(&u), s.shard_of(&u));
+            seen[s.shard_of(&u)] += 1;
+        }
+        assert!(seen.iter().all(|&n| n > 150), "{seen:?}");
+    }
+
+    #[test]
+    fn interest_bits() {
+        let config = Config::default();
+        let v = Verifier::new(&config, b"x").unwrap();
+        let s = Shared::new(config, v, "i".into(), 4);
+        let ch: Arc<str> = "t:1".into();
+        s.add_interest(&ch, 1);
+        s.add_interest(&ch, 3);
+        assert_eq!(s.interested("t:1"), 0b1010);
+        s.remove_interest("t:1", 1);
+        assert_eq!(s.interested("t:1"), 0b1000);
+        s.remove_interest("t:1", 3);
+        assert!(s.interest.is_empty());
+    }
+}

@@ -1,0 +1,304 @@
+//! Test helpers: start a real hub in-process on port 0 (4 shards), talk to it with a real
+//! WebSocket client (tungstenite) over real sockets.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use ringhub::auth::{mint, MintOptions};
+use ringhub::config::Driver;
+use ringhub::{Config, Hub};
+use serde_json::{json, Value};
+use tungstenite::client::IntoClientRequest;
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::WebSocketConfig;
+use tungstenite::{Message, WebSocket};
+
+pub const SECRET: &str = "integration-test-secret";
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// Generates one test per driver: `name::io_uring` and `name::epoll`.
+#[macro_export]
+macro_rules! both_drivers {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn io_uring() {
+                super::$name(ringhub::config::Driver::IoUring)
+            }
+            #[test]
+            fn epoll() {
+                super::$name(ringhub::config::Driver::Epoll)
+            }
+        }
+    )*};
+}
+
+pub struct TestHub {
+    hub: Option<Hub>,
+    pub addr: SocketAddr,
+}
+
+impl TestHub {
+    pub fn hub(&self) -> &Hub {
+        self.hub.as_ref().unwrap()
+    }
+
+    /// Drains and stops, returning the connections left open.
+    pub fn shutdown(mut self) -> usize {
+        self.hub.take().unwrap().shutdown()
+    }
+}
+
+impl Drop for TestHub {
+    fn drop(&mut self) {
+        if let Some(hub) = self.hub.take() {
+            hub.shutdown();
+        }
+    }
+}
+
+/// A config for tests: loopback, port 0, 4 shards, a known secret, short timeouts.
+pub fn config(driver: Driver) -> Config {
+    let mut c = Config::default();
+    c.listen = "127.0.0.1:0".parse().unwrap();
+    c.admin_listen = "127.0.0.1:0".parse().unwrap();
+    c.shards = 4;
+    c.driver = driver;
+    c.jwt_secret = SECRET.into();
+    c.drain_timeout = Duration::from_secs(3);
+    c.close_timeout = Duration::from_millis(500);
+    c.reconnect_jitter = Duration::from_millis(100);
+    let mut public = ringhub::config::Namespace::default();
+    public.public = true;
+    public.client_publish = true;
+    c.namespaces.insert("chat".into(), public);
+    let mut table = ringhub::config::Namespace::default();
+    table.client_publish = true;
+    c.namespaces.insert("table".into(), table);
+    c
+}
+
+pub fn start(config: Config) -> TestHub {
+    let hub = Hub::start(config).expect("hub starts");
+    let addr = hub.local_addr();
+    TestHub {
+        hub: Some(hub),
+        addr,
+    }
+}
+
+pub fn start_default(driver: Driver) -> TestHub {
+    start(config(driver))
+}
+
+/// A token for `user` that may subscribe to and publish on `table:*` and `chat:*`.
+pub fn token(user: &str) -> String {
+    token_with(user, &["table:*", "chat:*"], &["table:*", "chat:*"], 3600)
+}
+
+pub fn token_with(user: &str, channels: &[&str], publish: &[&str], ttl: u64) -> String {
+    mint(
+        SECRET.as_bytes(),
+        &MintOptions {
+            user: user.into(),
+            ttl,
+            channels: channels.iter().map(|s| s.to_string()).collect(),
+            publish: publish.iter().map(|s| s.to_string()).collect(),
+            ..MintOptions::default()
+        },
+    )
+}
+
+pub struct Client {
+    pub ws: WebSocket<TcpStream>,
+}
+
+/// Opens a WebSocket to `path` (which may carry a query), with optional extra headers.
+pub fn open(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<Client, tungstenite::Error> {
+    let stream = TcpStream::connect(addr).expect("tcp connect");
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream.set_nodelay(true).unwrap();
+    let mut req = format!("ws://{addr}{path}").into_client_request().unwrap();
+    for (k, v) in headers {
+        req.headers_mut().insert(
+            tungstenite::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
+    }
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(64 << 20))
+        .max_frame_size(Some(64 << 20));
+    match tungstenite::client::client_with_config(req, stream, Some(config)) {
+        Ok((ws, _)) => Ok(Client { ws }),
+        Err(tungstenite::HandshakeError::Failure(e)) => Err(e),
+        Err(tungstenite::HandshakeError::Interrupted(_)) => {
+            panic!("blocking handshake interrupted")
+        }
+    }
+}
+
+/// Connects `user` with a header token and returns the client and its welcome.
+pub fn connect(addr: SocketAddr, user: &str) -> (Client, Value) {
+    connect_token(addr, &token(user))
+}
+
+pub fn connect_token(addr: SocketAddr, token: &str) -> (Client, Value) {
+    let auth = format!("Bearer {token}");
+    let mut c = open(addr, "/ws", &[("authorization", &auth)]).expect("upgrade");
+    let welcome = c.recv();
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    (c, welcome)
+}
+
+impl Client {
+    pub fn send(&mut self, v: Value) {
+        self.ws.send(Message::text(v.to_string())).expect("send");
+    }
+
+    pub fn send_text(&mut self, s: &str) {
+        self.ws.send(Message::text(s.to_string())).expect("send");
+    }
+
+    /// The next JSON frame (pings are answered by tungstenite and skipped).
+    pub fn recv(&mut self) -> Value {
+        loop {
+            match self.ws.read() {
+                Ok(Message::Text(t)) => {
+                    return serde_json::from_str(t.as_str()).expect("JSON frame")
+                }
+                Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+                Ok(other) => panic!("expected a text frame, got {other:?}"),
+                Err(e) => panic!("expected a text frame, got error {e}"),
+            }
+        }
+    }
+
+    /// Sends a request with `id` and returns the reply with that id.
+    pub fn request(&mut self, mut v: Value, id: u64) -> Value {
+        v["id"] = json!(id);
+        self.send(v);
+        loop {
+            let r = self.recv();
+            if r["id"] == json!(id) {
+                return r;
+            }
+        }
+    }
+
+    pub fn subscribe(&mut self, channel: &str) {
+        let r = self.request(json!({"type": "subscribe", "channel": channel}), 900_001);
+        assert_eq!(r["type"], "subscribed", "{r}");
+    }
+
+    /// Reads until the hub closes; returns the close code and reason.
+    pub fn recv_close(&mut self) -> (u16, String) {
+        loop {
+            match self.ws.read() {
+                Ok(Message::Close(Some(f))) => return (u16::from(f.code), f.reason.to_string()),
+                Ok(Message::Close(None)) => return (1005, String::new()),
+                Ok(_) => continue,
+                Err(tungstenite::Error::ConnectionClosed) => return (1006, "closed".into()),
+                Err(e) => panic!("expected a close frame, got error {e}"),
+            }
+        }
+    }
+
+    /// Reads frames until a close arrives, returning the JSON frames seen before it.
+    pub fn recv_until_close(&mut self) -> (Vec<Value>, u16) {
+        let mut frames = Vec::new();
+        loop {
+            match self.ws.read() {
+                Ok(Message::Text(t)) => frames.push(serde_json::from_str(t.as_str()).unwrap()),
+                Ok(Message::Close(f)) => return (frames, f.map_or(1005, |f| u16::from(f.code))),
+                Ok(_) => {}
+                Err(e) => panic!("expected a close frame, got error {e}"),
+            }
+        }
+    }
+
+    /// Asserts that nothing arrives within `d`.
+    pub fn expect_silence(&mut self, d: Duration) {
+        self.ws.get_ref().set_read_timeout(Some(d)).unwrap();
+        match self.ws.read() {
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            other => panic!("expected silence, got {other:?}"),
+        }
+        self.ws.get_ref().set_read_timeout(Some(WAIT)).unwrap();
+    }
+
+    pub fn close(mut self) {
+        let _ = self.ws.close(Some(tungstenite::protocol::CloseFrame {
+            code: CloseCode::Normal,
+            reason: "".into(),
+        }));
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            match self.ws.read() {
+                Ok(_) => continue,
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+/// Sends raw bytes on a fresh TCP connection and returns everything the hub answers until
+/// it closes (or the timeout).
+pub fn raw_exchange(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(bytes).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) => panic!(
+                "hub neither answered nor closed: {e} (got {:?})",
+                String::from_utf8_lossy(&out)
+            ),
+        }
+    }
+    out
+}
+
+/// Status code and JSON body of a raw HTTP answer.
+pub fn http_status(answer: &[u8]) -> (u16, Value) {
+    let text = String::from_utf8_lossy(answer);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+pub fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
+    http_status(&raw_exchange(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+    ))
+}
+
+/// Polls `f` until it holds or `WAIT` passes.
+pub fn eventually(mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    false
+}
