@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use ringhub::auth::{mint, MintOptions};
-use ringhub::config::Driver;
+use ringhub::config::{Driver, Namespace};
 use ringhub::{Config, Hub};
 use serde_json::{json, Value};
 use tungstenite::client::IntoClientRequest;
@@ -61,21 +61,27 @@ impl Drop for TestHub {
 
 /// A config for tests: loopback, port 0, 4 shards, a known secret, short timeouts.
 pub fn config(driver: Driver) -> Config {
-    let mut c = Config::default();
-    c.listen = "127.0.0.1:0".parse().unwrap();
-    c.admin_listen = "127.0.0.1:0".parse().unwrap();
-    c.shards = 4;
-    c.driver = driver;
-    c.jwt_secret = SECRET.into();
-    c.drain_timeout = Duration::from_secs(3);
-    c.close_timeout = Duration::from_millis(500);
-    c.reconnect_jitter = Duration::from_millis(100);
-    let mut public = ringhub::config::Namespace::default();
-    public.public = true;
-    public.client_publish = true;
+    let mut c = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin_listen: "127.0.0.1:0".parse().unwrap(),
+        shards: 4,
+        driver,
+        jwt_secret: SECRET.into(),
+        drain_timeout: Duration::from_secs(3),
+        close_timeout: Duration::from_millis(500),
+        reconnect_jitter: Duration::from_millis(100),
+        ..Config::default()
+    };
+    let public = Namespace {
+        public: true,
+        client_publish: true,
+        ..Namespace::default()
+    };
     c.namespaces.insert("chat".into(), public);
-    let mut table = ringhub::config::Namespace::default();
-    table.client_publish = true;
+    let table = Namespace {
+        client_publish: true,
+        ..Namespace::default()
+    };
     c.namespaces.insert("table".into(), table);
     c
 }
