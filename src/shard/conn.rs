@@ -129,11 +129,20 @@ impl Conn {
         Queued::Ok
     }
 
-    /// Drops everything queued (before a slow consumer's close frame).
+    /// Drops everything queued (before a slow consumer's close frame), except the rest of
+    /// a frame already partly written: cutting it would corrupt the stream.
     pub fn discard_queue(&mut self) {
+        let partial = (self.out_offset > 0)
+            .then(|| self.out.pop_front())
+            .flatten();
         self.out.clear();
-        self.out_offset = 0;
         self.out_bytes = 0;
+        if let Some(front) = partial {
+            self.out_bytes = front.len() - self.out_offset;
+            self.out.push_back(front);
+        } else {
+            self.out_offset = 0;
+        }
     }
 
     pub fn queued_bytes(&self) -> usize {
