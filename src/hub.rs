@@ -106,7 +106,7 @@ impl Hub {
             let _ = started_rx.recv_timeout(Duration::from_secs(10));
         }
         shared.ready.store(true, Ordering::Release);
-        tracing::info!(addr = %local_addr, shards, driver, instance = %shared.instance, "ringhub ready");
+        tracing::info!(addr = %local_addr, shards, driver = %driver, instance = %shared.instance, "ringhub ready");
         Ok(Hub {
             shared,
             threads,

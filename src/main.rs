@@ -138,9 +138,11 @@ fn init_logging(spec: &str) {
         .collect();
     let filter = tracing_subscriber::EnvFilter::try_new(filter.join(","))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        .with_ansi(ansi);
     if json {
         builder.json().flatten_event(true).init();
     } else {

@@ -30,6 +30,7 @@ pub use self::core::Core;
 use crate::config::Driver;
 use crate::shared::Shared;
 use inbox::ShardMsg;
+pub use requests::MAX_MALFORMED;
 
 /// Size of the per-shard read buffer every connection reads into.
 const READ_BUF: usize = 64 * 1024;

@@ -1,0 +1,158 @@
+//! The `ringhub` binary as a user runs it: zero-config start with a demo token, `token`,
+//! bad configuration (exit 64), SIGTERM drain (exit 0).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn ringhub() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ringhub"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("RINGHUB_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+/// Kills the hub if the test fails half-way, so no process outlives it.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn bad_config_exits_64_with_one_line() {
+    let dir = std::env::temp_dir().join(format!("ringhub-badcfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad_toml = dir.join("bad.toml");
+    std::fs::write(&bad_toml, "ping_interval = \"soon\"\n").unwrap();
+    let unknown_key = dir.join("unknown.toml");
+    std::fs::write(&unknown_key, "ping_intervall = \"1s\"\n").unwrap();
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>);
+    let cases: Vec<Case> = vec![
+        (vec![], vec![("RINGHUB_SHARDS", "many")]),
+        (vec![], vec![("RINGHUB_NO_SUCH_SETTING", "1")]),
+        (vec![], vec![("RINGHUB_LISTEN", "not-an-address")]),
+        (vec!["--config", bad_toml.to_str().unwrap()], vec![]),
+        (vec!["--config", unknown_key.to_str().unwrap()], vec![]),
+        (vec!["--config", "/nonexistent/ringhub.toml"], vec![]),
+        (vec!["--set", "ping_interval=0s"], vec![]),
+        (vec![], vec![("RINGHUB_JWT_PUBLIC_KEY", "/nonexistent.pem")]),
+    ];
+    for (args, envs) in cases {
+        let out = ringhub().args(&args).envs(envs.clone()).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{args:?} {envs:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one clear line: {stderr}");
+        assert!(stderr.starts_with("ringhub: "), "{stderr}");
+    }
+}
+
+#[test]
+fn token_command_mints_verifiable_tokens() {
+    let out = ringhub()
+        .args([
+            "token",
+            "--user",
+            "alice",
+            "--ttl",
+            "120",
+            "--channels",
+            "table:*,chat:1",
+            "--publish",
+            "chat:1",
+        ])
+        .env("RINGHUB_JWT_SECRET", "cli-secret")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap();
+    let config = ringhub::Config::default();
+    let id = ringhub::auth::Verifier::new(&config, b"cli-secret")
+        .unwrap()
+        .verify(token.trim())
+        .unwrap();
+    assert_eq!(id.user, "alice");
+    assert_eq!(id.channels, vec!["table:*", "chat:1"]);
+    assert_eq!(id.publish, vec!["chat:1"]);
+    assert!(id.expires_at <= ringhub::auth::unix_now() + 120);
+    // without a configured secret there is nothing to sign with
+    let out = ringhub()
+        .args(["token", "--user", "alice"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+}
+
+#[test]
+fn zero_config_start_demo_token_and_sigterm_drain() {
+    let mut child = ringhub()
+        .env("RINGHUB_LISTEN", "127.0.0.1:0")
+        .env("RINGHUB_ADMIN_LISTEN", "127.0.0.1:0")
+        .env("RINGHUB_SHARDS", "2")
+        .env("RINGHUB_DRAIN_TIMEOUT", "3s")
+        .env("RINGHUB_RECONNECT_JITTER", "50ms")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut child = KillOnDrop(child);
+    let child = &mut child.0;
+    let mut lines = BufReader::new(stdout).lines();
+    let mut url = None;
+    let mut driver_logged = false;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while url.is_none() && Instant::now() < deadline {
+        let line = lines.next().expect("log line").unwrap();
+        driver_logged |= line.contains("driver=io_uring") || line.contains("driver=epoll");
+        if let Some(at) = line.find("connect: ws://") {
+            url = Some(line[at + "connect: ".len()..].trim().to_string());
+        }
+    }
+    assert!(driver_logged, "the driver in use is logged at start");
+    let url = url.expect("a ready-to-use URL with a demo token is logged");
+    let rest = url.strip_prefix("ws://").unwrap();
+    let (addr, path) = rest.split_at(rest.find('/').unwrap());
+    let addr: std::net::SocketAddr = addr.parse().unwrap();
+    let mut c = open(addr, path, &[]).expect("the demo URL connects");
+    let welcome = c.recv();
+    assert_eq!(welcome["user"], "demo");
+    c.subscribe("anything:at-all");
+
+    // SIGTERM: reconnect, 1001, exit 0
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let (frames, code) = c.recv_until_close();
+    assert_eq!(code, 1001);
+    assert_eq!(frames.last().unwrap()["type"], "reconnect");
+    drop(c);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "exits within drain_timeout"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+    for line in lines.map_while(Result::ok) {
+        let _ = line;
+    }
+}
