@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The whole test suite: unit and integration tests (against real sockets, on both the
+# io_uring and epoll drivers), then the Autobahn|Testsuite fuzzing client (cases 1-10)
+# against the hub's testing echo endpoint, on both drivers.
+#
+# Installs redis-server when it is missing and sets RINGHUB_REQUIRE_REDIS=1, so that tests
+# needing Redis fail loudly instead of skipping.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "test.sh: installing redis-server"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+fi
+export RINGHUB_REQUIRE_REDIS=1
+
+# Build once; the tests and the Autobahn run share the build.
+cargo build --all-targets --locked
+cargo test --workspace --locked
+
+AUTOBAHN="../shared/tools/autobahn/run.sh"
+if [ ! -x "$AUTOBAHN" ]; then
+  if [ "${CI:-}" = true ]; then
+    echo "test.sh: $AUTOBAHN is missing (shared/ must sit beside the project)" >&2
+    exit 1
+  fi
+  echo "test.sh: skipping Autobahn: $AUTOBAHN not found (shared/ is not beside the project)"
+  exit 0
+fi
+
+# Runs the echo endpoint on a free port with the suite's limits, then the suite.
+autobahn() {
+  local driver=$1 log
+  log=$(mktemp)
+  RINGHUB_LISTEN=127.0.0.1:0 RINGHUB_ADMIN_LISTEN=127.0.0.1:0 RINGHUB_SHARDS=2 \
+  RINGHUB_DRIVER="$driver" RINGHUB_ECHO_ENDPOINT=true RINGHUB_JWT_SECRET=autobahn \
+  RINGHUB_MAX_MESSAGE_SIZE=16777216 RINGHUB_MAX_FRAGMENTS=1000000 \
+  RINGHUB_SEND_QUEUE_BYTES=67108864 RINGHUB_LOG=info \
+    target/debug/ringhub >"$log" 2>&1 &
+  local pid=$!
+  local addr=""
+  for _ in $(seq 100); do
+    addr=$(sed -n 's/.*ringhub ready addr=\([0-9.:]*\).*/\1/p' "$log" | head -1)
+    [ -n "$addr" ] && break
+    sleep 0.1
+  done
+  if [ -z "$addr" ]; then
+    echo "test.sh: the hub did not start:" >&2; cat "$log" >&2; kill "$pid" 2>/dev/null; return 1
+  fi
+  local rc=0
+  AUTOBAHN_CASES="1.*,2.*,3.*,4.*,5.*,6.*,7.*,8.*,9.*,10.*" AUTOBAHN_TIMEOUT=600 \
+    "$AUTOBAHN" "ws://$addr/echo" "ringhub-$driver" || rc=$?
+  kill -TERM "$pid"; wait "$pid" || true
+  rm -f "$log"
+  return $rc
+}
+autobahn io_uring
+autobahn epoll
