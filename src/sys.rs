@@ -126,9 +126,3 @@ pub fn rss_bytes() -> Option<u64> {
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     Some(pages * page.max(4096) as u64)
 }
-
-/// Keeps `fd` so tests can check a stream still owns an open descriptor.
-pub fn is_open(fd: RawFd) -> bool {
-    // SAFETY: F_GETFD takes no pointers and only queries the descriptor table.
-    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
-}
