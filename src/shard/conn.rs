@@ -4,7 +4,6 @@
 //! everything queued is written with one vectored, non-blocking `sendmsg` per wakeup. When
 //! the socket is full, the connection's task is signalled to wait for writability.
 
-use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::os::fd::RawFd;
 use std::rc::Rc;
@@ -13,6 +12,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::outq::FrameQueue;
 use crate::auth::Identity;
 use crate::sys;
 use crate::ws::decoder::Decoder;
@@ -63,7 +63,7 @@ pub struct Conn {
     pub request_id: Option<u64>,
     /// The close code we sent or received, for the log line.
     pub close_code: Option<u16>,
-    out: VecDeque<Bytes>,
+    out: FrameQueue,
     /// Bytes of `out[0]` already written.
     out_offset: usize,
     out_bytes: usize,
@@ -107,7 +107,7 @@ impl Conn {
             poisoned: false,
             request_id: None,
             close_code: None,
-            out: VecDeque::new(),
+            out: FrameQueue::default(),
             out_offset: 0,
             out_bytes: 0,
             fin_after_flush: false,
@@ -215,10 +215,6 @@ impl Conn {
                 self.out_offset += written;
                 written = 0;
             }
-        }
-        if self.out.is_empty() {
-            // Give back the ring's memory: an idle connection holds no buffers.
-            self.out = VecDeque::new();
         }
     }
 
