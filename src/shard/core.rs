@@ -68,6 +68,10 @@ pub struct Core {
     pub(super) dirty: Vec<usize>,
     pub wheel: Wheel<Timer>,
     pub ticker_waker: Option<Waker>,
+    /// When the ticker will next look at the wheel (None: it waits for a timer).
+    pub ticker_at: Option<Instant>,
+    /// The ticker must recompute its sleep.
+    pub ticker_kicked: bool,
     pub accept_waker: Option<Waker>,
     pub draining: bool,
     next_id: u64,
@@ -84,6 +88,8 @@ impl Core {
             dirty: Vec::new(),
             wheel: Wheel::new(Instant::now()),
             ticker_waker: None,
+            ticker_at: None,
+            ticker_kicked: false,
             accept_waker: None,
             draining: false,
             next_id: 0,
@@ -231,13 +237,15 @@ impl Core {
     /// Schedules a timer for a connection.
     pub(super) fn schedule(&mut self, key: usize, after: Duration, kind: TimerKind) {
         let conn = self.conns[key].id;
-        if self.wheel.is_empty() {
+        let at = Instant::now() + after;
+        self.wheel.insert(at, Timer { key, conn, kind });
+        if self.ticker_at.is_none_or(|planned| at < planned) {
+            self.ticker_at = Some(at);
+            self.ticker_kicked = true;
             if let Some(w) = self.ticker_waker.take() {
                 w.wake();
             }
         }
-        self.wheel
-            .insert(Instant::now() + after, Timer { key, conn, kind });
     }
 
     pub fn on_timer(&mut self, t: Timer) {

@@ -10,6 +10,7 @@ mod core;
 mod fanout;
 mod http_phase;
 pub mod inbox;
+mod outq;
 mod requests;
 mod task;
 pub mod wheel;
@@ -170,12 +171,29 @@ async fn accept_loop(shard: Rc<Shard>, listener: monoio::net::TcpListener) {
     tracing::debug!(shard = shard.core.borrow().index, "stopped accepting");
 }
 
-/// Drives the timing wheel: one tick task per shard, asleep while the wheel is empty.
+/// Drives the timing wheel: one tick task per shard. It sleeps until the next slot that
+/// holds anything (not every tick), and is woken early when a sooner timer is scheduled.
 async fn ticker(shard: Rc<Shard>) {
     let mut due = Vec::new();
     loop {
-        WheelNotEmpty(&shard).await;
-        monoio::time::sleep(wheel::TICK).await;
+        let next = {
+            let mut core = shard.core.borrow_mut();
+            let next = core.wheel.next_due();
+            core.ticker_at = next;
+            next
+        };
+        match next {
+            None => TickerKick(&shard).await,
+            Some(at) => {
+                let kicked = monoio::select! {
+                    _ = monoio::time::sleep_until(at.into()) => false,
+                    _ = TickerKick(&shard) => true,
+                };
+                if kicked {
+                    continue;
+                }
+            }
+        }
         let mut core = shard.core.borrow_mut();
         core.wheel.advance(Instant::now(), &mut due);
         for t in due.drain(..) {
@@ -185,17 +203,18 @@ async fn ticker(shard: Rc<Shard>) {
     }
 }
 
-struct WheelNotEmpty<'a>(&'a Shard);
+/// Resolves when `schedule` asks the ticker to look at the wheel again.
+struct TickerKick<'a>(&'a Shard);
 
-impl Future for WheelNotEmpty<'_> {
+impl Future for TickerKick<'_> {
     type Output = ();
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut core = self.0.core.borrow_mut();
-        if core.wheel.is_empty() {
+        if std::mem::take(&mut core.ticker_kicked) {
+            Poll::Ready(())
+        } else {
             core.ticker_waker = Some(cx.waker().clone());
             Poll::Pending
-        } else {
-            Poll::Ready(())
         }
     }
 }

@@ -86,6 +86,25 @@ impl<T> Wheel<T> {
         self.levels[level][slot].push(e);
     }
 
+    /// The earliest time anything may fire or cascade: the ticker sleeps until then.
+    pub fn next_due(&self) -> Option<Instant> {
+        if self.len == 0 {
+            return None;
+        }
+        let mut best = u64::MAX;
+        for level in 0..LEVELS {
+            let shift = BITS * level as u32;
+            let base = self.now >> shift;
+            // A slot of level `l` is handled when the clock reaches the start of its span.
+            if let Some(i) = (1..=SLOTS as u64)
+                .find(|i| !self.levels[level][((base + i) as usize) & (SLOTS - 1)].is_empty())
+            {
+                best = best.min((base + i) << shift);
+            }
+        }
+        Some(self.start + TICK * best as u32)
+    }
+
     /// Advances to `now`, pushing every item due by then into `due`, in deadline order.
     pub fn advance(&mut self, now: Instant, due: &mut Vec<T>) {
         let target = self.tick_of(now);
@@ -153,6 +172,27 @@ mod tests {
             let want = d.div_ceil(10).max(1) * 10;
             assert_eq!(fired_at, want, "delay {d} ms");
         }
+    }
+
+    #[test]
+    fn next_due_is_never_after_the_next_expiry() {
+        let t0 = Instant::now();
+        let mut w = Wheel::new(t0);
+        assert_eq!(w.next_due(), None);
+        for ms in [30_000u64, 700, 5_000_000, 90] {
+            w.insert(t0 + Duration::from_millis(ms), ms);
+        }
+        let mut due = Vec::new();
+        let mut fired = Vec::new();
+        // jump from due time to due time, as the ticker does
+        while let Some(at) = w.next_due() {
+            w.advance(at, &mut due);
+            for d in due.drain(..) {
+                assert_eq!(at, t0 + Duration::from_millis(d), "fired exactly on time");
+                fired.push(d);
+            }
+        }
+        assert_eq!(fired, vec![90, 700, 30_000, 5_000_000]);
     }
 
     #[test]
