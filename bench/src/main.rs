@@ -1,1 +1,414 @@
-fn main() {}
+//! `ringhub-bench`: connect storms, fan-out latency and throughput, idle memory and CPU,
+//! against a running hub (ringhub, or anything speaking the same protocol subset).
+
+mod client;
+mod proc;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use clap::{Parser, Subcommand};
+use hdrhistogram::Histogram;
+use serde_json::json;
+
+use client::{connect, source_ip, text_frame, Conn, Failure};
+
+#[derive(Parser)]
+#[command(name = "ringhub-bench", about = "Load generator for ringhub")]
+struct Cli {
+    /// The hub's public address.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// The hub's HS256 secret, to mint tokens.
+    #[arg(long, env = "RINGHUB_JWT_SECRET")]
+    secret: String,
+    /// Worker threads of the bench's runtime.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Prefix of user names (so that several runs do not collide).
+    #[arg(long, default_value = "bench")]
+    users: String,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand, Clone)]
+enum Scenario {
+    /// N connections, C in flight: time from TCP connect to `welcome`.
+    Connect {
+        #[arg(long, default_value_t = 10_000)]
+        conns: usize,
+        #[arg(long, default_value_t = 500)]
+        concurrency: usize,
+    },
+    /// N idle subscribed connections: the hub's RSS per connection and its idle CPU.
+    Idle {
+        #[arg(long, default_value_t = 10_000)]
+        conns: usize,
+        /// The hub's process id (RSS and CPU are read from /proc).
+        #[arg(long)]
+        pid: u32,
+        /// Seconds over which idle CPU is measured.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// S subscribers over K channels, P publishers at R messages/s of B bytes each.
+    Fanout {
+        #[arg(long, default_value_t = 1000)]
+        subs: usize,
+        #[arg(long, default_value_t = 1)]
+        channels: usize,
+        #[arg(long, default_value_t = 1)]
+        pubs: usize,
+        /// Messages per second per publisher, or `max`.
+        #[arg(long, default_value = "100")]
+        rate: String,
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+}
+
+fn token(secret: &str, user: &str) -> String {
+    ringhub::auth::mint(
+        secret.as_bytes(),
+        &ringhub::auth::MintOptions {
+            user: user.into(),
+            ttl: 24 * 3600,
+            channels: vec!["*".into()],
+            publish: vec!["*".into()],
+            ..Default::default()
+        },
+    )
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let nofile = proc::raise_nofile();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cli.threads)
+        .enable_all()
+        .build()
+        .unwrap();
+    eprintln!(
+        "ringhub-bench: {} threads, open-file limit {nofile}",
+        cli.threads
+    );
+    let result = rt.block_on(async {
+        match cli.scenario.clone() {
+            Scenario::Connect { conns, concurrency } => run_connect(&cli, conns, concurrency).await,
+            Scenario::Idle {
+                conns,
+                pid,
+                seconds,
+            } => run_idle(&cli, conns, pid, seconds).await,
+            Scenario::Fanout {
+                subs,
+                channels,
+                pubs,
+                rate,
+                size,
+                seconds,
+            } => {
+                let rate = if rate == "max" {
+                    None
+                } else {
+                    Some(rate.parse::<u64>().expect("--rate N or max"))
+                };
+                run_fanout(&cli, subs, channels, pubs, rate, size, seconds).await
+            }
+        }
+    });
+    println!("{result}");
+}
+
+fn percentiles(h: &Histogram<u64>, unit: f64) -> serde_json::Value {
+    json!({
+        "p50": h.value_at_quantile(0.50) as f64 / unit,
+        "p90": h.value_at_quantile(0.90) as f64 / unit,
+        "p99": h.value_at_quantile(0.99) as f64 / unit,
+        "p999": h.value_at_quantile(0.999) as f64 / unit,
+        "max": h.max() as f64 / unit,
+    })
+}
+
+/// Opens `n` connections with `concurrency` in flight; returns them, the connect-time
+/// histogram (µs) and the failures by kind.
+async fn open_many(
+    cli: &Cli,
+    n: usize,
+    concurrency: usize,
+    tag: &str,
+) -> (Vec<Conn>, Histogram<u64>, HashMap<String, usize>) {
+    let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let done = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let permit = sem.clone().acquire_owned().await.unwrap();
+        let token = token(&cli.secret, &format!("{}-{tag}-{i}", cli.users));
+        let addr = cli.addr;
+        let done = done.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = connect(addr, source_ip(i), &token, Duration::from_secs(30)).await;
+            drop(permit);
+            let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+            if d % 5000 == 0 {
+                eprintln!("  {d}/{n} connected");
+            }
+            r
+        }));
+    }
+    let mut conns = Vec::with_capacity(n);
+    let mut hist = Histogram::<u64>::new(3).unwrap();
+    let mut failures = HashMap::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok((c, d)) => {
+                hist.record(d.as_micros() as u64).unwrap();
+                conns.push(c);
+            }
+            Err(f) => {
+                let kind = match f {
+                    Failure::Http(s) => format!("http_{s}"),
+                    other => format!("{other:?}").to_lowercase(),
+                };
+                *failures.entry(kind).or_insert(0) += 1;
+            }
+        }
+    }
+    (conns, hist, failures)
+}
+
+async fn run_connect(cli: &Cli, n: usize, concurrency: usize) -> serde_json::Value {
+    let started = Instant::now();
+    let (conns, hist, failures) = open_many(cli, n, concurrency, "c").await;
+    let secs = started.elapsed().as_secs_f64();
+    let p = percentiles(&hist, 1000.0);
+    eprintln!(
+        "connect: {} ok, {:?} failed, {:.0} conn/s",
+        conns.len(),
+        failures,
+        conns.len() as f64 / secs
+    );
+    eprintln!(
+        "  ms to welcome: p50 {} p90 {} p99 {} p99.9 {} max {}",
+        p["p50"], p["p90"], p["p99"], p["p999"], p["max"]
+    );
+    json!({"scenario": "connect", "conns": n, "concurrency": concurrency, "ok": conns.len(),
+           "failures": failures, "conns_per_s": conns.len() as f64 / secs, "connect_ms": p})
+}
+
+async fn run_idle(cli: &Cli, n: usize, pid: u32, seconds: u64) -> serde_json::Value {
+    let before = proc::rss_kib(pid);
+    let sem = Arc::new(tokio::sync::Semaphore::new(256));
+    let subscribed = Arc::new(AtomicU64::new(0));
+    let pings = Arc::new(AtomicU64::new(0));
+    let closed = Arc::new(AtomicU64::new(0));
+    let mut failures: HashMap<String, usize> = HashMap::new();
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let permit = sem.clone().acquire_owned().await.unwrap();
+        let token = token(&cli.secret, &format!("{}-i-{i}", cli.users));
+        let (addr, subscribed, pings, closed) =
+            (cli.addr, subscribed.clone(), pings.clone(), closed.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut c, _) = connect(addr, source_ip(i), &token, Duration::from_secs(30)).await?;
+            drop(permit);
+            // every connection subscribes (100 channels), as a game client would, then
+            // idles, answering the hub's pings
+            let sub = text_frame(
+                format!(
+                    r#"{{"id":1,"type":"subscribe","channel":"bench:idle-{}"}}"#,
+                    i % 100
+                )
+                .as_bytes(),
+            );
+            c.send(&sub).await;
+            match c.next_frame().await {
+                Some((1, p)) if p.starts_with(br#"{"id":1,"type":"subscribed""#) => {
+                    subscribed.fetch_add(1, Ordering::Relaxed)
+                }
+                _ => return Err(Failure::Closed),
+            };
+            loop {
+                match c.next_frame_counting_pings(&pings).await {
+                    Some(_) => {}
+                    None => {
+                        closed.fetch_add(1, Ordering::Relaxed);
+                        return Ok(());
+                    }
+                }
+            }
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while (subscribed.load(Ordering::Relaxed) as usize) < n && Instant::now() < deadline {
+        if tasks.iter().all(|t| t.is_finished()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let conns = subscribed.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = proc::rss_kib(pid);
+    let per_conn = (after.saturating_sub(before)) as f64 / conns.max(1) as f64;
+    let (t0, p0) = (proc::cpu_ticks(pid), pings.load(Ordering::Relaxed));
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let cpu_s = (proc::cpu_ticks(pid) - t0) as f64 / proc::ticks_per_second() as f64;
+    let pinged = pings.load(Ordering::Relaxed) - p0;
+    let cpu = cpu_s / seconds as f64 * 100.0;
+    let us_per_ping = if pinged > 0 {
+        cpu_s * 1e6 / pinged as f64
+    } else {
+        0.0
+    };
+    for t in tasks {
+        if t.is_finished() {
+            if let Ok(Err(f)) = t.await {
+                *failures.entry(format!("{f:?}").to_lowercase()).or_insert(0) += 1;
+            }
+        } else {
+            t.abort();
+        }
+    }
+    eprintln!("idle: {conns} connections, RSS {before} KiB -> {after} KiB: {per_conn:.2} KiB per connection");
+    eprintln!("  hub CPU while idle: {cpu:.2}% of one core over {seconds} s; {pinged} pings answered ({us_per_ping:.2} us of hub CPU per ping); closed {}", closed.load(Ordering::Relaxed));
+    json!({"scenario": "idle", "conns": conns, "failures": failures, "rss_before_kib": before,
+           "rss_after_kib": after, "kib_per_conn": per_conn, "idle_cpu_percent": cpu,
+           "pings": pinged, "hub_cpu_us_per_ping": us_per_ping, "closed": closed.load(Ordering::Relaxed)})
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64
+}
+
+async fn run_fanout(
+    cli: &Cli,
+    subs: usize,
+    channels: usize,
+    pubs: usize,
+    rate: Option<u64>,
+    size: usize,
+    seconds: u64,
+) -> serde_json::Value {
+    let (mut sub_conns, _, failures) = open_many(cli, subs, 256, "s").await;
+    for (i, c) in sub_conns.iter_mut().enumerate() {
+        let f = text_frame(
+            format!(
+                r#"{{"id":1,"type":"subscribe","channel":"bench:fan-{}"}}"#,
+                i % channels
+            )
+            .as_bytes(),
+        );
+        c.send(&f).await;
+        let (_, p) = c.next_frame().await.expect("subscribed");
+        assert!(p.starts_with(br#"{"id":1,"type":"subscribed""#));
+    }
+    let per_channel: Vec<u64> = (0..channels)
+        .map(|ch| (0..subs).filter(|i| i % channels == ch).count() as u64)
+        .collect();
+    let received = Arc::new(AtomicU64::new(0));
+    let closed = Arc::new(AtomicU64::new(0));
+    let stop_at = Arc::new(AtomicU64::new(u64::MAX));
+    let mut readers = Vec::new();
+    for mut c in sub_conns {
+        let (received, closed, stop_at) = (received.clone(), closed.clone(), stop_at.clone());
+        readers.push(tokio::spawn(async move {
+            let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+            loop {
+                let next = tokio::time::timeout(Duration::from_millis(200), c.next_frame()).await;
+                match next {
+                    Ok(Some((1, p))) => {
+                        if let Some(t) = client::field_u64(&p, br#""t":"#) {
+                            h.saturating_record(now_us().saturating_sub(t).max(1));
+                            received.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    Ok(Some((8, _))) | Ok(None) => {
+                        closed.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                    Ok(Some(_)) => {}
+                    Err(_) if now_us() > stop_at.load(Ordering::Relaxed) => break,
+                    Err(_) => {}
+                }
+            }
+            h
+        }));
+    }
+    let (pub_conns, _, _) = open_many(cli, pubs, 64, "p").await;
+    let published: Vec<Arc<AtomicU64>> =
+        (0..channels).map(|_| Arc::new(AtomicU64::new(0))).collect();
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let mut writers = Vec::new();
+    for (p, mut c) in pub_conns.into_iter().enumerate() {
+        let published = published.clone();
+        writers.push(tokio::spawn(async move {
+            let pad = "x".repeat(size.saturating_sub(40));
+            let mut payload = Vec::with_capacity(size + 100);
+            let mut n: u64 = 0;
+            let interval = rate.map(|r| Duration::from_secs_f64(1.0 / r as f64));
+            let mut next = Instant::now();
+            while Instant::now() < deadline {
+                let ch = (p + n as usize) % published.len();
+                payload.clear();
+                use std::io::Write;
+                let _ = write!(payload, r#"{{"type":"publish","channel":"bench:fan-{ch}","data":{{"t":{},"n":{n},"p":"{pad}"}}}}"#, now_us());
+                if !c.send(&text_frame(&payload)).await {
+                    break;
+                }
+                published[ch].fetch_add(1, Ordering::Relaxed);
+                n += 1;
+                if let Some(iv) = interval {
+                    next += iv;
+                    if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+            }
+            c
+        }));
+    }
+    let mut keep = Vec::new();
+    for w in writers {
+        keep.push(w.await.unwrap());
+    }
+    let send_secs = started.elapsed().as_secs_f64();
+    stop_at.store(now_us() + 3_000_000, Ordering::Relaxed);
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+    for r in readers {
+        hist.add(r.await.unwrap()).unwrap();
+    }
+    drop(keep);
+    let expected: u64 = published
+        .iter()
+        .zip(&per_channel)
+        .map(|(p, s)| p.load(Ordering::Relaxed) * s)
+        .sum();
+    let got = received.load(Ordering::Relaxed);
+    let offered = expected as f64 / send_secs;
+    let achieved = got as f64 / send_secs;
+    let p = percentiles(&hist, 1000.0);
+    eprintln!("fanout: {subs} subscribers over {channels} channels, {pubs} publishers, rate {rate:?}/s each, {size} B");
+    eprintln!(
+        "  deliveries/s offered {offered:.0}, achieved {achieved:.0}; lost {}; closed {}",
+        expected.saturating_sub(got),
+        closed.load(Ordering::Relaxed)
+    );
+    eprintln!(
+        "  delivery ms: p50 {} p90 {} p99 {} p99.9 {} max {}",
+        p["p50"], p["p90"], p["p99"], p["p999"], p["max"]
+    );
+    json!({"scenario": "fanout", "subs": subs, "channels": channels, "pubs": pubs, "rate": rate, "size": size,
+           "seconds": send_secs, "failures": failures, "deliveries_expected": expected, "deliveries": got,
+           "lost": expected.saturating_sub(got), "closed": closed.load(Ordering::Relaxed),
+           "offered_per_s": offered, "achieved_per_s": achieved, "latency_ms": p})
+}

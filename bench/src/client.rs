@@ -1,0 +1,170 @@
+//! A lean WebSocket client for load: raw TCP, frames built once and written as they are,
+//! server frames parsed in place without allocating per message.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+pub struct Conn {
+    pub stream: TcpStream,
+    pub buf: BytesMut,
+}
+
+/// How a connection attempt failed, for the failure table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Failure {
+    Connect,
+    Http(u16),
+    Closed,
+    Timeout,
+}
+
+/// Source address of connection `i`: round-robin over 127.0.0.2..=127.0.0.17, to go past
+/// one address's ephemeral ports (and the TIME_WAIT left by earlier runs).
+pub fn source_ip(i: usize) -> IpAddr {
+    IpAddr::from([127, 0, 0, 2 + (i % 16) as u8])
+}
+
+/// Connects with a token in the query and waits for `welcome`; returns the time it took.
+pub async fn connect(
+    addr: SocketAddr,
+    src: IpAddr,
+    token: &str,
+    timeout: Duration,
+) -> Result<(Conn, Duration), Failure> {
+    let started = Instant::now();
+    let fut = async {
+        let sock = TcpSocket::new_v4().map_err(|_| Failure::Connect)?;
+        sock.bind(SocketAddr::new(src, 0))
+            .map_err(|_| Failure::Connect)?;
+        let mut stream = sock.connect(addr).await.map_err(|_| Failure::Connect)?;
+        stream.set_nodelay(true).ok();
+        let req = format!(
+            "GET /ws?token={token} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        stream
+            .write_all(req.as_bytes())
+            .await
+            .map_err(|_| Failure::Closed)?;
+        let mut conn = Conn {
+            stream,
+            buf: BytesMut::with_capacity(4096),
+        };
+        let end = loop {
+            if let Some(p) = conn.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break p + 4;
+            }
+            if conn.fill().await == 0 {
+                return Err(Failure::Closed);
+            }
+        };
+        let status: u16 = std::str::from_utf8(&conn.buf[9..12])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        if status != 101 {
+            return Err(Failure::Http(status));
+        }
+        conn.buf.advance(end);
+        let (op, payload) = conn.next_frame().await.ok_or(Failure::Closed)?;
+        if op != 1 || !payload.starts_with(b"{\"type\":\"welcome\"") {
+            return Err(Failure::Closed);
+        }
+        Ok(conn)
+    };
+    match tokio::time::timeout(timeout, fut).await {
+        Ok(Ok(conn)) => Ok((conn, started.elapsed())),
+        Ok(Err(f)) => Err(f),
+        Err(_) => Err(Failure::Timeout),
+    }
+}
+
+/// A masked client text frame (a fixed mask: the hub must unmask it all the same).
+pub fn text_frame(payload: &[u8]) -> Vec<u8> {
+    let mask = [0x12, 0x34, 0x56, 0x78];
+    let mut v = Vec::with_capacity(payload.len() + 14);
+    v.push(0x81);
+    match payload.len() {
+        n if n < 126 => v.push(0x80 | n as u8),
+        n if n < 65536 => {
+            v.push(0x80 | 126);
+            v.extend((n as u16).to_be_bytes());
+        }
+        n => {
+            v.push(0x80 | 127);
+            v.extend((n as u64).to_be_bytes());
+        }
+    }
+    v.extend(mask);
+    v.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    v
+}
+
+impl Conn {
+    async fn fill(&mut self) -> usize {
+        if self.buf.capacity() - self.buf.len() < 4096 {
+            self.buf.reserve(16 * 1024);
+        }
+        self.stream.read_buf(&mut self.buf).await.unwrap_or(0)
+    }
+
+    /// The next frame's opcode and payload, answering pings on the way; None when closed.
+    pub async fn next_frame(&mut self) -> Option<(u8, BytesMut)> {
+        self.next_frame_counting_pings(&AtomicU64::new(0)).await
+    }
+
+    /// As `next_frame`, counting the pings answered.
+    pub async fn next_frame_counting_pings(&mut self, pings: &AtomicU64) -> Option<(u8, BytesMut)> {
+        loop {
+            if let Some((op, head, len)) = parse(&self.buf) {
+                let mut frame = self.buf.split_to(head + len);
+                frame.advance(head);
+                if op == 9 {
+                    pings.fetch_add(1, Ordering::Relaxed);
+                    let mut pong = text_frame(&frame);
+                    pong[0] = 0x8A;
+                    let _ = self.stream.write_all(&pong).await;
+                    continue;
+                }
+                return Some((op, frame));
+            }
+            if self.fill().await == 0 {
+                return None;
+            }
+        }
+    }
+
+    pub async fn send(&mut self, frame: &[u8]) -> bool {
+        self.stream.write_all(frame).await.is_ok()
+    }
+}
+
+fn parse(b: &[u8]) -> Option<(u8, usize, usize)> {
+    if b.len() < 2 {
+        return None;
+    }
+    let (len, head) = match b[1] & 0x7f {
+        126 if b.len() >= 4 => (u16::from_be_bytes([b[2], b[3]]) as usize, 4),
+        127 if b.len() >= 10 => (u64::from_be_bytes(b[2..10].try_into().ok()?) as usize, 10),
+        126 | 127 => return None,
+        n => (n as usize, 2),
+    };
+    (b.len() >= head + len).then_some((b[0] & 0x0f, head, len))
+}
+
+/// The number after `"key":` in a JSON payload, without parsing the rest.
+pub fn field_u64(payload: &[u8], key: &[u8]) -> Option<u64> {
+    let at = payload.windows(key.len()).position(|w| w == key)? + key.len();
+    let digits = payload[at..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    std::str::from_utf8(&payload[at..at + digits])
+        .ok()?
+        .parse()
+        .ok()
+}
