@@ -25,6 +25,11 @@ pub mod env {
     pub const REDIS_URL: &str = "RINGHUB_REDIS_URL";
     pub const API_KEYS: &str = "RINGHUB_API_KEYS";
     pub const LOG: &str = "RINGHUB_LOG";
+    /// Read by the test suite, not by the hub.
+    pub const REQUIRE_REDIS: &str = "RINGHUB_REQUIRE_REDIS";
+
+    /// `RINGHUB_*` variables that are not settings: never refused as unknown.
+    pub const NOT_SETTINGS: [&str; 2] = [CONFIG, REQUIRE_REDIS];
 }
 
 /// Which monoio driver the shards run on.
@@ -220,7 +225,7 @@ impl Config {
         };
         for (key, value) in &vars {
             if let Some(name) = key.strip_prefix("RINGHUB_") {
-                if key != env::CONFIG {
+                if !env::NOT_SETTINGS.contains(&key.as_str()) {
                     config.set(&name.to_ascii_lowercase(), value)?;
                 }
             }
@@ -424,6 +429,8 @@ mod tests {
         let vars = [("RINGHUB_PING_INTERVAL".to_string(), "1s".to_string())];
         let c = Config::load(None, vars).unwrap();
         assert_eq!(c.ping_interval, Duration::from_secs(1));
+        let harness = [("RINGHUB_REQUIRE_REDIS".to_string(), "1".to_string())];
+        assert!(Config::load(None, harness).is_ok());
         let bad = [("RINGHUB_PING_INTERVL".to_string(), "1s".to_string())];
         assert!(Config::load(None, bad).is_err());
         let bad = [("RINGHUB_SHARDS".to_string(), "many".to_string())];
