@@ -17,7 +17,24 @@ both_drivers!(
     garbage_and_oversized_heads_get_an_answer,
     connection_limit_answers_503,
     client_kind_and_pipelined_frames,
+    incomplete_head_is_dropped_after_handshake_timeout,
 );
+
+fn incomplete_head_is_dropped_after_handshake_timeout(driver: Driver) {
+    use std::io::{Read, Write};
+    let mut config = config(driver);
+    config.handshake_timeout = Duration::from_millis(300);
+    let hub = start(config);
+    let mut s = std::net::TcpStream::connect(hub.addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 64];
+    let n = s.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "dropped without an answer");
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    assert!(started.elapsed() < WAIT);
+}
 
 fn header_token_is_welcomed_on_the_users_shard(driver: Driver) {
     let hub = start_default(driver);
