@@ -11,6 +11,7 @@
 //!   connections, fan-out, the timing wheel, and the inbox other threads reach it through.
 //! - [`shared`]: what the shards share: config, keys, inboxes, the channel interest map.
 //! - [`hub`]: binding the listeners, starting the shards, draining and stopping.
+//! - [`limits`]: the token bucket behind per-user and per-IP rate limits.
 //! - [`sys`]: the handful of system calls made directly, and the only `unsafe`.
 //!
 //! The hot path (shards, framing, fan-out) never takes a lock or waits on another thread;
@@ -20,6 +21,7 @@ pub mod auth;
 pub mod channel;
 pub mod config;
 pub mod hub;
+pub mod limits;
 pub mod protocol;
 pub mod shard;
 pub mod shared;

@@ -141,3 +141,45 @@ fn drain_sends_reconnect_then_1001(driver: Driver) {
     assert_eq!(hub.shutdown(), 0, "every connection drained");
     assert!(started.elapsed() < Duration::from_secs(3));
 }
+
+mod limits {
+    use super::*;
+
+    both_drivers!(user_rate_limit_is_per_user_and_sustained_abuse_closes_4029);
+
+    fn user_rate_limit_is_per_user_and_sustained_abuse_closes_4029(driver: Driver) {
+        let mut config = config(driver);
+        config.messages_per_second = 20;
+        config.burst = 5;
+        let hub = start(config);
+        let (mut flooder, _) = connect(hub.addr, "flooder");
+        let (mut second, _) = connect(hub.addr, "flooder"); // same user: same bucket
+        let (mut other, _) = connect(hub.addr, "calm");
+        for id in 0..5 {
+            assert_eq!(flooder.request(json!({"type": "ping"}), id)["type"], "pong");
+        }
+        let r = flooder.request(json!({"type": "ping"}), 5);
+        assert_eq!(r["code"], "rate_limited", "{r}");
+        let wait = r["retry_after_ms"].as_u64().unwrap();
+        assert!((1..=50).contains(&wait), "{wait}");
+        // the user's other connection shares the bucket
+        assert_eq!(
+            second.request(json!({"type": "ping"}), 6)["code"],
+            "rate_limited"
+        );
+        // another user is not limited by this one's flood
+        for id in 0..5 {
+            assert_eq!(other.request(json!({"type": "ping"}), id)["type"], "pong");
+        }
+        // after the refill interval, one more goes through
+        std::thread::sleep(Duration::from_millis(wait + 10));
+        assert_eq!(flooder.request(json!({"type": "ping"}), 7)["type"], "pong");
+        // far over the limit (more than `burst` refusals within the window): 4029
+        for _ in 0..20 {
+            flooder.send(json!({"type": "ping"}));
+        }
+        let (frames, code) = flooder.recv_until_close();
+        assert_eq!(code, 4029);
+        assert!(frames.iter().any(|f| f["code"] == "rate_limited"));
+    }
+}

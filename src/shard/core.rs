@@ -17,6 +17,7 @@ use slab::Slab;
 use super::conn::{Conn, Phase, Queued};
 use super::inbox::Detached;
 use super::wheel::Wheel;
+use crate::limits::{Rate, TokenBucket};
 use crate::protocol;
 use crate::shared::Shared;
 use crate::ws::frame;
@@ -47,6 +48,27 @@ pub struct Timer {
     kind: TimerKind,
 }
 
+/// What a shard keeps per user (all of a user's connections are on its shard).
+pub struct UserState {
+    pub conns: Vec<usize>,
+    /// `messages_per_second` / `burst`, over every request of every connection of the user.
+    pub bucket: TokenBucket,
+    /// Requests refused since `window_start` (the 4029 rule).
+    pub refused: u32,
+    pub window_start: Instant,
+}
+
+impl UserState {
+    fn new(rate: Rate, now: Instant) -> UserState {
+        UserState {
+            conns: Vec::new(),
+            bucket: TokenBucket::full(rate, now),
+            refused: 0,
+            window_start: now,
+        }
+    }
+}
+
 /// What the connection task does after its input was handled.
 pub enum Step {
     Continue,
@@ -62,8 +84,8 @@ pub struct Core {
     pub conns: Slab<Conn>,
     /// Channel -> local subscribers (slab keys).
     pub(super) channels: HashMap<Arc<str>, IndexSet<usize>>,
-    /// User -> this shard's connections of that user.
-    pub(super) users: HashMap<Rc<str>, Vec<usize>>,
+    /// User -> this shard's connections of that user, and the user's rate limit.
+    pub(super) users: HashMap<Rc<str>, UserState>,
     /// Connections with output queued since the last flush.
     pub(super) dirty: Vec<usize>,
     pub wheel: Wheel<Timer>,
@@ -175,16 +197,20 @@ impl Core {
             Some((u, _)) => u.clone(),
             None => identity.user.as_str().into(),
         };
-        let same_user = self.users.entry(user.clone()).or_default();
-        if same_user.len() >= config.max_connections_per_user {
-            if same_user.is_empty() {
+        let now = Instant::now();
+        let rate = self.user_rate();
+        let same_user = self
+            .users
+            .entry(user.clone())
+            .or_insert_with(|| UserState::new(rate, now));
+        if same_user.conns.len() >= config.max_connections_per_user {
+            if same_user.conns.is_empty() {
                 self.users.remove(&user);
             }
             self.close(key, 4003, "too many connections for this user");
             return;
         }
-        same_user.push(key);
-        let now = Instant::now();
+        same_user.conns.push(key);
         let ping = config.ping_interval;
         let welcome = protocol::welcome(&protocol::Welcome {
             id: self.conns[key].request_id,
@@ -215,6 +241,11 @@ impl Core {
         if self.conns[key].decoder.has_pending() {
             let _ = self.on_frames(key, &mut []);
         }
+    }
+
+    pub(super) fn user_rate(&self) -> Rate {
+        let c = &self.shared.config;
+        Rate::new(c.messages_per_second, c.burst)
     }
 
     /// Schedules `expiring` and the expiry close for the connection's current token.
@@ -363,9 +394,9 @@ impl Core {
             self.unsubscribe_local(key, channel);
         }
         if let Some(user) = &conn.user {
-            if let Some(keys) = self.users.get_mut(user) {
-                keys.retain(|&k| k != key);
-                if keys.is_empty() {
+            if let Some(state) = self.users.get_mut(user) {
+                state.conns.retain(|&k| k != key);
+                if state.conns.is_empty() {
                     self.users.remove(user);
                 }
             }

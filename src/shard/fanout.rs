@@ -87,10 +87,10 @@ impl Core {
 
     /// Queues a direct message's frame to every local connection of `user`.
     pub fn deliver_to_user(&mut self, user: &str, frame: &Bytes) {
-        let Some(keys) = self.users.get(user) else {
+        let Some(state) = self.users.get(user) else {
             return;
         };
-        for key in keys.clone() {
+        for key in state.conns.clone() {
             self.send(key, frame.clone());
         }
     }

@@ -17,6 +17,9 @@ use crate::ws::frame::{self, Opcode};
 /// Consecutive malformed requests after which the connection is closed with 1008.
 pub const MAX_MALFORMED: u32 = 10;
 
+/// The window of the 4029 rule: more than `burst` refused requests within it.
+pub const SUSTAINED: std::time::Duration = std::time::Duration::from_secs(10);
+
 enum Outcome {
     Continue,
     Stop,
@@ -100,11 +103,15 @@ impl Core {
                 Outcome::Stop
             }
             Event::Text(text) => {
-                self.on_request(key, text);
+                if self.within_rate(key, text) {
+                    self.on_request(key, text);
+                }
                 Outcome::Continue
             }
             Event::Binary(_) => {
-                self.malformed(key, None, "binary frames are not part of the JSON protocol");
+                if self.within_rate(key, "") {
+                    self.malformed(key, None, "binary frames are not part of the JSON protocol");
+                }
                 Outcome::Continue
             }
         }
@@ -157,6 +164,40 @@ impl Core {
                 Outcome::Stop
             }
         }
+    }
+
+    /// Takes a token from the user's bucket. Over the limit, the request is refused with
+    /// `rate_limited`; a user refused more than `burst` times within `SUSTAINED` is far
+    /// over the limit, and the connection that crossed the line is closed with 4029.
+    fn within_rate(&mut self, key: usize, text: &str) -> bool {
+        let rate = self.user_rate();
+        let now = Instant::now();
+        let user = self.conns[key]
+            .user
+            .clone()
+            .expect("open connections have a user");
+        let state = self
+            .users
+            .get_mut(&user)
+            .expect("open connections are registered");
+        let Err(wait) = state.bucket.take(rate, now) else {
+            return true;
+        };
+        if now.duration_since(state.window_start) > SUSTAINED {
+            state.window_start = now;
+            state.refused = 0;
+        }
+        state.refused += 1;
+        let sustained = state.refused as f64 > rate.capacity;
+        let id = protocol::decode(text).ok().and_then(|r| r.id);
+        self.send(
+            key,
+            protocol::rate_limited(id, wait.as_millis().max(1) as u64),
+        );
+        if sustained {
+            self.close(key, 4029, "sustained rate-limit violation");
+        }
+        false
     }
 
     /// A request that could not be understood: an error frame, and 1008 when it keeps up.

@@ -70,6 +70,9 @@ pub fn config(driver: Driver) -> Config {
         drain_timeout: Duration::from_secs(3),
         close_timeout: Duration::from_millis(500),
         reconnect_jitter: Duration::from_millis(100),
+        // Floods are part of several tests; the rate-limit tests set their own limits.
+        messages_per_second: 1_000_000,
+        burst: 1_000_000,
         ..Config::default()
     };
     let public = Namespace {
