@@ -12,6 +12,7 @@
 //! - [`shared`]: what the shards share: config, keys, inboxes, the channel interest map.
 //! - [`hub`]: binding the listeners, starting the shards, draining and stopping.
 //! - [`limits`]: the token bucket behind per-user and per-IP rate limits.
+//! - [`per_ip`]: per-address connection rate and count, shared by all shards.
 //! - [`sys`]: the handful of system calls made directly, and the only `unsafe`.
 //!
 //! The hot path (shards, framing, fan-out) never takes a lock or waits on another thread;
@@ -22,6 +23,7 @@ pub mod channel;
 pub mod config;
 pub mod hub;
 pub mod limits;
+pub mod per_ip;
 pub mod protocol;
 pub mod shard;
 pub mod shared;

@@ -8,6 +8,7 @@ use dashmap::DashMap;
 
 use crate::auth::Verifier;
 use crate::config::Config;
+use crate::per_ip::PerIp;
 use crate::shard::inbox::{Inbox, ShardMsg};
 
 pub struct Shared {
@@ -27,11 +28,17 @@ pub struct Shared {
     pub ready: AtomicBool,
     pub draining: AtomicBool,
     pub started_at: std::time::Instant,
+    pub per_ip: PerIp,
 }
 
 impl Shared {
     pub fn new(config: Config, verifier: Verifier, instance: String, shards: usize) -> Arc<Shared> {
+        let per_ip = PerIp::new(
+            config.connects_per_second_per_ip,
+            config.max_connections_per_ip,
+        );
         Arc::new(Shared {
+            per_ip,
             config,
             verifier,
             instance,
@@ -68,8 +75,10 @@ impl Shared {
             .is_ok()
     }
 
-    pub fn uncount_connection(&self) {
+    /// Releases the slots `try_count_connection` and the per-IP admission took.
+    pub fn uncount_connection(&self, ip: std::net::IpAddr) {
         self.connections.fetch_sub(1, Ordering::AcqRel);
+        self.per_ip.release(ip, std::time::Instant::now());
     }
 
     pub fn is_draining(&self) -> bool {

@@ -18,7 +18,51 @@ both_drivers!(
     connection_limit_answers_503,
     client_kind_and_pipelined_frames,
     incomplete_head_is_dropped_after_handshake_timeout,
+    per_ip_rate_and_count_answer_429,
 );
+
+fn expect_429(addr: std::net::SocketAddr, user: &str) -> u64 {
+    match open(addr, &format!("/ws?token={}", token(user)), &[]) {
+        Err(tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status(), 429);
+            let body: serde_json::Value =
+                serde_json::from_slice(resp.body().as_deref().unwrap()).unwrap();
+            assert_eq!(body["error"], "rate_limited");
+            resp.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap()
+        }
+        other => panic!("expected 429, got {:?}", other.map(|_| ())),
+    }
+}
+
+fn per_ip_rate_and_count_answer_429(driver: Driver) {
+    let mut config = config(driver);
+    config.connects_per_second_per_ip = 3;
+    config.max_connections_per_ip = 2;
+    let hub = start(config);
+    let a = connect(hub.addr, "ip-a");
+    let b = connect(hub.addr, "ip-b");
+    // the count: a third open connection from this address is refused
+    assert_eq!(expect_429(hub.addr, "ip-c"), 1);
+    // the rate: that refusal was the third attempt this second; the fourth is refused too
+    assert!(expect_429(hub.addr, "ip-d") >= 1);
+    // /health is not an upgrade and is not limited
+    assert_eq!(get(hub.addr, "/health").0, 200);
+    drop((a, b));
+    // both limits recover: the connections are gone and the bucket refills
+    std::thread::sleep(Duration::from_millis(1100));
+    assert!(eventually(|| hub
+        .hub()
+        .shared()
+        .per_ip
+        .connections("127.0.0.1".parse().unwrap())
+        == 0));
+    let (mut c, _) = connect(hub.addr, "ip-e");
+    assert_eq!(c.request(json!({"type": "ping"}), 1)["type"], "pong");
+}
 
 fn incomplete_head_is_dropped_after_handshake_timeout(driver: Driver) {
     use std::io::{Read, Write};

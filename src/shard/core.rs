@@ -406,7 +406,7 @@ impl Core {
                 "connection closed");
         }
         if conn.counted {
-            self.shared.uncount_connection();
+            self.shared.uncount_connection(conn.peer.ip());
         }
     }
 

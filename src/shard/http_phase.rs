@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 
 use super::conn::Phase;
 use super::core::{Core, Step, TimerKind};
+use crate::per_ip::IpRefusal;
 use crate::ws::http::{self, HeadError};
 
 impl Core {
@@ -98,6 +99,11 @@ impl Core {
             );
             return Step::Continue;
         }
+        let peer = self.conns[key].peer.ip();
+        let now = std::time::Instant::now();
+        if let Err(refusal) = self.shared.per_ip.attempt(peer, now) {
+            return self.refuse_ip(key, refusal);
+        }
         let identity = match req.token() {
             Some(token) => match self.shared.verifier.verify(token) {
                 Ok(id) => Some(Box::new(id)),
@@ -123,6 +129,12 @@ impl Core {
                 ),
             );
             return Step::Continue;
+        }
+        if let Err(refusal) = self.shared.per_ip.admit(peer, now) {
+            self.shared
+                .connections
+                .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+            return self.refuse_ip(key, refusal);
         }
         let limit = self.shared.config.send_queue_bytes;
         let conn = &mut self.conns[key];
@@ -151,6 +163,21 @@ impl Core {
                 Step::Continue
             }
         }
+    }
+}
+
+impl Core {
+    fn refuse_ip(&mut self, key: usize, refusal: IpRefusal) -> Step {
+        let (message, retry_after) = match refusal {
+            IpRefusal::Rate(wait) => (
+                "too many connection attempts from this address",
+                wait.as_secs_f64().ceil().max(1.0) as u64,
+            ),
+            IpRefusal::Count => ("too many connections from this address", 1),
+        };
+        let header = format!("Retry-After: {retry_after}\r\n");
+        self.answer_http(key, http::refusal(429, "rate_limited", message, &header));
+        Step::Continue
     }
 }
 

@@ -132,7 +132,7 @@ fn handle(shard: &Rc<Shard>, msg: ShardMsg) {
                 Err(e) => {
                     tracing::warn!(shard = core.index, error = %e, "cannot adopt a connection");
                     if h.detached.counted {
-                        core.shared.uncount_connection();
+                        core.shared.uncount_connection(h.detached.peer.ip());
                     }
                     return;
                 }

@@ -73,6 +73,7 @@ pub fn config(driver: Driver) -> Config {
         // Floods are part of several tests; the rate-limit tests set their own limits.
         messages_per_second: 1_000_000,
         burst: 1_000_000,
+        connects_per_second_per_ip: 1_000_000,
         ..Config::default()
     };
     let public = Namespace {
