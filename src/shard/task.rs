@@ -62,7 +62,11 @@ pub async fn run(shard: Rc<Shard>, key: usize, stream: TcpStream) {
             );
         }
         _ => {
-            shard.core.borrow_mut().remove(key);
+            let mut core = shard.core.borrow_mut();
+            core.remove(key);
+            // Leaving may have queued frames for others (presence `leave`).
+            core.flush_dirty();
+            drop(core);
             drop(stream);
         }
     }
