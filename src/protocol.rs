@@ -24,6 +24,8 @@ pub struct Request<'a> {
     pub token: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     pub user: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub status: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -192,6 +194,106 @@ pub fn refreshed(id: Option<u64>, expires_at: u64) -> Bytes {
     })
 }
 
+/// A user's presence status (§2 `status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Status {
+    #[default]
+    Online,
+    Away,
+}
+
+impl Status {
+    pub fn parse(s: &str) -> Option<Status> {
+        match s {
+            "online" => Some(Status::Online),
+            "away" => Some(Status::Away),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Online => "online",
+            Status::Away => "away",
+        }
+    }
+}
+
+/// One user in a presence answer; `info` is raw JSON from the token.
+#[derive(Debug, Clone)]
+pub struct PresenceUser {
+    pub user: Box<str>,
+    pub conns: u32,
+    pub status: Status,
+    pub info: Box<str>,
+}
+
+/// `{"type":"join"|"leave","channel":..,"user":..,"info":..}`.
+pub fn join_leave(kind: &str, channel: &str, user: &str, info: &str) -> Bytes {
+    let mut f = FrameBuf::with_capacity(48 + channel.len() + user.len() + info.len());
+    let b = f.payload_mut();
+    b.extend_from_slice(br#"{"type":"#);
+    push_json_str(b, kind);
+    b.extend_from_slice(br#","channel":"#);
+    push_json_str(b, channel);
+    b.extend_from_slice(br#","user":"#);
+    push_json_str(b, user);
+    b.extend_from_slice(br#","info":"#);
+    b.extend_from_slice(info.as_bytes());
+    b.put_u8(b'}');
+    f.finish(Opcode::Text)
+}
+
+/// `{"type":"status","channel":..,"user":..,"status":..}`.
+pub fn status(channel: &str, user: &str, status: Status) -> Bytes {
+    #[derive(Serialize)]
+    struct StatusFrame<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        channel: &'a str,
+        user: &'a str,
+        status: &'static str,
+    }
+    text_frame(&StatusFrame {
+        kind: "status",
+        channel,
+        user,
+        status: status.as_str(),
+    })
+}
+
+/// The `presence` reply: `{"id":..,"type":"presence","channel":..,"users":[...]}`.
+pub fn presence(id: Option<u64>, channel: &str, users: &[PresenceUser]) -> Bytes {
+    let mut f = FrameBuf::with_capacity(64 + users.len() * 64);
+    let b = f.payload_mut();
+    b.put_u8(b'{');
+    if let Some(id) = id {
+        b.extend_from_slice(format!(r#""id":{id},"#).as_bytes());
+    }
+    b.extend_from_slice(br#""type":"presence","channel":"#);
+    push_json_str(b, channel);
+    b.extend_from_slice(br#","users":["#);
+    for (i, u) in users.iter().enumerate() {
+        if i > 0 {
+            b.put_u8(b',');
+        }
+        b.extend_from_slice(br#"{"user":"#);
+        push_json_str(b, &u.user);
+        b.extend_from_slice(
+            format!(
+                r#","conns":{},"status":"{}","info":"#,
+                u.conns,
+                u.status.as_str()
+            )
+            .as_bytes(),
+        );
+        b.extend_from_slice(u.info.as_bytes());
+        b.put_u8(b'}');
+    }
+    b.extend_from_slice(b"]}");
+    f.finish(Opcode::Text)
+}
+
 fn push_json_str(buf: &mut BytesMut, s: &str) {
     serde_json::to_writer(buf.writer(), s).expect("serializing a string");
 }
@@ -278,6 +380,24 @@ mod tests {
         assert_eq!(
             payload(&direct("[1]", None)),
             r#"{"type":"direct","data":[1]}"#
+        );
+        let users = [PresenceUser {
+            user: "u1".into(),
+            conns: 2,
+            status: Status::Away,
+            info: r#"{"n":1}"#.into(),
+        }];
+        let v: serde_json::Value =
+            serde_json::from_str(payload(&presence(Some(4), "c", &users))).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"id":4,"type":"presence","channel":"c","users":[{"user":"u1","conns":2,"status":"away","info":{"n":1}}]})
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(payload(&join_leave("join", "c", "u", "{}"))).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"type":"join","channel":"c","user":"u","info":{}})
         );
     }
 }

@@ -37,6 +37,8 @@ pub enum TimerKind {
     Liveness,
     /// `expiring` is due.
     Expiring,
+    /// A presence query's answers are due.
+    Gather(u64),
     /// The token expires now.
     Expiry,
 }
@@ -56,6 +58,8 @@ pub struct UserState {
     /// Requests refused since `window_start` (the 4029 rule).
     pub refused: u32,
     pub window_start: Instant,
+    /// `online` or `away`, announced on the user's presence channels.
+    pub status: crate::protocol::Status,
 }
 
 impl UserState {
@@ -65,6 +69,7 @@ impl UserState {
             bucket: TokenBucket::full(rate, now),
             refused: 0,
             window_start: now,
+            status: Default::default(),
         }
     }
 }
@@ -97,6 +102,11 @@ pub struct Core {
     pub accept_waker: Option<Waker>,
     pub draining: bool,
     next_id: u64,
+    /// Channel -> this shard's present users.
+    pub(super) presence: super::presence::PresenceMap,
+    /// Presence queries waiting for other shards.
+    pub(super) queries: HashMap<u64, super::presence::Pending>,
+    pub(super) next_query: u64,
 }
 
 impl Core {
@@ -115,6 +125,9 @@ impl Core {
             accept_waker: None,
             draining: false,
             next_id: 0,
+            presence: HashMap::new(),
+            queries: HashMap::new(),
+            next_query: 0,
         }
     }
 
@@ -280,6 +293,9 @@ impl Core {
     }
 
     pub fn on_timer(&mut self, t: Timer) {
+        if let TimerKind::Gather(query) = t.kind {
+            return self.presence_timeout(query);
+        }
         let Some(conn) = self.conns.get_mut(t.key) else {
             return;
         };
@@ -392,6 +408,9 @@ impl Core {
         let conn = self.conns.remove(key);
         for channel in &conn.subs {
             self.unsubscribe_local(key, channel);
+            if let Some(user) = &conn.user {
+                self.presence_remove(channel, user);
+            }
         }
         if let Some(user) = &conn.user {
             if let Some(state) = self.users.get_mut(user) {

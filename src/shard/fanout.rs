@@ -50,6 +50,11 @@ impl Core {
         };
         subs.swap_remove(i);
         self.unsubscribe_local(key, channel);
+        let user = self.conns[key]
+            .user
+            .clone()
+            .expect("open connections have a user");
+        self.presence_remove(channel, &user);
         true
     }
 

@@ -26,6 +26,17 @@ pub enum ShardMsg {
     Publish { channel: Arc<str>, frame: Bytes },
     /// Deliver a direct message's frame to every connection of `user` on this shard.
     Direct { user: Arc<str>, frame: Bytes },
+    /// Asks for this shard's part of a channel's presence (answered with `PresencePart`).
+    PresenceQuery {
+        from: usize,
+        query: u64,
+        channel: Arc<str>,
+    },
+    /// A shard's part of the presence query `query`.
+    PresencePart {
+        query: u64,
+        users: Vec<crate::protocol::PresenceUser>,
+    },
     /// Stop accepting, send `reconnect` (jittered up to `jitter_ms`), close with 1001.
     Drain { jitter_ms: u64 },
     /// Leave the runtime (after a drain, or at once).

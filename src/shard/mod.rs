@@ -11,6 +11,7 @@ mod fanout;
 mod http_phase;
 pub mod inbox;
 mod outq;
+mod presence;
 mod requests;
 mod task;
 pub mod wheel;
@@ -143,6 +144,12 @@ fn handle(shard: &Rc<Shard>, msg: ShardMsg) {
         }
         ShardMsg::Publish { channel, frame } => core.deliver(&channel, &frame),
         ShardMsg::Direct { user, frame } => core.deliver_to_user(&user, &frame),
+        ShardMsg::PresenceQuery {
+            from,
+            query,
+            channel,
+        } => core.presence_query(from, query, &channel),
+        ShardMsg::PresencePart { query, users } => core.presence_part(query, users),
         ShardMsg::Drain { jitter_ms } => core.drain(jitter_ms),
         ShardMsg::Stop => unreachable!("handled by the loop"),
     }

@@ -10,7 +10,7 @@ use super::core::{mark_dirty, Core, Step};
 use super::fanout::Subscribed;
 use crate::auth::Identity;
 use crate::channel;
-use crate::protocol::{self, ErrorCode, Request};
+use crate::protocol::{self, ErrorCode, Request, Status};
 use crate::ws::decoder::{Event, Flow, Limits};
 use crate::ws::frame::{self, Opcode};
 
@@ -224,7 +224,15 @@ impl Core {
         let id = req.id;
         let known = matches!(
             &*req.kind,
-            "subscribe" | "unsubscribe" | "publish" | "send" | "ping" | "auth" | "refresh"
+            "subscribe"
+                | "unsubscribe"
+                | "publish"
+                | "send"
+                | "ping"
+                | "auth"
+                | "refresh"
+                | "presence"
+                | "status"
         ) || NOT_YET.contains(&&*req.kind);
         if !known {
             return self.malformed(key, id, "unknown type");
@@ -245,6 +253,21 @@ impl Core {
             "publish" => self.on_publish(key, &req),
             "send" => self.on_send(key, &req),
             "ping" => self.reply(key, id, "pong", None),
+            "presence" => self.on_presence(key, &req),
+            "status" => match req.status.as_deref().and_then(Status::parse) {
+                Some(status) => {
+                    self.set_status(key, status);
+                    self.reply(key, id, "ack", None);
+                }
+                None => self.send(
+                    key,
+                    protocol::error(
+                        id,
+                        ErrorCode::BadRequest,
+                        "status must be \"online\" or \"away\"",
+                    ),
+                ),
+            },
             "refresh" => self.on_refresh(key, &req),
             "auth" => self.send(
                 key,
@@ -276,7 +299,16 @@ impl Core {
             return self.send(key, protocol::error(id, code_of(denied), denied.message()));
         }
         match self.subscribe(key, ch) {
-            Subscribed::New | Subscribed::Already => self.reply(key, id, "subscribed", Some(ch)),
+            Subscribed::New => {
+                self.reply(key, id, "subscribed", Some(ch));
+                let name = self.conns[key]
+                    .subs
+                    .last()
+                    .expect("just subscribed")
+                    .clone();
+                self.presence_add(key, &name);
+            }
+            Subscribed::Already => self.reply(key, id, "subscribed", Some(ch)),
             Subscribed::LimitExceeded => self.send(
                 key,
                 protocol::error(
@@ -344,6 +376,21 @@ impl Core {
 }
 
 impl Core {
+    /// `presence`: who is in a channel one may subscribe to, from every shard.
+    fn on_presence(&mut self, key: usize, req: &Request<'_>) {
+        let id = req.id;
+        let Some(ch) = req.channel.as_deref() else {
+            return self.send(
+                key,
+                protocol::error(id, ErrorCode::BadRequest, "channel is required"),
+            );
+        };
+        if let Err(denied) = channel::may_subscribe(&self.shared.config, self.identity(key), ch) {
+            return self.send(key, protocol::error(id, code_of(denied), denied.message()));
+        }
+        self.presence_request(key, id, ch);
+    }
+
     /// Replaces the connection's token: same `sub` only; the deadlines move with it.
     fn on_refresh(&mut self, key: usize, req: &Request<'_>) {
         let id = req.id;
@@ -375,7 +422,7 @@ impl Core {
 
 /// Request types of the protocol that later parts of the hub answer; until then a clear
 /// `unavailable` error, never silence.
-const NOT_YET: [&str; 5] = ["presence", "history", "status", "rpc", "event"];
+const NOT_YET: [&str; 3] = ["history", "rpc", "event"];
 
 fn code_of(denied: channel::Denied) -> ErrorCode {
     match denied {

@@ -87,6 +87,13 @@ pub fn config(driver: Driver) -> Config {
         ..Namespace::default()
     };
     c.namespaces.insert("table".into(), table);
+    let room = Namespace {
+        public: true,
+        presence: true,
+        join_leave: true,
+        ..Namespace::default()
+    };
+    c.namespaces.insert("room".into(), room);
     c
 }
 
@@ -106,6 +113,19 @@ pub fn start_default(driver: Driver) -> TestHub {
 /// A token for `user` that may subscribe to and publish on `table:*` and `chat:*`.
 pub fn token(user: &str) -> String {
     token_with(user, &["table:*", "chat:*"], &["table:*", "chat:*"], 3600)
+}
+
+/// A token whose `info` claim is `info`.
+pub fn token_info(user: &str, info: Value) -> String {
+    mint(
+        SECRET.as_bytes(),
+        &MintOptions {
+            user: user.into(),
+            ttl: 3600,
+            info: Some(info),
+            ..MintOptions::default()
+        },
+    )
 }
 
 pub fn token_with(user: &str, channels: &[&str], publish: &[&str], ttl: u64) -> String {

@@ -1,0 +1,231 @@
+//! Presence, shard-local: per channel, the users of this shard who are subscribed, with
+//! their connection count, `info` and status. All connections of a user live on the user's
+//! shard, so a user's entry is complete where it is kept, and `join` / `leave` are decided
+//! there without coordination: `join` on the user's first subscribed connection, `leave`
+//! after the last one goes (unsubscribe, close, timeout, drain, kick — all end in
+//! `presence_remove`), each exactly once.
+//!
+//! A `presence` request is answered by scatter/gather: the asking shard sends a query to
+//! every other shard through the inboxes, each answers with its part, and the reply goes out
+//! when all parts are in — or with a `timeout` error after `PRESENCE_TIMEOUT`.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::core::{Core, TimerKind};
+use super::inbox::ShardMsg;
+use crate::protocol::{self, ErrorCode, PresenceUser, Status};
+
+/// How long a presence query waits for the other shards.
+pub const PRESENCE_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub(super) struct Entry {
+    conns: u32,
+    status: Status,
+    info: Box<str>,
+}
+
+/// A presence query waiting for the other shards' parts.
+pub(super) struct Pending {
+    key: usize,
+    conn: u64,
+    id: Option<u64>,
+    channel: Arc<str>,
+    users: Vec<PresenceUser>,
+    waiting: usize,
+}
+
+/// Channel -> user -> entry.
+pub(super) type PresenceMap = HashMap<Arc<str>, HashMap<Rc<str>, Entry>>;
+
+impl Core {
+    fn tracks_presence(&self, channel: &str) -> bool {
+        let ns = self.shared.config.namespace(channel);
+        ns.presence || ns.join_leave
+    }
+
+    /// A connection subscribed to `channel`: count it, announce the user's first.
+    pub(super) fn presence_add(&mut self, key: usize, channel: &Arc<str>) {
+        if !self.tracks_presence(channel) {
+            return;
+        }
+        let conn = &self.conns[key];
+        let user = conn.user.clone().expect("open connections have a user");
+        let info = conn.identity.as_deref().map_or("{}", |i| &i.info);
+        let status = self.users.get(&user).map_or(Status::Online, |u| u.status);
+        let entry = self
+            .presence
+            .entry(channel.clone())
+            .or_default()
+            .entry(user.clone())
+            .or_insert_with(|| Entry {
+                conns: 0,
+                status,
+                info: info.into(),
+            });
+        entry.conns += 1;
+        if entry.conns == 1 && self.shared.config.namespace(channel).join_leave {
+            let frame = protocol::join_leave("join", channel, &user, &entry.info);
+            self.publish(channel, frame);
+        }
+    }
+
+    /// A connection of `user` left `channel`: announce the user's last.
+    pub(super) fn presence_remove(&mut self, channel: &str, user: &Rc<str>) {
+        let Some(users) = self.presence.get_mut(channel) else {
+            return;
+        };
+        let Some(entry) = users.get_mut(user) else {
+            return;
+        };
+        entry.conns -= 1;
+        if entry.conns > 0 {
+            return;
+        }
+        let entry = users.remove(user).expect("present above");
+        if users.is_empty() {
+            self.presence.remove(channel);
+        }
+        if self.shared.config.namespace(channel).join_leave {
+            self.publish(
+                channel,
+                protocol::join_leave("leave", channel, user, &entry.info),
+            );
+        }
+    }
+
+    /// This shard's part of a channel's presence.
+    pub fn presence_local(&self, channel: &str) -> Vec<PresenceUser> {
+        let Some(users) = self.presence.get(channel) else {
+            return Vec::new();
+        };
+        users
+            .iter()
+            .map(|(user, e)| PresenceUser {
+                user: (**user).into(),
+                conns: e.conns,
+                status: e.status,
+                info: e.info.clone(),
+            })
+            .collect()
+    }
+
+    /// A client's `presence` request: answer at once with one shard, else scatter.
+    pub(super) fn presence_request(&mut self, key: usize, id: Option<u64>, channel: &str) {
+        if !self.tracks_presence(channel) {
+            self.send(
+                key,
+                protocol::error(
+                    id,
+                    ErrorCode::BadRequest,
+                    "presence is not enabled on this channel",
+                ),
+            );
+            return;
+        }
+        let users = self.presence_local(channel);
+        let others = self.shared.shards() - 1;
+        if others == 0 {
+            self.send(key, protocol::presence(id, channel, &users));
+            return;
+        }
+        self.next_query += 1;
+        let query = self.next_query;
+        let channel: Arc<str> = channel.into();
+        for shard in (0..self.shared.shards()).filter(|&s| s != self.index) {
+            self.shared.send(
+                shard,
+                ShardMsg::PresenceQuery {
+                    from: self.index,
+                    query,
+                    channel: channel.clone(),
+                },
+            );
+        }
+        let conn = self.conns[key].id;
+        self.queries.insert(
+            query,
+            Pending {
+                key,
+                conn,
+                id,
+                channel,
+                users,
+                waiting: others,
+            },
+        );
+        self.schedule(key, PRESENCE_TIMEOUT, TimerKind::Gather(query));
+    }
+
+    /// Another shard asks for this shard's part.
+    pub fn presence_query(&mut self, from: usize, query: u64, channel: &str) {
+        let users = self.presence_local(channel);
+        self.shared
+            .send(from, ShardMsg::PresencePart { query, users });
+    }
+
+    /// A part arrived; the reply goes out with the last one.
+    pub fn presence_part(&mut self, query: u64, users: Vec<PresenceUser>) {
+        let Some(p) = self.queries.get_mut(&query) else {
+            return;
+        };
+        p.users.extend(users);
+        p.waiting -= 1;
+        if p.waiting > 0 {
+            return;
+        }
+        let p = self.queries.remove(&query).expect("present above");
+        if self.conns.get(p.key).is_some_and(|c| c.id == p.conn) {
+            self.send(p.key, protocol::presence(p.id, &p.channel, &p.users));
+        }
+    }
+
+    /// The query's timer fired: whatever has not been answered gets a `timeout` error.
+    pub(super) fn presence_timeout(&mut self, query: u64) {
+        let Some(p) = self.queries.remove(&query) else {
+            return;
+        };
+        if self.conns.get(p.key).is_some_and(|c| c.id == p.conn) {
+            self.send(
+                p.key,
+                protocol::error(p.id, ErrorCode::Timeout, "not every shard answered in time"),
+            );
+        }
+    }
+
+    /// `status`: the user's status, announced on every channel where the user is present.
+    pub(super) fn set_status(&mut self, key: usize, status: Status) {
+        let user = self.conns[key]
+            .user
+            .clone()
+            .expect("open connections have a user");
+        let Some(state) = self.users.get_mut(&user) else {
+            return;
+        };
+        if state.status == status {
+            return;
+        }
+        state.status = status;
+        let mut channels: Vec<Arc<str>> = Vec::new();
+        for &k in &state.conns {
+            for ch in &self.conns[k].subs {
+                if !channels.contains(ch) {
+                    channels.push(ch.clone());
+                }
+            }
+        }
+        for ch in channels {
+            let Some(entry) = self
+                .presence
+                .get_mut(&ch)
+                .and_then(|users| users.get_mut(&user))
+            else {
+                continue;
+            };
+            entry.status = status;
+            self.publish(&ch, protocol::status(&ch, &user, status));
+        }
+    }
+}
