@@ -55,6 +55,13 @@ enum Scenario {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// M members in one presence channel; Q presence queries timed one after another.
+    Presence {
+        #[arg(long, default_value_t = 10_000)]
+        members: usize,
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+    },
     /// S subscribers over K channels, P publishers at R messages/s of B bytes each.
     Fanout {
         #[arg(long, default_value_t = 1000)]
@@ -106,6 +113,7 @@ fn main() {
                 pid,
                 seconds,
             } => run_idle(&cli, conns, pid, seconds).await,
+            Scenario::Presence { members, queries } => run_presence(&cli, members, queries).await,
             Scenario::Fanout {
                 subs,
                 channels,
@@ -280,6 +288,48 @@ async fn run_idle(cli: &Cli, n: usize, pid: u32, seconds: u64) -> serde_json::Va
     json!({"scenario": "idle", "conns": conns, "failures": failures, "rss_before_kib": before,
            "rss_after_kib": after, "kib_per_conn": per_conn, "idle_cpu_percent": cpu,
            "pings": pinged, "hub_cpu_us_per_ping": us_per_ping, "closed": closed.load(Ordering::Relaxed)})
+}
+
+async fn run_presence(cli: &Cli, members: usize, queries: usize) -> serde_json::Value {
+    let (mut conns, _, failures) = open_many(cli, members, 256, "m").await;
+    let sub = text_frame(br#"{"id":1,"type":"subscribe","channel":"presence:big"}"#);
+    for c in conns.iter_mut() {
+        c.send(&sub).await;
+    }
+    // members keep reading (joins of the others arrive), answering pings
+    let mut readers = Vec::new();
+    for mut c in conns {
+        readers.push(tokio::spawn(async move { while c.next_frame().await.is_some() {} }));
+    }
+    let (mut asker, _, _) = open_many(cli, 1, 1, "asker").await;
+    let mut asker = asker.pop().expect("asker connected");
+    let query = text_frame(br#"{"id":7,"type":"presence","channel":"presence:big"}"#);
+    // wait until every member is present
+    let mut seen = 0;
+    for _ in 0..200 {
+        asker.send(&query).await;
+        let (_, p) = asker.next_frame().await.expect("presence reply");
+        seen = p.windows(8).filter(|w| w == br#""conns":"#).count();
+        if seen >= members {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut hist = Histogram::<u64>::new(3).unwrap();
+    let mut bytes = 0;
+    for _ in 0..queries {
+        let t = Instant::now();
+        asker.send(&query).await;
+        let (_, p) = asker.next_frame().await.expect("presence reply");
+        hist.record(t.elapsed().as_micros() as u64).unwrap();
+        bytes = p.len();
+    }
+    for r in readers {
+        r.abort();
+    }
+    let p = percentiles(&hist, 1000.0);
+    eprintln!("presence: {seen} members, reply {bytes} bytes; query ms: p50 {} p99 {} max {}", p["p50"], p["p99"], p["max"]);
+    json!({"scenario": "presence", "members": seen, "failures": failures, "reply_bytes": bytes, "query_ms": p})
 }
 
 fn now_us() -> u64 {
