@@ -299,7 +299,9 @@ async fn run_presence(cli: &Cli, members: usize, queries: usize) -> serde_json::
     // members keep reading (joins of the others arrive), answering pings
     let mut readers = Vec::new();
     for mut c in conns {
-        readers.push(tokio::spawn(async move { while c.next_frame().await.is_some() {} }));
+        readers.push(tokio::spawn(async move {
+            while c.next_frame().await.is_some() {}
+        }));
     }
     let (mut asker, _, _) = open_many(cli, 1, 1, "asker").await;
     let mut asker = asker.pop().expect("asker connected");
@@ -328,7 +330,10 @@ async fn run_presence(cli: &Cli, members: usize, queries: usize) -> serde_json::
         r.abort();
     }
     let p = percentiles(&hist, 1000.0);
-    eprintln!("presence: {seen} members, reply {bytes} bytes; query ms: p50 {} p99 {} max {}", p["p50"], p["p99"], p["max"]);
+    eprintln!(
+        "presence: {seen} members, reply {bytes} bytes; query ms: p50 {} p99 {} max {}",
+        p["p50"], p["p99"], p["max"]
+    );
     json!({"scenario": "presence", "members": seen, "failures": failures, "reply_bytes": bytes, "query_ms": p})
 }
 

@@ -22,6 +22,9 @@ use crate::protocol;
 use crate::shared::Shared;
 use crate::ws::frame;
 
+/// An empty, final, unmasked ping frame: the same bytes for every connection.
+const PING: &[u8] = &[0x89, 0x00];
+
 /// What a timer is for; checked against the connection's id when it fires (lazy cancel).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimerKind {
@@ -319,7 +322,7 @@ impl Core {
             }
             (TimerKind::Ping, Phase::Open) => {
                 let ping = config.ping_interval;
-                self.send(t.key, frame::encode(frame::Opcode::Ping, b""));
+                self.send(t.key, Bytes::from_static(PING));
                 self.schedule(t.key, ping, TimerKind::Ping);
             }
             (TimerKind::Liveness, Phase::Open) => {
