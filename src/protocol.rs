@@ -298,6 +298,17 @@ fn push_json_str(buf: &mut BytesMut, s: &str) {
     serde_json::to_writer(buf.writer(), s).expect("serializing a string");
 }
 
+/// The common end of `message` and `direct`: `"data":<raw>,"from":..}`.
+fn push_data_from(b: &mut BytesMut, data: &str, from: Option<&str>) {
+    b.extend_from_slice(br#""data":"#);
+    b.extend_from_slice(data.as_bytes());
+    if let Some(from) = from {
+        b.extend_from_slice(br#","from":"#);
+        push_json_str(b, from);
+    }
+    b.put_u8(b'}');
+}
+
 /// A publication, encoded once into its final frame: `{"type":"message","channel":..,
 /// "data":<raw bytes as published>,"from":..}`.
 pub fn message(channel: &str, data: &str, from: Option<&str>) -> Bytes {
@@ -305,13 +316,8 @@ pub fn message(channel: &str, data: &str, from: Option<&str>) -> Bytes {
     let b = f.payload_mut();
     b.extend_from_slice(br#"{"type":"message","channel":"#);
     push_json_str(b, channel);
-    b.extend_from_slice(br#","data":"#);
-    b.extend_from_slice(data.as_bytes());
-    if let Some(from) = from {
-        b.extend_from_slice(br#","from":"#);
-        push_json_str(b, from);
-    }
-    b.put_u8(b'}');
+    b.extend_from_slice(b",");
+    push_data_from(b, data, from);
     f.finish(Opcode::Text)
 }
 
@@ -319,13 +325,8 @@ pub fn message(channel: &str, data: &str, from: Option<&str>) -> Bytes {
 pub fn direct(data: &str, from: Option<&str>) -> Bytes {
     let mut f = FrameBuf::with_capacity(40 + data.len() + from.map_or(0, str::len));
     let b = f.payload_mut();
-    b.extend_from_slice(br#"{"type":"direct","data":"#);
-    b.extend_from_slice(data.as_bytes());
-    if let Some(from) = from {
-        b.extend_from_slice(br#","from":"#);
-        push_json_str(b, from);
-    }
-    b.put_u8(b'}');
+    b.extend_from_slice(br#"{"type":"direct","#);
+    push_data_from(b, data, from);
     f.finish(Opcode::Text)
 }
 

@@ -287,17 +287,31 @@ impl Core {
             .expect("open connections are authenticated")
     }
 
-    fn on_subscribe(&mut self, key: usize, req: &Request<'_>) {
-        let id = req.id;
+    /// The request's channel when the connection may subscribe to it; otherwise the error
+    /// frame is sent and `None` returned.
+    fn subscribable<'r>(&mut self, key: usize, req: &'r Request<'_>) -> Option<&'r str> {
         let Some(ch) = req.channel.as_deref() else {
-            return self.send(
+            self.send(
                 key,
-                protocol::error(id, ErrorCode::BadRequest, "channel is required"),
+                protocol::error(req.id, ErrorCode::BadRequest, "channel is required"),
             );
+            return None;
         };
         if let Err(denied) = channel::may_subscribe(&self.shared.config, self.identity(key), ch) {
-            return self.send(key, protocol::error(id, code_of(denied), denied.message()));
+            self.send(
+                key,
+                protocol::error(req.id, code_of(denied), denied.message()),
+            );
+            return None;
         }
+        Some(ch)
+    }
+
+    fn on_subscribe(&mut self, key: usize, req: &Request<'_>) {
+        let id = req.id;
+        let Some(ch) = self.subscribable(key, req) else {
+            return;
+        };
         match self.subscribe(key, ch) {
             Subscribed::New => {
                 self.reply(key, id, "subscribed", Some(ch));
@@ -378,17 +392,9 @@ impl Core {
 impl Core {
     /// `presence`: who is in a channel one may subscribe to, from every shard.
     fn on_presence(&mut self, key: usize, req: &Request<'_>) {
-        let id = req.id;
-        let Some(ch) = req.channel.as_deref() else {
-            return self.send(
-                key,
-                protocol::error(id, ErrorCode::BadRequest, "channel is required"),
-            );
-        };
-        if let Err(denied) = channel::may_subscribe(&self.shared.config, self.identity(key), ch) {
-            return self.send(key, protocol::error(id, code_of(denied), denied.message()));
+        if let Some(ch) = self.subscribable(key, req) {
+            self.presence_request(key, req.id, ch);
         }
-        self.presence_request(key, id, ch);
     }
 
     /// Replaces the connection's token: same `sub` only; the deadlines move with it.
