@@ -4,7 +4,8 @@
 use std::sync::atomic::Ordering;
 
 use super::conn::Phase;
-use super::core::{Core, Step, TimerKind};
+use super::core::{Core, Step};
+use super::timers::TimerKind;
 use crate::per_ip::IpRefusal;
 use crate::ws::http::{self, HeadError};
 

@@ -8,12 +8,14 @@
 pub mod conn;
 mod core;
 mod fanout;
+mod frames;
 mod http_phase;
 pub mod inbox;
 mod outq;
 mod presence;
 mod requests;
 mod task;
+mod timers;
 pub mod wheel;
 
 use std::cell::RefCell;

@@ -14,8 +14,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::core::{Core, TimerKind};
+use super::core::Core;
 use super::inbox::ShardMsg;
+use super::timers::TimerKind;
 use crate::protocol::{self, ErrorCode, PresenceUser, Status};
 
 /// How long a presence query waits for the other shards.

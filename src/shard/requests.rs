@@ -1,18 +1,15 @@
-//! What a connection's frames mean: control frames, first-frame `auth`, the echo endpoint,
-//! and the client requests of `shared/PROTOCOL.md` §2.
+//! The client requests of `shared/PROTOCOL.md` §2 on an open connection, with the rate
+//! limit and the malformed-request rule in front of them.
 
 use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::conn::Phase;
-use super::core::{mark_dirty, Core, Step};
+use super::core::Core;
 use super::fanout::Subscribed;
 use crate::auth::Identity;
 use crate::channel;
 use crate::protocol::{self, ErrorCode, Request, Status};
-use crate::ws::decoder::{Event, Flow, Limits};
-use crate::ws::frame::{self, Opcode};
 
 /// Consecutive malformed requests after which the connection is closed with 1008.
 pub const MAX_MALFORMED: u32 = 10;
@@ -20,156 +17,11 @@ pub const MAX_MALFORMED: u32 = 10;
 /// The window of the 4029 rule: more than `burst` refused requests within it.
 pub const SUSTAINED: std::time::Duration = std::time::Duration::from_secs(10);
 
-enum Outcome {
-    Continue,
-    Stop,
-    Authed(Box<Identity>),
-}
-
 impl Core {
-    pub(super) fn on_input(&mut self, key: usize, input: &mut [u8]) -> Step {
-        match self.conns[key].phase {
-            Phase::Http => self.on_http(key, input),
-            _ => self.on_frames(key, input),
-        }
-    }
-
-    /// Decodes frames and acts on each.
-    pub(super) fn on_frames(&mut self, key: usize, input: &mut [u8]) -> Step {
-        let config = &self.shared.config;
-        let limits = Limits {
-            max_message: config.max_message_size,
-            max_fragments: config.max_fragments,
-        };
-        let conn = &mut self.conns[key];
-        if conn.poisoned {
-            return Step::Continue;
-        }
-        conn.last_seen = Instant::now();
-        let mut decoder = std::mem::take(&mut conn.decoder);
-        let mut authed = None;
-        let result = decoder.feed(
-            input,
-            limits,
-            &mut |event| match self.on_event(key, event) {
-                Outcome::Continue => Flow::Continue,
-                Outcome::Stop => Flow::Stop,
-                Outcome::Authed(identity) => {
-                    authed = Some(identity);
-                    Flow::Stop
-                }
-            },
-        );
-        let conn = &mut self.conns[key];
-        conn.decoder = decoder;
-        if let Err(e) = result {
-            conn.poisoned = true;
-            conn.decoder = Default::default();
-            self.close(key, e.close_code(), e.reason());
-        } else if let Some(identity) = authed {
-            return self.authenticated(key, identity);
-        }
-        if self.conns[key].done {
-            Step::Exit
-        } else {
-            Step::Continue
-        }
-    }
-
-    fn on_event(&mut self, key: usize, event: Event<'_>) -> Outcome {
-        let phase = self.conns[key].phase;
-        match event {
-            Event::Ping(payload) => {
-                self.send(key, frame::encode(Opcode::Pong, payload));
-                Outcome::Continue
-            }
-            Event::Pong => Outcome::Continue,
-            Event::Close(code) => {
-                self.on_close_frame(key, code.map(|(c, _)| c));
-                Outcome::Stop
-            }
-            _ if phase == Phase::Closing => Outcome::Continue,
-            Event::Text(text) if phase == Phase::Echo => {
-                self.send(key, frame::encode(Opcode::Text, text.as_bytes()));
-                Outcome::Continue
-            }
-            Event::Binary(data) if phase == Phase::Echo => {
-                self.send(key, frame::encode(Opcode::Binary, data));
-                Outcome::Continue
-            }
-            Event::Text(text) if phase == Phase::AwaitAuth => self.on_auth_frame(key, text),
-            Event::Binary(_) if phase == Phase::AwaitAuth => {
-                self.close(key, 4001, "authenticate first");
-                Outcome::Stop
-            }
-            Event::Text(text) => {
-                if self.within_rate(key, text) {
-                    self.on_request(key, text);
-                }
-                Outcome::Continue
-            }
-            Event::Binary(_) => {
-                if self.within_rate(key, "") {
-                    self.malformed(key, None, "binary frames are not part of the JSON protocol");
-                }
-                Outcome::Continue
-            }
-        }
-    }
-
-    /// The peer closes: answer with the same code (RFC 6455 §5.5.1) unless we started it.
-    fn on_close_frame(&mut self, key: usize, code: Option<u16>) {
-        let conn = &mut self.conns[key];
-        if conn.phase == Phase::Closing {
-            // Our close was answered: the handshake is complete.
-            conn.done = true;
-            return;
-        }
-        conn.close_code = Some(code.unwrap_or(1005));
-        let echo = match code {
-            Some(c) => frame::close(c, ""),
-            None => frame::encode(Opcode::Close, b""),
-        };
-        let _ = conn.queue(echo, usize::MAX);
-        conn.phase = Phase::Closing;
-        conn.finish_after_flush();
-        mark_dirty(conn, &mut self.dirty, key);
-        self.schedule(
-            key,
-            self.shared.config.close_timeout,
-            super::core::TimerKind::Linger,
-        );
-    }
-
-    fn on_auth_frame(&mut self, key: usize, text: &str) -> Outcome {
-        let req = match protocol::decode(text) {
-            Ok(r) if r.kind == "auth" => r,
-            _ => {
-                self.close(key, 4001, "the first frame must be auth");
-                return Outcome::Stop;
-            }
-        };
-        match self
-            .shared
-            .verifier
-            .verify(req.token.as_deref().unwrap_or(""))
-        {
-            Ok(identity) => {
-                self.conns[key].request_id = req.id;
-                Outcome::Authed(Box::new(identity))
-            }
-            Err(e) => {
-                tracing::info!(peer = %self.conns[key].peer, reason = e.reason(), "token refused");
-                self.close(key, 4001, "invalid or expired token");
-                Outcome::Stop
-            }
-        }
-    }
-
     /// Takes a token from the user's bucket. Over the limit, the request is refused with
     /// `rate_limited`; a user refused more than `burst` times within `SUSTAINED` is far
     /// over the limit, and the connection that crossed the line is closed with 4029.
-    fn within_rate(&mut self, key: usize, text: &str) -> bool {
+    pub(super) fn within_rate(&mut self, key: usize, text: &str) -> bool {
         let rate = self.user_rate();
         let now = Instant::now();
         let user = self.conns[key]
@@ -201,7 +53,7 @@ impl Core {
     }
 
     /// A request that could not be understood: an error frame, and 1008 when it keeps up.
-    fn malformed(&mut self, key: usize, id: Option<u64>, why: &str) {
+    pub(super) fn malformed(&mut self, key: usize, id: Option<u64>, why: &str) {
         self.send(key, protocol::error(id, ErrorCode::BadRequest, why));
         let conn = &mut self.conns[key];
         conn.malformed += 1;
@@ -216,7 +68,7 @@ impl Core {
         }
     }
 
-    fn on_request(&mut self, key: usize, text: &str) {
+    pub(super) fn on_request(&mut self, key: usize, text: &str) {
         let req = match protocol::decode(text) {
             Ok(r) => r,
             Err((id, why)) => return self.malformed(key, id, &why),

@@ -1,0 +1,131 @@
+//! Per-connection deadlines on the shard's timing wheel: what each timer is for, how it is
+//! scheduled, and what happens when it fires. Cancellation is lazy: a timer carries its
+//! connection's id and is ignored when the connection (or its state) moved on.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::conn::Phase;
+use super::core::Core;
+use crate::protocol;
+
+/// An empty, final, unmasked ping frame: the same bytes for every connection.
+const PING: &[u8] = &[0x89, 0x00];
+
+/// What a timer is for; checked against the connection's id when it fires (lazy cancel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimerKind {
+    /// The HTTP request head must be complete by now.
+    Handshake,
+    /// The `auth` frame must have arrived by now.
+    Auth,
+    /// The peer had its chance to finish the close handshake.
+    Linger,
+    /// Time to ping.
+    Ping,
+    /// Something must have arrived since `ping_interval + pong_timeout` ago.
+    Liveness,
+    /// `expiring` is due.
+    Expiring,
+    /// A presence query's answers are due.
+    Gather(u64),
+    /// The token expires now.
+    Expiry,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Timer {
+    pub(super) key: usize,
+    pub(super) conn: u64,
+    pub(super) kind: TimerKind,
+}
+
+impl Core {
+    /// Schedules `expiring` and the expiry close for the connection's current token.
+    pub(super) fn schedule_expiry(&mut self, key: usize) {
+        let Some(identity) = self.conns[key].identity.as_deref() else {
+            return;
+        };
+        let now = crate::auth::unix_now();
+        let exp = identity.expires_at;
+        let window = self.shared.config.refresh_window.as_secs();
+        let warn_at = exp.saturating_sub(window).max(now);
+        self.schedule(key, Duration::from_secs(warn_at - now), TimerKind::Expiring);
+        self.schedule(
+            key,
+            Duration::from_secs(exp.saturating_sub(now)),
+            TimerKind::Expiry,
+        );
+    }
+
+    /// Schedules a timer for a connection.
+    pub(super) fn schedule(&mut self, key: usize, after: Duration, kind: TimerKind) {
+        let conn = self.conns[key].id;
+        let at = Instant::now() + after;
+        self.wheel.insert(at, Timer { key, conn, kind });
+        if self.ticker_at.is_none_or(|planned| at < planned) {
+            self.ticker_at = Some(at);
+            self.ticker_kicked = true;
+            if let Some(w) = self.ticker_waker.take() {
+                w.wake();
+            }
+        }
+    }
+
+    pub fn on_timer(&mut self, t: Timer) {
+        if let TimerKind::Gather(query) = t.kind {
+            return self.presence_timeout(query);
+        }
+        let Some(conn) = self.conns.get_mut(t.key) else {
+            return;
+        };
+        if conn.id != t.conn || conn.done {
+            return;
+        }
+        let shared = self.shared.clone();
+        let config = &shared.config;
+        let now = Instant::now();
+        match (t.kind, conn.phase) {
+            (TimerKind::Handshake, Phase::Http) => {
+                conn.done = true;
+                conn.signal();
+            }
+            (TimerKind::Auth, Phase::AwaitAuth) => {
+                self.close(t.key, 4001, "authentication timeout")
+            }
+            (TimerKind::Linger, Phase::Closing) => {
+                conn.done = true;
+                conn.signal();
+            }
+            (TimerKind::Ping, Phase::Open) => {
+                let ping = config.ping_interval;
+                self.send(t.key, Bytes::from_static(PING));
+                self.schedule(t.key, ping, TimerKind::Ping);
+            }
+            (TimerKind::Liveness, Phase::Open) => {
+                let limit = config.ping_interval + config.pong_timeout;
+                let silent = now.saturating_duration_since(conn.last_seen);
+                if silent >= limit {
+                    self.close(t.key, 1011, "ping timeout");
+                } else {
+                    self.schedule(t.key, limit - silent, TimerKind::Liveness);
+                }
+            }
+            (TimerKind::Expiring | TimerKind::Expiry, Phase::Open) => {
+                let exp = conn.identity.as_deref().map_or(0, |i| i.expires_at);
+                let now = crate::auth::unix_now();
+                // A timer left over from before a refresh finds a later `exp`: ignore it.
+                if t.kind == TimerKind::Expiry && exp <= now {
+                    self.close(t.key, 4001, "token expired");
+                } else if t.kind == TimerKind::Expiring
+                    && exp <= now + config.refresh_window.as_secs()
+                    && exp > now
+                {
+                    self.send(t.key, protocol::expiring(exp));
+                }
+            }
+            _ => {}
+        }
+    }
+}
