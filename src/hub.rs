@@ -41,7 +41,6 @@ pub struct Hub {
     threads: Vec<JoinHandle<()>>,
     local_addr: SocketAddr,
     secret: Vec<u8>,
-    driver: &'static str,
 }
 
 impl Hub {
@@ -112,7 +111,6 @@ impl Hub {
             threads,
             local_addr,
             secret,
-            driver,
         })
     }
 
@@ -128,11 +126,6 @@ impl Hub {
 
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
-    }
-
-    /// `io_uring` or `epoll`.
-    pub fn driver(&self) -> &'static str {
-        self.driver
     }
 
     /// Turns `/ready` to 503, stops accepting, and tells every connection to reconnect.

@@ -27,7 +27,6 @@ pub struct Shared {
     /// `/ready` answers 200.
     pub ready: AtomicBool,
     pub draining: AtomicBool,
-    pub started_at: std::time::Instant,
     pub per_ip: PerIp,
 }
 
@@ -48,7 +47,6 @@ impl Shared {
             shard_connections: (0..shards).map(|_| AtomicUsize::new(0)).collect(),
             ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),
-            started_at: std::time::Instant::now(),
         })
     }
 

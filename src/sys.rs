@@ -117,12 +117,3 @@ pub fn somaxconn() -> Option<u32> {
         .parse()
         .ok()
 }
-
-/// The process's resident set size in bytes (from /proc), for `/api/info` and the bench.
-pub fn rss_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    // SAFETY: sysconf takes no pointers.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    Some(pages * page.max(4096) as u64)
-}

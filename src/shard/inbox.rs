@@ -91,11 +91,6 @@ impl Inbox {
         }
     }
 
-    /// Messages waiting (a gauge for metrics).
-    pub fn depth(&self) -> usize {
-        self.rx.len()
-    }
-
     /// Takes one message if there is one.
     pub fn try_recv(&self) -> Option<ShardMsg> {
         self.rx.try_recv().ok()

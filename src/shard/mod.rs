@@ -27,7 +27,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use monoio::time::TimeDriver;
 use monoio::{IoUringDriver, LegacyDriver, RuntimeBuilder};
 
 pub use self::core::Core;
@@ -84,10 +83,6 @@ pub fn run(
     };
     Ok(())
 }
-
-/// Makes sure the type names above are the ones `enable_timer` produces.
-#[allow(dead_code)]
-type Timed<D> = TimeDriver<D>;
 
 async fn serve(shared: Arc<Shared>, index: usize, listener: TcpListener) {
     let shard = Rc::new(Shard {
