@@ -286,19 +286,3 @@ fn client_kind_and_pipelined_frames(driver: Driver) {
     assert!(text.contains(r#""type":"welcome""#));
     assert!(text.find("welcome") < text.find(r#""id":77"#));
 }
-
-/// A masked text frame, as a client sends it.
-pub fn masked_text(s: &str) -> Vec<u8> {
-    let mask = [0x37, 0xfa, 0x21, 0x3d];
-    let p = s.as_bytes();
-    let mut v = vec![0x81];
-    if p.len() < 126 {
-        v.push(0x80 | p.len() as u8);
-    } else {
-        v.push(0x80 | 126);
-        v.extend((p.len() as u16).to_be_bytes());
-    }
-    v.extend(mask);
-    v.extend(p.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    v
-}

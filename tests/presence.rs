@@ -159,7 +159,7 @@ fn presence_is_cleaned_after_every_kind_of_disconnect(driver: Driver) {
         token("by-timeout")
     );
     s.write_all(head.as_bytes()).unwrap();
-    s.write_all(&masked(br#"{"type":"subscribe","channel":"room:x"}"#))
+    s.write_all(&masked_text(r#"{"type":"subscribe","channel":"room:x"}"#))
         .unwrap();
     let mut leaves: Vec<String> = Vec::new();
     let deadline = std::time::Instant::now() + WAIT;
@@ -180,14 +180,6 @@ fn presence_is_cleaned_after_every_kind_of_disconnect(driver: Driver) {
     );
     assert_eq!(drain_kind(&mut observer, "leave").len(), 0, "never twice");
     drop(s);
-}
-
-fn masked(p: &[u8]) -> Vec<u8> {
-    let mask = [1u8, 2, 3, 4];
-    let mut v = vec![0x81, 0x80 | p.len() as u8];
-    v.extend(mask);
-    v.extend(p.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    v
 }
 
 fn status_is_announced_and_shown(driver: Driver) {

@@ -111,27 +111,8 @@ impl Raw {
 }
 
 fn frame(fin: bool, op: u8, payload: &[u8], masked: bool) -> Vec<u8> {
-    let mut v = vec![(if fin { 0x80 } else { 0 }) | op];
-    let m = if masked { 0x80 } else { 0 };
-    match payload.len() {
-        n if n < 126 => v.push(m | n as u8),
-        n if n < 65536 => {
-            v.push(m | 126);
-            v.extend((n as u16).to_be_bytes());
-        }
-        n => {
-            v.push(m | 127);
-            v.extend((n as u64).to_be_bytes());
-        }
-    }
-    if masked {
-        let mask = [0xa1, 0xb2, 0xc3, 0xd4];
-        v.extend(mask);
-        v.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    } else {
-        v.extend(payload);
-    }
-    v
+    let mask = masked.then_some([0xa1, 0xb2, 0xc3, 0xd4]);
+    ringhub::ws::frame::client_frame(fin, op, payload, mask)
 }
 
 fn unmasked_frame_closes_1002(driver: Driver) {

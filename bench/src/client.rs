@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
+use ringhub::ws::frame::client_frame;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -83,25 +84,12 @@ pub async fn connect(
     }
 }
 
-/// A masked client text frame (a fixed mask: the hub must unmask it all the same).
+/// A fixed mask: the hub must unmask it all the same.
+const MASK: Option<[u8; 4]> = Some([0x12, 0x34, 0x56, 0x78]);
+
+/// A masked client text frame.
 pub fn text_frame(payload: &[u8]) -> Vec<u8> {
-    let mask = [0x12, 0x34, 0x56, 0x78];
-    let mut v = Vec::with_capacity(payload.len() + 14);
-    v.push(0x81);
-    match payload.len() {
-        n if n < 126 => v.push(0x80 | n as u8),
-        n if n < 65536 => {
-            v.push(0x80 | 126);
-            v.extend((n as u16).to_be_bytes());
-        }
-        n => {
-            v.push(0x80 | 127);
-            v.extend((n as u64).to_be_bytes());
-        }
-    }
-    v.extend(mask);
-    v.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    v
+    client_frame(true, 0x1, payload, MASK)
 }
 
 impl Conn {
@@ -125,8 +113,7 @@ impl Conn {
                 frame.advance(head);
                 if op == 9 {
                     pings.fetch_add(1, Ordering::Relaxed);
-                    let mut pong = text_frame(&frame);
-                    pong[0] = 0x8A;
+                    let pong = client_frame(true, 0xA, &frame, MASK);
                     let _ = self.stream.write_all(&pong).await;
                     continue;
                 }

@@ -219,6 +219,33 @@ pub fn close(code: u16, reason: &str) -> Bytes {
     f.finish(Opcode::Close)
 }
 
+/// A frame as a client writes it, with the raw `opcode` bits: masked with `mask`, or
+/// unmasked with `None` (which the hub refuses). The hub never sends one; the tests and
+/// `ringhub-bench` do.
+pub fn client_frame(fin: bool, opcode: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+    let masked = if mask.is_some() { 0x80 } else { 0 };
+    let mut v = Vec::with_capacity(payload.len() + 14);
+    v.push(if fin { 0x80 } else { 0 } | opcode);
+    match payload.len() {
+        n @ 0..=125 => v.push(masked | n as u8),
+        n @ 126..=65535 => {
+            v.push(masked | 126);
+            v.extend((n as u16).to_be_bytes());
+        }
+        n => {
+            v.push(masked | 127);
+            v.extend((n as u64).to_be_bytes());
+        }
+    }
+    let body = v.len();
+    v.extend_from_slice(payload);
+    if let Some(mask) = mask {
+        v.splice(body..body, mask);
+        unmask(&mut v[body + 4..], mask, 0);
+    }
+    v
+}
+
 /// Is this a close code a peer may send (RFC 6455 §7.4)?
 pub fn valid_close_code(code: u16) -> bool {
     matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999)
@@ -228,31 +255,11 @@ pub fn valid_close_code(code: u16) -> bool {
 mod tests {
     use super::*;
 
-    fn client_frame(fin: bool, op: u8, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
-        let mut v = vec![(if fin { 0x80 } else { 0 }) | op];
-        match payload.len() {
-            n @ 0..=125 => v.push(0x80 | n as u8),
-            n @ 126..=65535 => {
-                v.push(0x80 | 126);
-                v.extend((n as u16).to_be_bytes());
-            }
-            n => {
-                v.push(0x80 | 127);
-                v.extend((n as u64).to_be_bytes());
-            }
-        }
-        v.extend(mask);
-        let mut p = payload.to_vec();
-        unmask(&mut p, mask, 0);
-        v.extend(p);
-        v
-    }
-
     #[test]
     fn parses_masked_frames_of_every_length_class() {
         for len in [0usize, 5, 125, 126, 65535, 65536, 70000] {
             let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
-            let mut f = client_frame(true, 0x2, &payload, [1, 2, 3, 4]);
+            let mut f = client_frame(true, 0x2, &payload, Some([1, 2, 3, 4]));
             let head = parse_head(&f, 1 << 20).unwrap();
             assert_eq!(head.payload_len, len);
             assert_eq!(head.frame_len(), f.len());

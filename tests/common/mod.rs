@@ -313,6 +313,11 @@ pub fn raw_exchange(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A masked text frame, as a client sends it.
+pub fn masked_text(s: &str) -> Vec<u8> {
+    ringhub::ws::frame::client_frame(true, 0x1, s.as_bytes(), Some([0x37, 0xfa, 0x21, 0x3d]))
+}
+
 /// Status code and JSON body of a raw HTTP answer.
 pub fn http_status(answer: &[u8]) -> (u16, Value) {
     let text = String::from_utf8_lossy(answer);

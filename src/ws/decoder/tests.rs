@@ -6,17 +6,7 @@ const LIMITS: Limits = Limits {
 };
 
 fn frame(fin: bool, op: u8, payload: &[u8]) -> Vec<u8> {
-    assert!(payload.len() < 126);
-    let mask = [0x11, 0x22, 0x33, 0x44];
-    let mut v = vec![
-        (if fin { 0x80 } else { 0 }) | op,
-        0x80 | payload.len() as u8,
-    ];
-    v.extend(mask);
-    let mut p = payload.to_vec();
-    frame::unmask(&mut p, mask, 0);
-    v.extend(p);
-    v
+    frame::client_frame(fin, op, payload, Some([0x11, 0x22, 0x33, 0x44]))
 }
 
 #[derive(Debug, PartialEq)]
