@@ -100,9 +100,14 @@ impl Core {
         }
     }
 
-    /// Sends a publication to every shard with subscribers, this one included.
-    pub(super) fn publish(&mut self, channel: &str, frame: Bytes) {
+    /// Sends a publication to every shard with subscribers, this one included. The frame
+    /// is made only when some shard has subscribers.
+    pub(super) fn publish(&mut self, channel: &str, frame: impl FnOnce() -> Bytes) {
         let mut shards = self.shared.interested(channel);
+        if shards == 0 {
+            return;
+        }
+        let frame = frame();
         let mut name: Option<Arc<str>> = None;
         while shards != 0 {
             let shard = shards.trailing_zeros() as usize;

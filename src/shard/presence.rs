@@ -68,8 +68,10 @@ impl Core {
             });
         entry.conns += 1;
         if entry.conns == 1 && self.shared.config.namespace(channel).join_leave {
-            let frame = protocol::join_leave("join", channel, &user, &entry.info);
-            self.publish(channel, frame);
+            let info = entry.info.clone();
+            self.publish(channel, || {
+                protocol::join_leave("join", channel, &user, &info)
+            });
         }
     }
 
@@ -90,10 +92,9 @@ impl Core {
             self.presence.remove(channel);
         }
         if self.shared.config.namespace(channel).join_leave {
-            self.publish(
-                channel,
-                protocol::join_leave("leave", channel, user, &entry.info),
-            );
+            self.publish(channel, || {
+                protocol::join_leave("leave", channel, user, &entry.info)
+            });
         }
     }
 
@@ -226,7 +227,7 @@ impl Core {
                 continue;
             };
             entry.status = status;
-            self.publish(&ch, protocol::status(&ch, &user, status));
+            self.publish(&ch, || protocol::status(&ch, &user, status));
         }
     }
 }

@@ -3,8 +3,6 @@
 
 use std::time::Instant;
 
-use bytes::Bytes;
-
 use super::core::Core;
 use super::fanout::Subscribed;
 use crate::auth::Identity;
@@ -207,14 +205,11 @@ impl Core {
                 ),
             );
         }
-        if self.shared.interested(ch) != 0 {
-            let from = self.conns[key]
-                .user
-                .clone()
-                .expect("open connections have a user");
-            let frame: Bytes = protocol::message(ch, data.get(), Some(&from));
-            self.publish(ch, frame);
-        }
+        let from = self.conns[key]
+            .user
+            .clone()
+            .expect("open connections have a user");
+        self.publish(ch, || protocol::message(ch, data.get(), Some(&from)));
         self.reply(key, id, "ack", None);
     }
 
