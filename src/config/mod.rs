@@ -94,6 +94,11 @@ pub struct Config {
     pub jwt_leeway: Duration,
     /// Redis for the relay, history and ingress; none means a single instance.
     pub redis_url: Option<String>,
+    /// Prefix of every Redis key and topic ringhub uses.
+    pub redis_prefix: String,
+    /// How long a revocation is kept when the revoked token's `exp` is not known.
+    #[serde(deserialize_with = "duration")]
+    pub revocation_ttl: Duration,
     /// SHA-256 hex digests of server API keys.
     pub api_keys: Vec<String>,
     /// Log filter and format, e.g. `info` or `info,json`.
@@ -154,6 +159,8 @@ impl Default for Config {
             jwt_audience: None,
             jwt_leeway: Duration::from_secs(5),
             redis_url: None,
+            redis_prefix: "ringhub:".into(),
+            revocation_ttl: Duration::from_secs(24 * 3600),
             api_keys: Vec::new(),
             log: "info".into(),
             ping_interval: Duration::from_secs(25),
@@ -273,6 +280,8 @@ impl Config {
             "jwt_audience" => self.jwt_audience = opt(value),
             "jwt_leeway" => self.jwt_leeway = dur(key, value)?,
             "redis_url" => self.redis_url = opt(value),
+            "redis_prefix" => self.redis_prefix = value.to_string(),
+            "revocation_ttl" => self.revocation_ttl = dur(key, value)?,
             "api_keys" => {
                 self.api_keys = value
                     .split(',')
@@ -308,65 +317,6 @@ impl Config {
                     &format!("RINGHUB_{}", key.to_uppercase()),
                     "unknown setting",
                 ))
-            }
-        }
-        Ok(())
-    }
-
-    /// Checks what serde cannot: ranges, files, combinations.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let positive = [
-            ("ping_interval", self.ping_interval),
-            ("pong_timeout", self.pong_timeout),
-            ("auth_timeout", self.auth_timeout),
-            ("close_timeout", self.close_timeout),
-            ("handshake_timeout", self.handshake_timeout),
-        ];
-        for (key, d) in positive {
-            if d.is_zero() {
-                return Err(value_err(key, "must be greater than zero"));
-            }
-        }
-        if self.shards > 64 {
-            return Err(value_err("shards", "at most 64 shards are supported"));
-        }
-        if self.max_message_size < 128 {
-            return Err(value_err("max_message_size", "must be at least 128 bytes"));
-        }
-        if self.send_queue_bytes < self.max_message_size.min(65536) {
-            return Err(value_err(
-                "send_queue_bytes",
-                "must hold at least one message",
-            ));
-        }
-        if self.listen_backlog == 0 {
-            return Err(value_err("listen_backlog", "must be greater than zero"));
-        }
-        for path in [&self.jwt_public_key, &self.jwks_file]
-            .into_iter()
-            .flatten()
-        {
-            if !path.is_file() {
-                return Err(value_err(
-                    "jwt key",
-                    format!("{} is not a readable file", path.display()),
-                ));
-            }
-        }
-        for digest in &self.api_keys {
-            if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(value_err(
-                    "api_keys",
-                    "each key must be a SHA-256 hex digest (64 hex digits)",
-                ));
-            }
-        }
-        for name in self.namespaces.keys() {
-            if name.is_empty() || name.contains(':') || !crate::channel::valid_name(name) {
-                return Err(value_err(
-                    "namespaces",
-                    format!("invalid namespace name {name:?}"),
-                ));
             }
         }
         Ok(())
@@ -410,6 +360,8 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
 fn duration_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     duration(d).map(Some)
 }
+
+mod validate;
 
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,72 @@
+//! What serde cannot check: ranges, files, combinations, digests.
+
+use super::{value_err, Config, ConfigError};
+
+impl Config {
+    /// Checks what serde cannot: ranges, files, combinations.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("ping_interval", self.ping_interval),
+            ("pong_timeout", self.pong_timeout),
+            ("auth_timeout", self.auth_timeout),
+            ("close_timeout", self.close_timeout),
+            ("handshake_timeout", self.handshake_timeout),
+        ];
+        for (key, d) in positive {
+            if d.is_zero() {
+                return Err(value_err(key, "must be greater than zero"));
+            }
+        }
+        for digest in &self.api_keys {
+            if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(value_err(
+                    "api_keys",
+                    "expected SHA-256 digests: 64 hex characters each",
+                ));
+            }
+        }
+        if self.shards > 64 {
+            return Err(value_err("shards", "at most 64 shards are supported"));
+        }
+        if self.max_message_size < 128 {
+            return Err(value_err("max_message_size", "must be at least 128 bytes"));
+        }
+        if self.send_queue_bytes < self.max_message_size.min(65536) {
+            return Err(value_err(
+                "send_queue_bytes",
+                "must hold at least one message",
+            ));
+        }
+        if self.listen_backlog == 0 {
+            return Err(value_err("listen_backlog", "must be greater than zero"));
+        }
+        for path in [&self.jwt_public_key, &self.jwks_file]
+            .into_iter()
+            .flatten()
+        {
+            if !path.is_file() {
+                return Err(value_err(
+                    "jwt key",
+                    format!("{} is not a readable file", path.display()),
+                ));
+            }
+        }
+        for digest in &self.api_keys {
+            if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(value_err(
+                    "api_keys",
+                    "each key must be a SHA-256 hex digest (64 hex digits)",
+                ));
+            }
+        }
+        for name in self.namespaces.keys() {
+            if name.is_empty() || name.contains(':') || !crate::channel::valid_name(name) {
+                return Err(value_err(
+                    "namespaces",
+                    format!("invalid namespace name {name:?}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
