@@ -12,6 +12,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::auth::Verifier;
 use crate::config::Config;
+use crate::control::Control;
 use crate::shard::inbox::ShardMsg;
 use crate::shard::{self};
 use crate::shared::Shared;
@@ -38,6 +39,7 @@ pub enum StartError {
 
 pub struct Hub {
     shared: Arc<Shared>,
+    control: Option<Control>,
     threads: Vec<JoinHandle<()>>,
     local_addr: SocketAddr,
     secret: Vec<u8>,
@@ -74,7 +76,18 @@ impl Hub {
             })?;
         let driver_setting = config.driver;
         let driver = shard::driver_name(driver_setting);
+        let admin_listen = config.admin_listen;
+        let admin = TcpListener::bind(admin_listen).map_err(|source| StartError::Bind {
+            addr: admin_listen,
+            source,
+        })?;
         let shared = Shared::new(config, verifier, instance, shards);
+        // Before the shards: stored revocations must be in their inboxes first.
+        let control = Control::start(shared.clone(), admin).map_err(|source| StartError::Bind {
+            addr: admin_listen,
+            source,
+        })?;
+        let admin_addr = control.admin_addr();
         let cpus = sys::allowed_cpus();
         let (started_tx, started_rx) = std::sync::mpsc::channel();
         let mut threads = Vec::with_capacity(shards);
@@ -105,9 +118,10 @@ impl Hub {
             let _ = started_rx.recv_timeout(Duration::from_secs(10));
         }
         shared.ready.store(true, Ordering::Release);
-        tracing::info!(addr = %local_addr, shards, driver = %driver, instance = %shared.instance, "ringhub ready");
+        tracing::info!(addr = %local_addr, admin = %admin_addr, shards, driver = %driver, instance = %shared.instance, "ringhub ready");
         Ok(Hub {
             shared,
+            control: Some(control),
             threads,
             local_addr,
             secret,
@@ -122,6 +136,11 @@ impl Hub {
     /// The HS secret in force (the configured one, or the random development secret).
     pub fn secret(&self) -> &[u8] {
         &self.secret
+    }
+
+    /// The admin address actually bound.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.control.as_ref().expect("running").admin_addr()
     }
 
     pub fn shared(&self) -> &Arc<Shared> {
@@ -142,7 +161,7 @@ impl Hub {
 
     /// Drains and stops: waits until every connection is gone or `drain_timeout` passed,
     /// then stops the shards. Returns the connections still open at the end.
-    pub fn shutdown(self) -> usize {
+    pub fn shutdown(mut self) -> usize {
         self.begin_drain();
         let deadline = Instant::now() + self.shared.config.drain_timeout;
         while self.shared.connections.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
@@ -152,8 +171,11 @@ impl Hub {
         for shard in 0..self.shared.shards() {
             self.shared.send(shard, ShardMsg::Stop);
         }
-        for t in self.threads {
+        for t in self.threads.drain(..) {
             let _ = t.join();
+        }
+        if let Some(control) = self.control.take() {
+            control.stop();
         }
         tracing::info!(left, "ringhub stopped");
         left

@@ -10,6 +10,10 @@
 //! - [`shard`]: one thread and one monoio runtime per core: accept, hand-off by user,
 //!   connections, fan-out, the timing wheel, and the inbox other threads reach it through.
 //! - [`shared`]: what the shards share: config, keys, inboxes, the channel interest map.
+//! - [`control`]: the control-plane thread: the admin port (health, readiness, metrics, the
+//!   server API) and the operations it asks of the shards through their inboxes.
+//! - [`metrics`]: per-shard counters and latency histograms, merged for Prometheus.
+//! - [`revocation`]: token revocation rules, copied to every shard.
 //! - [`hub`]: binding the listeners, starting the shards, draining and stopping.
 //! - [`limits`]: the token bucket behind per-user and per-IP rate limits.
 //! - [`per_ip`]: per-address connection rate and count, shared by all shards.
@@ -21,10 +25,13 @@
 pub mod auth;
 pub mod channel;
 pub mod config;
+pub mod control;
 pub mod hub;
 pub mod limits;
+pub mod metrics;
 pub mod per_ip;
 pub mod protocol;
+pub mod revocation;
 pub mod shard;
 pub mod shared;
 pub mod sys;

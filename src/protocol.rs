@@ -330,6 +330,15 @@ pub fn direct(data: &str, from: Option<&str>) -> Bytes {
     f.finish(Opcode::Text)
 }
 
+/// The server API's message to every connection: `{"type":"broadcast","data":..}`.
+pub fn broadcast(data: &str) -> Bytes {
+    let mut f = FrameBuf::with_capacity(32 + data.len());
+    let b = f.payload_mut();
+    b.extend_from_slice(br#"{"type":"broadcast","#);
+    push_data_from(b, data, None);
+    f.finish(Opcode::Text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,6 +28,7 @@ pub struct Shared {
     pub ready: AtomicBool,
     pub draining: AtomicBool,
     pub per_ip: PerIp,
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Shared {
@@ -47,6 +48,7 @@ impl Shared {
             shard_connections: (0..shards).map(|_| AtomicUsize::new(0)).collect(),
             ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),
+            metrics: crate::metrics::Metrics::new(shards),
         })
     }
 

@@ -15,6 +15,8 @@ pub struct MintOptions {
     pub info: Option<serde_json::Value>,
     pub issuer: Option<String>,
     pub audience: Option<String>,
+    /// `iat`, when not now.
+    pub issued_at: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -42,7 +44,7 @@ pub fn mint(secret: &[u8], opts: &MintOptions) -> String {
     let claims = Claims {
         sub: &opts.user,
         exp: now + opts.ttl,
-        iat: now,
+        iat: opts.issued_at.unwrap_or(now),
         channels: &opts.channels,
         publish: &opts.publish,
         jti: opts.jti.as_deref(),

@@ -66,6 +66,8 @@ pub enum AuthError {
     WrongIssuerOrAudience,
     #[error("invalid claims: {0}")]
     Claims(&'static str),
+    #[error("token revoked")]
+    Revoked,
 }
 
 impl AuthError {
@@ -79,6 +81,7 @@ impl AuthError {
             AuthError::NoKey => "no_key",
             AuthError::WrongIssuerOrAudience => "issuer_or_audience",
             AuthError::Claims(_) => "claims",
+            AuthError::Revoked => "revoked",
         }
     }
 }

@@ -14,6 +14,7 @@ use bytes::Bytes;
 
 use super::outq::FrameQueue;
 use crate::auth::Identity;
+use crate::metrics;
 use crate::sys;
 use crate::ws::decoder::Decoder;
 
@@ -63,6 +64,8 @@ pub struct Conn {
     pub request_id: Option<u64>,
     /// The close code we sent or received, for the log line.
     pub close_code: Option<u16>,
+    /// The correlation id of the request that closed it, for the log line.
+    pub cause: super::inbox::Cause,
     out: FrameQueue,
     /// Bytes of `out[0]` already written.
     out_offset: usize,
@@ -107,6 +110,7 @@ impl Conn {
             poisoned: false,
             request_id: None,
             close_code: None,
+            cause: None,
             out: FrameQueue::default(),
             out_offset: 0,
             out_bytes: 0,
@@ -125,6 +129,11 @@ impl Conn {
             return Queued::Overflow;
         }
         self.out_bytes += frame.len();
+        let is_frame = self.phase != Phase::Http;
+        metrics::local(|m| {
+            metrics::bump(&m.frames_out, is_frame as u64);
+            metrics::bump(&m.bytes_queued, frame.len() as u64);
+        });
         self.out.push_back(frame);
         Queued::Ok
     }
@@ -132,6 +141,7 @@ impl Conn {
     /// Drops everything queued (before a slow consumer's close frame), except the rest of
     /// a frame already partly written: cutting it would corrupt the stream.
     pub fn discard_queue(&mut self) {
+        let before = self.out_bytes;
         let partial = (self.out_offset > 0)
             .then(|| self.out.pop_front())
             .flatten();
@@ -143,6 +153,8 @@ impl Conn {
         } else {
             self.out_offset = 0;
         }
+        let dropped = (before - self.out_bytes) as u64;
+        metrics::local(|m| metrics::bump(&m.bytes_discarded, dropped));
     }
 
     pub fn queued_bytes(&self) -> usize {
@@ -204,6 +216,7 @@ impl Conn {
 
     fn consume(&mut self, mut written: usize) {
         self.out_bytes -= written;
+        metrics::local(|m| metrics::bump(&m.bytes_out, written as u64));
         while written > 0 {
             let front =
                 self.out.front().expect("wrote more than was queued").len() - self.out_offset;

@@ -80,6 +80,10 @@ pub struct Core {
     /// Presence queries waiting for other shards.
     pub(super) queries: HashMap<u64, super::presence::Pending>,
     pub(super) next_query: u64,
+    /// This shard's copy of the revocation rules.
+    pub(super) revoked: crate::revocation::Revocations,
+    /// Arrival times of the API publications handled in this batch (recorded after the flush).
+    pub stamps: Vec<Instant>,
 }
 
 impl Core {
@@ -101,6 +105,8 @@ impl Core {
             presence: HashMap::new(),
             queries: HashMap::new(),
             next_query: 0,
+            revoked: Default::default(),
+            stamps: Vec::new(),
         }
     }
 
@@ -189,6 +195,18 @@ impl Core {
             .users
             .entry(user.clone())
             .or_insert_with(|| UserState::new(rate, now));
+        let leeway = config.jwt_leeway.as_secs();
+        if self
+            .revoked
+            .check(&identity, crate::auth::unix_now(), leeway)
+        {
+            // Revoked while it moved between shards.
+            if same_user.conns.is_empty() {
+                self.users.remove(&user);
+            }
+            self.close(key, 4004, "token revoked");
+            return;
+        }
         if same_user.conns.len() >= config.max_connections_per_user {
             if same_user.conns.is_empty() {
                 self.users.remove(&user);
@@ -213,10 +231,16 @@ impl Core {
         conn.user = Some(user);
         conn.last_seen = now;
         let (client, peer, id) = (conn.client.clone(), conn.peer, conn.id);
+        let waited = conn.accepted_at.elapsed();
         conn.identity = Some(identity);
         self.shared.shard_connections[self.index].fetch_add(1, Ordering::Relaxed);
+        crate::metrics::local(|m| crate::metrics::bump(&m.connects, 1));
+        self.shared
+            .metrics
+            .connect_to_welcome
+            .record(self.index, waited);
         tracing::info!(conn = %format_args!("{id:x}"), user = %self.conns[key].user.as_deref().unwrap_or(""),
-            shard = self.index, client = client.as_deref().unwrap_or(""), %peer, "connection opened");
+            shard = self.index, instance = %self.shared.instance, client = client.as_deref().unwrap_or(""), %peer, "connection opened");
         self.send(key, welcome);
         // Spread first pings over the interval so that a connect storm does not ping in step.
         let first = ping.mul_f64(rand::rng().random_range(0.5..1.0));
@@ -249,6 +273,7 @@ impl Core {
     }
 
     pub(super) fn slow_consumer(&mut self, key: usize) {
+        crate::metrics::local(|m| crate::metrics::bump(&m.slow_consumers, 1));
         tracing::info!(conn = %format_args!("{:x}", self.conns[key].id), queued = self.conns[key].queued_bytes(), "slow consumer");
         self.conns[key].discard_queue();
         self.close(key, 4009, "slow consumer");
@@ -261,6 +286,16 @@ impl Core {
                 conn.dirty = false;
                 conn.flush();
             }
+        }
+    }
+
+    /// The end of an inbox batch: write everything out, then time the API publications
+    /// handled in it (publish-to-write).
+    pub fn end_batch(&mut self) {
+        self.flush_dirty();
+        if !self.stamps.is_empty() {
+            let latency = &self.shared.metrics.publish_to_write;
+            latency.record_many(self.index, self.stamps.drain(..).map(|s| s.elapsed()));
         }
     }
 
@@ -292,6 +327,8 @@ impl Core {
     /// Forgets a connection whose task is ending (its socket is closed right after).
     pub fn remove(&mut self, key: usize) {
         let conn = self.conns.remove(key);
+        let unsent = conn.queued_bytes() as u64;
+        crate::metrics::local(|m| crate::metrics::bump(&m.bytes_discarded, unsent));
         for channel in &conn.subs {
             self.unsubscribe_local(key, channel);
             if let Some(user) = &conn.user {
@@ -306,49 +343,14 @@ impl Core {
                 }
             }
             self.shared.shard_connections[self.index].fetch_sub(1, Ordering::Relaxed);
+            let code = conn.close_code.unwrap_or(1006);
+            crate::metrics::local(|m| m.close(code));
             tracing::info!(conn = %format_args!("{:x}", conn.id), user = %user, shard = self.index,
-                code = conn.close_code.unwrap_or(1006), duration_ms = conn.accepted_at.elapsed().as_millis() as u64,
-                "connection closed");
+                instance = %self.shared.instance, code, duration_ms = conn.accepted_at.elapsed().as_millis() as u64,
+                correlation_id = conn.cause.as_deref(), "connection closed");
         }
         if conn.counted {
             self.shared.uncount_connection(conn.peer.ip());
-        }
-    }
-
-    /// Draining: no more accepts; every connection gets `reconnect` and a 1001 close.
-    pub fn drain(&mut self, jitter_ms: u64) {
-        self.draining = true;
-        if let Some(w) = self.accept_waker.take() {
-            w.wake();
-        }
-        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
-        let mut rng = rand::rng();
-        for key in keys {
-            match self.conns[key].phase {
-                Phase::Open | Phase::AwaitAuth | Phase::Echo => {
-                    if self.conns[key].phase == Phase::Open {
-                        let after = rng.random_range(0..=jitter_ms);
-                        self.send(key, protocol::reconnect(after));
-                    }
-                    self.close(key, 1001, "draining");
-                }
-                Phase::Http => {
-                    let body =
-                        crate::ws::http::refusal(503, "unavailable", "the hub is draining", "");
-                    self.answer_http(key, body);
-                }
-                Phase::Closing => {}
-            }
-        }
-        self.flush_dirty();
-    }
-
-    /// The shard is leaving its runtime: flush what can be flushed; tasks are dropped with it.
-    pub fn stop_all(&mut self) {
-        self.flush_dirty();
-        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
-        for key in keys {
-            self.remove(key);
         }
     }
 }

@@ -76,6 +76,7 @@ impl Core {
             return;
         };
         let mut slow = Vec::new();
+        crate::metrics::local(|m| crate::metrics::bump(&m.deliveries, subscribers.len() as u64));
         for &key in subscribers {
             let conn = &mut self.conns[key];
             if conn.phase != super::conn::Phase::Open {
@@ -95,6 +96,7 @@ impl Core {
         let Some(state) = self.users.get(user) else {
             return;
         };
+        crate::metrics::local(|m| crate::metrics::bump(&m.deliveries, state.conns.len() as u64));
         for key in state.conns.clone() {
             self.send(key, frame.clone());
         }
@@ -121,6 +123,7 @@ impl Core {
                     ShardMsg::Publish {
                         channel,
                         frame: frame.clone(),
+                        stamp: None,
                     },
                 );
             }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::conn::Phase;
 use super::core::{mark_dirty, Core, Step};
-use crate::auth::Identity;
+use crate::auth::{AuthError, Identity};
 use crate::protocol;
 use crate::ws::decoder::{Event, Flow, Limits};
 use crate::ws::frame::{self, Opcode};
@@ -68,6 +68,7 @@ impl Core {
     }
 
     fn on_event(&mut self, key: usize, event: Event<'_>) -> Outcome {
+        crate::metrics::local(|m| crate::metrics::bump(&m.frames_in, 1));
         let phase = self.conns[key].phase;
         match event {
             Event::Ping(payload) => {
@@ -140,17 +141,16 @@ impl Core {
                 return Outcome::Stop;
             }
         };
-        match self
-            .shared
-            .verifier
-            .verify(req.token.as_deref().unwrap_or(""))
-        {
+        match self.verify_token(key, req.token.as_deref().unwrap_or("")) {
             Ok(identity) => {
                 self.conns[key].request_id = req.id;
                 Outcome::Authed(Box::new(identity))
             }
-            Err(e) => {
-                tracing::info!(peer = %self.conns[key].peer, reason = e.reason(), "token refused");
+            Err(AuthError::Revoked) => {
+                self.close(key, 4004, "token revoked");
+                Outcome::Stop
+            }
+            Err(_) => {
                 self.close(key, 4001, "invalid or expired token");
                 Outcome::Stop
             }

@@ -106,10 +106,9 @@ impl Core {
             return self.refuse_ip(key, refusal);
         }
         let identity = match req.token() {
-            Some(token) => match self.shared.verifier.verify(token) {
+            Some(token) => match self.verify_token(key, token) {
                 Ok(id) => Some(Box::new(id)),
-                Err(e) => {
-                    tracing::info!(peer = %self.conns[key].peer, reason = e.reason(), "token refused");
+                Err(_) => {
                     self.answer_http(
                         key,
                         http::refusal(401, "unauthorized", "invalid or expired token", ""),

@@ -10,28 +10,56 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use atomic_waker::AtomicWaker;
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::auth::Identity;
+use crate::protocol::PresenceUser;
+use crate::revocation::Rule;
 use crate::ws::decoder::Decoder;
 
 /// Everything one shard asks of another: the one message type of the shard mesh.
 pub enum ShardMsg {
     /// Take over an authenticated connection whose user hashes to this shard.
     Adopt(Box<Handoff>),
-    /// Deliver a publication's frame to this shard's subscribers of `channel`.
-    Publish { channel: Arc<str>, frame: Bytes },
+    /// Deliver a publication's frame to this shard's subscribers of `channel`. `stamp`: when
+    /// the server API received it (for the publish-to-write histogram).
+    Publish {
+        channel: Arc<str>,
+        frame: Bytes,
+        stamp: Option<Instant>,
+    },
     /// Deliver a direct message's frame to every connection of `user` on this shard.
     Direct { user: Arc<str>, frame: Bytes },
-    /// Asks for this shard's part of a channel's presence (answered with `PresencePart`).
-    PresenceQuery {
-        from: usize,
-        query: u64,
-        channel: Arc<str>,
+    /// Deliver a frame to every open connection of this shard.
+    BroadcastAll { frame: Bytes },
+    /// Close every connection of `user` with 4004; answers how many.
+    Disconnect {
+        user: Arc<str>,
+        reason: Arc<str>,
+        cause: Cause,
+        reply: Option<Reply<usize>>,
     },
+    /// Add a revocation rule and close the connections it matches with 4004.
+    Revoke {
+        rule: Arc<Rule>,
+        cause: Cause,
+        reply: Option<Reply<Revoked>>,
+    },
+    /// Server-side subscription (or unsubscription) of all of `user`'s connections here;
+    /// answers how many connections changed.
+    Subscription {
+        user: Arc<str>,
+        channel: Arc<str>,
+        subscribe: bool,
+        cause: Cause,
+        reply: Option<Reply<usize>>,
+    },
+    /// Asks for this shard's part of a channel's presence.
+    PresenceQuery { channel: Arc<str>, to: PartTo },
     /// A shard's part of the presence query `query`.
     PresencePart {
         query: u64,
@@ -41,6 +69,28 @@ pub enum ShardMsg {
     Drain { jitter_ms: u64 },
     /// Leave the runtime (after a drain, or at once).
     Stop,
+}
+
+/// Where an answer goes: a one-shot channel, usable from any thread and any runtime.
+pub type Reply<T> = tokio::sync::oneshot::Sender<T>;
+
+/// The correlation id of the API or client request that caused an action, for the logs.
+pub type Cause = Option<Arc<str>>;
+
+/// What a shard did for a revocation.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Revoked {
+    pub closed: usize,
+    /// The latest `exp` among the matching tokens seen (so a `jti` rule can be forgotten then).
+    pub seen_exp: Option<u64>,
+}
+
+/// Where a shard sends its part of a presence query.
+pub enum PartTo {
+    /// Another shard, gathering for a client's request.
+    Shard { shard: usize, query: u64 },
+    /// The control plane (server API).
+    Control(Reply<Vec<PresenceUser>>),
 }
 
 /// An authenticated connection moving between shards: the socket and everything read from it.
@@ -89,6 +139,15 @@ impl Inbox {
         if self.idle.load(Ordering::SeqCst) && self.idle.swap(false, Ordering::SeqCst) {
             self.waker.wake();
         }
+    }
+
+    /// Messages waiting (for the metrics).
+    pub fn len(&self) -> usize {
+        self.rx.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rx.is_empty()
     }
 
     /// Takes one message if there is one.

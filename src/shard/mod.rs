@@ -5,6 +5,7 @@
 //! Tasks on a shard: the inbox loop (the runtime's main future), the accept loop, the
 //! timing-wheel ticker, and one small task per connection that waits for readiness.
 
+mod backend;
 pub mod conn;
 mod core;
 mod fanout;
@@ -14,6 +15,7 @@ pub mod inbox;
 mod outq;
 mod presence;
 mod requests;
+mod stop;
 mod task;
 mod timers;
 pub mod wheel;
@@ -85,6 +87,7 @@ pub fn run(
 }
 
 async fn serve(shared: Arc<Shared>, index: usize, listener: TcpListener) {
+    crate::metrics::bind_local(shared.metrics.shards[index].clone());
     let shard = Rc::new(Shard {
         core: RefCell::new(Core::new(shared.clone(), index)),
         readbuf: RefCell::new(vec![0u8; READ_BUF].into_boxed_slice()),
@@ -113,7 +116,7 @@ async fn serve(shared: Arc<Shared>, index: usize, listener: TcpListener) {
                 break;
             }
         }
-        shard.core.borrow_mut().flush_dirty();
+        shard.core.borrow_mut().end_batch();
         if handled == BATCH {
             YieldNow(false).await;
         }
@@ -139,13 +142,31 @@ fn handle(shard: &Rc<Shard>, msg: ShardMsg) {
             drop(core);
             monoio::spawn(task::run(shard.clone(), key, stream));
         }
-        ShardMsg::Publish { channel, frame } => core.deliver(&channel, &frame),
-        ShardMsg::Direct { user, frame } => core.deliver_to_user(&user, &frame),
-        ShardMsg::PresenceQuery {
-            from,
-            query,
+        ShardMsg::Publish {
             channel,
-        } => core.presence_query(from, query, &channel),
+            frame,
+            stamp,
+        } => {
+            core.deliver(&channel, &frame);
+            core.stamps.extend(stamp);
+        }
+        ShardMsg::Direct { user, frame } => core.deliver_to_user(&user, &frame),
+        ShardMsg::BroadcastAll { frame } => core.broadcast_all(&frame),
+        ShardMsg::Disconnect {
+            user,
+            reason,
+            cause,
+            reply,
+        } => core.disconnect_user(&user, &reason, &cause, reply),
+        ShardMsg::Revoke { rule, cause, reply } => core.revoke(&rule, &cause, reply),
+        ShardMsg::Subscription {
+            user,
+            channel,
+            subscribe,
+            cause,
+            reply,
+        } => core.server_subscription(&user, &channel, subscribe, &cause, reply),
+        ShardMsg::PresenceQuery { channel, to } => core.presence_query(&channel, to),
         ShardMsg::PresencePart { query, users } => core.presence_part(query, users),
         ShardMsg::Drain { jitter_ms } => core.drain(jitter_ms),
         ShardMsg::Stop => unreachable!("handled by the loop"),

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::core::Core;
-use super::inbox::ShardMsg;
+use super::inbox::{PartTo, ShardMsg};
 use super::timers::TimerKind;
 use crate::protocol::{self, ErrorCode, PresenceUser, Status};
 
@@ -140,9 +140,11 @@ impl Core {
             self.shared.send(
                 shard,
                 ShardMsg::PresenceQuery {
-                    from: self.index,
-                    query,
                     channel: channel.clone(),
+                    to: PartTo::Shard {
+                        shard: self.index,
+                        query,
+                    },
                 },
             );
         }
@@ -161,11 +163,17 @@ impl Core {
         self.schedule(key, PRESENCE_TIMEOUT, TimerKind::Gather(query));
     }
 
-    /// Another shard asks for this shard's part.
-    pub fn presence_query(&mut self, from: usize, query: u64, channel: &str) {
+    /// Another shard (or the control plane) asks for this shard's part.
+    pub fn presence_query(&mut self, channel: &str, to: PartTo) {
         let users = self.presence_local(channel);
-        self.shared
-            .send(from, ShardMsg::PresencePart { query, users });
+        match to {
+            PartTo::Shard { shard, query } => self
+                .shared
+                .send(shard, ShardMsg::PresencePart { query, users }),
+            PartTo::Control(reply) => {
+                let _ = reply.send(users);
+            }
+        }
     }
 
     /// A part arrived; the reply goes out with the last one.

@@ -38,6 +38,7 @@ impl Core {
             state.refused = 0;
         }
         state.refused += 1;
+        crate::metrics::local(|m| crate::metrics::bump(&m.rate_limited, 1));
         let sustained = state.refused as f64 > rate.capacity;
         let id = protocol::decode(text).ok().and_then(|r| r.id);
         self.send(
@@ -247,11 +248,7 @@ impl Core {
     /// Replaces the connection's token: same `sub` only; the deadlines move with it.
     fn on_refresh(&mut self, key: usize, req: &Request<'_>) {
         let id = req.id;
-        let identity = match self
-            .shared
-            .verifier
-            .verify(req.token.as_deref().unwrap_or(""))
-        {
+        let identity = match self.verify_token(key, req.token.as_deref().unwrap_or("")) {
             Ok(identity) => identity,
             Err(e) => {
                 let message = format!("token refused: {e}");
@@ -259,6 +256,7 @@ impl Core {
             }
         };
         if identity.user != self.identity(key).user {
+            crate::metrics::local(|m| m.auth_failure("other_user"));
             return self.send(
                 key,
                 protocol::error(id, ErrorCode::Unauthorized, "the token is for another user"),

@@ -78,6 +78,7 @@ fn read(shard: &Shard, key: usize, fd: i32) -> Step {
     match sys::recv(fd, &mut buf) {
         Ok(0) => Step::Exit,
         Ok(n) => {
+            crate::metrics::local(|m| crate::metrics::bump(&m.bytes_in, n as u64));
             let mut core = shard.core.borrow_mut();
             let step = core.on_input(key, &mut buf[..n]);
             core.flush_dirty();

@@ -92,6 +92,7 @@ impl Core {
                 conn.signal();
             }
             (TimerKind::Auth, Phase::AwaitAuth) => {
+                crate::metrics::local(|m| m.auth_failure("timeout"));
                 self.close(t.key, 4001, "authentication timeout")
             }
             (TimerKind::Linger, Phase::Closing) => {

@@ -1,0 +1,271 @@
+//! The admin listener: HTTP/1.1 with keep-alive (hyper), on the control thread. `/health`,
+//! `/ready` and `/metrics` are open; every `/api/*` request needs `Authorization: Bearer
+//! <key>`, checked against the SHA-256 digests of the configured keys in constant time.
+//! One log line per API request, with its correlation id (taken from `X-Correlation-Id`
+//! when the caller sends one, made up otherwise, and echoed in the response).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::api::{self, Answer};
+use super::store::Store;
+use crate::metrics::{ApiLabels, Registry};
+use crate::shared::Shared;
+
+/// Largest request body the API reads; larger ones get 413.
+pub const MAX_BODY: usize = 1 << 20;
+/// Time a client has to send a request head.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct Admin {
+    pub shared: Arc<Shared>,
+    keys: Vec<[u8; 32]>,
+    pub registry: Registry,
+    pub store: Option<Store>,
+}
+
+impl Admin {
+    pub fn new(shared: Arc<Shared>, store: Option<Store>) -> Admin {
+        let keys = shared
+            .config
+            .api_keys
+            .iter()
+            .filter_map(|hex| decode_digest(hex))
+            .collect();
+        Admin {
+            registry: Registry::new(shared.clone()),
+            shared,
+            keys,
+            store,
+        }
+    }
+
+    /// Is this bearer key one of ours? Every configured digest is compared, in constant time.
+    fn authorized(&self, key: &str) -> bool {
+        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        let mut ok = subtle::Choice::from(0);
+        for k in &self.keys {
+            ok |= k.ct_eq(&digest);
+        }
+        ok.into()
+    }
+}
+
+fn decode_digest(hex: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    for (i, chunk) in hex.as_bytes().chunks(2).enumerate() {
+        let s = std::str::from_utf8(chunk).ok()?;
+        *out.get_mut(i)? = u8::from_str_radix(s, 16).ok()?;
+    }
+    (hex.len() == 64).then_some(out)
+}
+
+/// Accepts admin connections until the runtime is dropped.
+pub async fn serve(listener: tokio::net::TcpListener, admin: Arc<Admin>) {
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "admin accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let admin = admin.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let admin = admin.clone();
+                async move { Ok::<_, Infallible>(handle(&admin, req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEAD_TIMEOUT)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn handle(admin: &Admin, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let started = Instant::now();
+    let correlation = correlation_id(&req);
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let (endpoint, answer) = route(admin, req, &correlation).await;
+    let status = answer.status;
+    if endpoint.starts_with("api_") || status >= 400 {
+        admin
+            .registry
+            .api_requests
+            .get_or_create(&ApiLabels {
+                endpoint: endpoint.into(),
+                status,
+            })
+            .inc();
+    }
+    if endpoint.starts_with("api_") {
+        tracing::info!(%method, path = %path, status, duration_us = started.elapsed().as_micros() as u64,
+            instance = %admin.shared.instance, correlation_id = %correlation, "api request");
+    }
+    answer.into_response(&correlation)
+}
+
+/// Finds the endpoint, checks the key, reads the body, and runs the handler. Returns the
+/// endpoint's metric label with the answer.
+async fn route(admin: &Admin, req: Request<Incoming>, correlation: &str) -> (&'static str, Answer) {
+    let path = req.uri().path().to_string();
+    let method = req.method().clone();
+    let Some((endpoint, allowed)) = endpoint_of(&path) else {
+        return (
+            "unknown",
+            Answer::error(404, "not_found", "no such endpoint"),
+        );
+    };
+    if method != allowed {
+        let msg = format!("{endpoint_path} takes {allowed}", endpoint_path = path);
+        return (
+            endpoint,
+            Answer::error(405, "method_not_allowed", &msg).with_header("allow", allowed.as_str()),
+        );
+    }
+    match endpoint {
+        "health" => return (endpoint, api::health()),
+        "ready" => return (endpoint, api::ready(&admin.shared)),
+        "metrics" => return (endpoint, api::metrics(&admin.registry)),
+        _ => {}
+    }
+    if let Some(refusal) = check_key(admin, &req) {
+        return (endpoint, refusal);
+    }
+    let query = req.uri().query().unwrap_or("").to_string();
+    let body = if method == Method::POST {
+        match read_body(req).await {
+            Ok(b) => b,
+            Err(answer) => return (endpoint, answer),
+        }
+    } else {
+        Bytes::new()
+    };
+    let cause: Arc<str> = correlation.into();
+    (
+        endpoint,
+        api::call(admin, endpoint, &path, &query, &body, cause).await,
+    )
+}
+
+/// The metric label and method of each path.
+fn endpoint_of(path: &str) -> Option<(&'static str, Method)> {
+    let post = |name| Some((name, Method::POST));
+    let get = |name| Some((name, Method::GET));
+    match path {
+        "/health" => get("health"),
+        "/ready" => get("ready"),
+        "/metrics" => get("metrics"),
+        "/api/publish" => post("api_publish"),
+        "/api/broadcast" => post("api_broadcast"),
+        "/api/send" => post("api_send"),
+        "/api/broadcast_all" => post("api_broadcast_all"),
+        "/api/disconnect" => post("api_disconnect"),
+        "/api/revoke" => post("api_revoke"),
+        "/api/subscribe" => post("api_subscribe"),
+        "/api/unsubscribe" => post("api_unsubscribe"),
+        "/api/info" => get("api_info"),
+        p if p.starts_with("/api/presence/") => get("api_presence"),
+        p if p.starts_with("/api/history/") => get("api_history"),
+        _ => None,
+    }
+}
+
+fn check_key(admin: &Admin, req: &Request<Incoming>) -> Option<Answer> {
+    if admin.keys.is_empty() {
+        return Some(Answer::error(
+            403,
+            "forbidden",
+            "the server API is disabled: no API keys are configured (RINGHUB_API_KEYS)",
+        ));
+    }
+    let key = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    match key {
+        Some(k) if admin.authorized(k) => None,
+        Some(_) => Some(Answer::error(401, "unauthorized", "invalid API key")),
+        None => Some(Answer::error(
+            401,
+            "unauthorized",
+            "missing Authorization: Bearer <api key>",
+        )),
+    }
+}
+
+async fn read_body(req: Request<Incoming>) -> Result<Bytes, Answer> {
+    let too_large = || Answer::error(413, "too_large", "the body is larger than 1 MiB");
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(body) => Ok(body.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(too_large())
+        }
+        Err(_) => Err(Answer::error(
+            400,
+            "bad_request",
+            "the body could not be read",
+        )),
+    }
+}
+
+/// The caller's `X-Correlation-Id` when it is sane (1..=128 visible ASCII), else a new one.
+fn correlation_id(req: &Request<Incoming>) -> String {
+    req.headers()
+        .get("x-correlation-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| (1..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(String::from)
+        .unwrap_or_else(|| format!("{:016x}", rand::random::<u64>()))
+}
+
+impl Answer {
+    fn into_response(self, correlation: &str) -> Response<Full<Bytes>> {
+        let mut resp = Response::new(Full::new(self.body));
+        *resp.status_mut() =
+            StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let headers = resp.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(self.content_type));
+        if let Ok(v) = HeaderValue::from_str(correlation) {
+            headers.insert("x-correlation-id", v);
+        }
+        for (name, value) in self.headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                headers.insert(name, v);
+            }
+        }
+        resp
+    }
+}

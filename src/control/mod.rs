@@ -1,0 +1,115 @@
+//! The control plane: one thread with a small tokio runtime, off the shards' hot path. It
+//! serves the admin port (health, readiness, metrics, the server API) and keeps the
+//! revocation rules in Redis when one is configured. It talks to the shards only through
+//! their inboxes (`ops`).
+
+mod admin;
+mod api;
+pub mod ops;
+mod store;
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::shared::Shared;
+
+pub use admin::MAX_BODY;
+
+pub struct Control {
+    thread: Option<JoinHandle<()>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    admin_addr: SocketAddr,
+}
+
+impl Control {
+    /// Starts the control thread on an already bound admin listener. Returns once stored
+    /// revocations (if any) have been handed to the shards' inboxes, so that they are in
+    /// force before the first connection is accepted.
+    pub fn start(shared: Arc<Shared>, listener: TcpListener) -> std::io::Result<Control> {
+        let admin_addr = listener.local_addr()?;
+        listener.set_nonblocking(true)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("ringhub-control".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let store = open_store(&shared).await;
+                    let _ = started_tx.send(());
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot register the admin listener");
+                            return;
+                        }
+                    };
+                    let admin = Arc::new(admin::Admin::new(shared, store));
+                    tokio::select! {
+                        _ = admin::serve(listener, admin) => {}
+                        _ = stop_rx => {}
+                    }
+                });
+            })?;
+        // Redis answering slowly delays the start by at most its timeout.
+        let _ = started_rx.recv_timeout(Duration::from_secs(10));
+        Ok(Control {
+            thread: Some(thread),
+            stop: Some(stop_tx),
+            admin_addr,
+        })
+    }
+
+    /// The admin address actually bound.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// Stops serving the admin port.
+    pub fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Control {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+/// Connects to Redis (when configured) and installs the stored revocations.
+async fn open_store(shared: &Arc<Shared>) -> Option<store::Store> {
+    let url = shared.config.redis_url.as_deref()?;
+    let store = match store::Store::new(url, &shared.config.redis_prefix) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "invalid redis_url; revocations will not persist");
+            return None;
+        }
+    };
+    match store.load(crate::auth::unix_now()).await {
+        Ok(rules) => {
+            tracing::info!(rules = rules.len(), "revocations loaded from Redis");
+            for rule in rules {
+                ops::install_rule(shared, rule);
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot load revocations from Redis; starting without them")
+        }
+    }
+    Some(store)
+}

@@ -1,0 +1,99 @@
+//! Revocation rules kept in Redis (the hash `<prefix>revoked`, one field per jti or user),
+//! so that they survive a restart. Without Redis the rules live only in the shards.
+//!
+//! Redis being down never blocks the API: a revocation still takes effect in this process,
+//! and the answer says it was not persisted.
+
+use std::time::Duration;
+
+use redis::AsyncCommands;
+
+use crate::revocation::Rule;
+
+/// How long one Redis call may take before it counts as failed.
+const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub struct Store {
+    client: redis::Client,
+    key: String,
+    conn: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
+}
+
+impl Store {
+    pub fn new(url: &str, prefix: &str) -> redis::RedisResult<Store> {
+        Ok(Store {
+            client: redis::Client::open(url)?,
+            key: format!("{prefix}revoked"),
+            conn: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    async fn connection(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+        let mut slot = self.conn.lock().await;
+        if let Some(c) = slot.as_ref() {
+            return Ok(c.clone());
+        }
+        let c = timed(self.client.get_multiplexed_async_connection()).await?;
+        *slot = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Forgets a broken connection, so the next call dials again.
+    async fn reset(&self) {
+        *self.conn.lock().await = None;
+    }
+
+    /// The rules still in force; expired ones are deleted on the way.
+    pub async fn load(&self, now: u64) -> redis::RedisResult<Vec<Rule>> {
+        let result = async {
+            let mut c = self.connection().await?;
+            let all: Vec<(String, String)> = timed(c.hgetall(&self.key)).await?;
+            let mut live = Vec::new();
+            let mut dead = Vec::new();
+            for (field, value) in all {
+                match serde_json::from_str::<Rule>(&value) {
+                    Ok(rule) if rule.until() > now => live.push(rule),
+                    Ok(_) => dead.push(field),
+                    Err(e) => {
+                        tracing::warn!(field, error = %e, "ignoring a malformed stored revocation")
+                    }
+                }
+            }
+            if !dead.is_empty() {
+                let _: () = timed(c.hdel(&self.key, dead)).await?;
+            }
+            Ok(live)
+        }
+        .await;
+        if result.is_err() {
+            self.reset().await;
+        }
+        result
+    }
+
+    /// Writes one rule.
+    pub async fn save(&self, rule: &Rule) -> redis::RedisResult<()> {
+        let result = async {
+            let mut c = self.connection().await?;
+            let value = serde_json::to_string(rule).expect("rules serialize");
+            timed(c.hset::<_, _, _, ()>(&self.key, rule.key(), value)).await
+        }
+        .await;
+        if result.is_err() {
+            self.reset().await;
+        }
+        result
+    }
+}
+
+async fn timed<T>(
+    f: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> redis::RedisResult<T> {
+    match tokio::time::timeout(REDIS_TIMEOUT, f).await {
+        Ok(r) => r,
+        Err(_) => Err(redis::RedisError::from((
+            redis::ErrorKind::Io,
+            "Redis did not answer in time",
+        ))),
+    }
+}
