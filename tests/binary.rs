@@ -47,6 +47,7 @@ fn bad_config_exits_64_with_one_line() {
         (vec!["--config", "/nonexistent/ringhub.toml"], vec![]),
         (vec!["--set", "ping_interval=0s"], vec![]),
         (vec![], vec![("RINGHUB_JWT_PUBLIC_KEY", "/nonexistent.pem")]),
+        (vec![], vec![("RINGHUB_API_KEYS", "my-plain-key")]),
     ];
     for (args, envs) in cases {
         let out = ringhub().args(&args).envs(envs.clone()).output().unwrap();
@@ -155,4 +156,94 @@ fn zero_config_start_demo_token_and_sigterm_drain() {
     for line in lines.map_while(Result::ok) {
         let _ = line;
     }
+}
+
+/// JSON logs: one line per connection open and close and per API request, with the
+/// structured fields; the correlation id of an API request in the logs of what it caused;
+/// never a token or an API key.
+#[test]
+fn json_logs_carry_fields_and_correlation_but_no_secrets() {
+    let key = common::admin::API_KEY;
+    let mut child = ringhub()
+        .env("RINGHUB_LISTEN", "127.0.0.1:0")
+        .env("RINGHUB_ADMIN_LISTEN", "127.0.0.1:0")
+        .env("RINGHUB_SHARDS", "2")
+        .env("RINGHUB_JWT_SECRET", SECRET)
+        .env("RINGHUB_API_KEYS", common::admin::digest(key))
+        .env("RINGHUB_LOG", "info,json")
+        .env("RINGHUB_INSTANCE_ID", "logs-1")
+        .env("RINGHUB_DRAIN_TIMEOUT", "2s")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut child = KillOnDrop(child);
+    let (tx, rx) = std::sync::mpsc::channel::<serde_json::Value>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let v =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+            if tx.send(v).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen: Vec<serde_json::Value> = Vec::new();
+    let mut wait_for = |pred: &dyn Fn(&serde_json::Value) -> bool| -> serde_json::Value {
+        if let Some(v) = seen.iter().find(|v| pred(v)) {
+            return v.clone();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let v = rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("the expected log line");
+            seen.push(v.clone());
+            if pred(&v) {
+                return v;
+            }
+        }
+    };
+    let ready = wait_for(&|v| v["message"] == "ringhub ready");
+    let addr: std::net::SocketAddr = ready["addr"].as_str().unwrap().parse().unwrap();
+    let admin: std::net::SocketAddr = ready["admin"].as_str().unwrap().parse().unwrap();
+    assert_eq!(ready["instance"], "logs-1");
+
+    let token = token("logger");
+    let mut c = open(addr, &format!("/ws?token={token}"), &[]).unwrap();
+    assert_eq!(c.recv()["type"], "welcome");
+    let opened = wait_for(&|v| v["message"] == "connection opened");
+    for field in ["conn", "user", "shard", "instance"] {
+        assert!(!opened[field].is_null(), "{field} in {opened}");
+    }
+    let mut api = common::admin::AdminClient::new(admin);
+    let r = api.call(
+        "POST",
+        "/api/disconnect",
+        Some(br#"{"user":"logger"}"#),
+        &[("X-Correlation-Id", "corr-77")],
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(c.recv_close().0, 4004);
+    let api_line = wait_for(&|v| v["message"] == "api request");
+    assert_eq!(api_line["correlation_id"], "corr-77");
+    assert_eq!(api_line["status"], 200);
+    let closed = wait_for(&|v| v["message"] == "connection closed");
+    assert_eq!(closed["correlation_id"], "corr-77", "{closed}");
+    assert_eq!(closed["code"], 4004);
+    assert!(closed["duration_ms"].is_u64());
+    // A refused token is logged by reason, never by value.
+    let bad = format!("{}x", token);
+    assert_eq!(refused(addr, &format!("/ws?token={bad}"), &[]), 401);
+    wait_for(&|v| v["message"] == "token refused");
+
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
+    wait_for(&|v| v["message"] == "ringhub stopped");
+    assert_eq!(child.0.wait().unwrap().code(), Some(0));
+    let all: String = seen.iter().map(|v| v.to_string()).collect();
+    let signature = token.rsplit('.').next().unwrap();
+    assert!(!all.contains(signature), "a token leaked into the logs");
+    assert!(!all.contains(key), "the API key leaked into the logs");
 }

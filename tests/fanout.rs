@@ -161,6 +161,9 @@ fn slow_consumer_is_closed_4009_and_others_unharmed(driver: Driver) {
     let (_, code) = slow.recv_until_close();
     assert_eq!(code, 4009);
     assert_eq!(fast.request(json!({"type": "ping"}), 1)["type"], "pong");
+    let metrics = hub.api().without_key().get("/metrics").body;
+    let closes = common::admin::metric(&metrics, "ringhub_slow_consumer_closes_total");
+    assert_eq!(closes, 1.0, "the 4009 is counted");
 }
 
 fn permissions_and_channel_names(driver: Driver) {

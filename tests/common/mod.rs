@@ -2,6 +2,9 @@
 //! WebSocket client (tungstenite) over real sockets.
 #![allow(dead_code)]
 
+pub mod admin;
+pub mod redis;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -38,9 +41,15 @@ macro_rules! both_drivers {
 pub struct TestHub {
     hub: Option<Hub>,
     pub addr: SocketAddr,
+    pub admin: SocketAddr,
 }
 
 impl TestHub {
+    /// A keep-alive client of the admin port, with the test API key.
+    pub fn api(&self) -> admin::AdminClient {
+        admin::AdminClient::new(self.admin)
+    }
+
     pub fn hub(&self) -> &Hub {
         self.hub.as_ref().unwrap()
     }
@@ -74,6 +83,7 @@ pub fn config(driver: Driver) -> Config {
         messages_per_second: 1_000_000,
         burst: 1_000_000,
         connects_per_second_per_ip: 1_000_000,
+        api_keys: vec![admin::digest(admin::API_KEY)],
         ..Config::default()
     };
     let public = Namespace {
@@ -100,9 +110,11 @@ pub fn config(driver: Driver) -> Config {
 pub fn start(config: Config) -> TestHub {
     let hub = Hub::start(config).expect("hub starts");
     let addr = hub.local_addr();
+    let admin = hub.admin_addr();
     TestHub {
         hub: Some(hub),
         addr,
+        admin,
     }
 }
 
@@ -170,6 +182,15 @@ pub fn open(
         Err(tungstenite::HandshakeError::Interrupted(_)) => {
             panic!("blocking handshake interrupted")
         }
+    }
+}
+
+/// The HTTP status an upgrade is refused with (panics if it succeeds).
+pub fn refused(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> u16 {
+    match open(addr, path, headers) {
+        Ok(_) => panic!("the upgrade to {path} succeeded"),
+        Err(tungstenite::Error::Http(r)) => r.status().as_u16(),
+        Err(e) => panic!("expected an HTTP refusal, got {e}"),
     }
 }
 
