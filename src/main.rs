@@ -60,6 +60,9 @@ enum Command {
         #[arg(long)]
         jti: Option<String>,
     },
+    /// Exit 0 when the hub's admin port answers `GET /health` with 200 (container health
+    /// checks, where there is no curl).
+    Health,
 }
 
 fn main() -> ExitCode {
@@ -96,6 +99,7 @@ fn main() -> ExitCode {
             println!("{}", mint(config.jwt_secret.as_bytes(), &opts));
             ExitCode::SUCCESS
         }
+        Some(Command::Health) => health(&config),
         None => serve(config),
     }
 }
@@ -150,8 +154,43 @@ fn init_logging(spec: &str) {
     }
 }
 
+/// `GET /health` on the configured admin address (loopback when it is a wildcard).
+fn health(config: &Config) -> ExitCode {
+    use std::io::{Read, Write};
+    let mut addr = config.admin_listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let timeout = std::time::Duration::from_secs(2);
+    let answer = (|| -> std::io::Result<String> {
+        let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+        s.set_read_timeout(Some(timeout))?;
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+        let mut head = [0u8; 64];
+        let n = s.read(&mut head)?;
+        Ok(String::from_utf8_lossy(&head[..n]).into_owned())
+    })();
+    match answer {
+        Ok(a) if a.starts_with("HTTP/1.1 200") => ExitCode::SUCCESS,
+        Ok(a) => {
+            eprintln!(
+                "ringhub: {addr}/health answered {:?}",
+                a.lines().next().unwrap_or("")
+            );
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("ringhub: cannot reach {addr}/health: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn serve(config: Config) -> ExitCode {
     init_logging(&config.log);
+    if let Some(files) = ringhub::sys::raise_nofile_limit() {
+        tracing::info!(max_open_files = files, "file limit");
+    }
     let demo = config.jwt_secret.is_empty();
     let signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,

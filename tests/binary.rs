@@ -238,6 +238,22 @@ fn json_logs_carry_fields_and_correlation_but_no_secrets() {
     assert_eq!(refused(addr, &format!("/ws?token={bad}"), &[]), 401);
     wait_for(&|v| v["message"] == "token refused");
 
+    // The container health check.
+    let health = |admin: String| {
+        ringhub()
+            .arg("health")
+            .env("RINGHUB_ADMIN_LISTEN", admin)
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
+    assert_eq!(health(admin.to_string()), Some(0));
+    assert_eq!(
+        health(format!("127.0.0.1:{}", common::redis::free_port())),
+        Some(1)
+    );
+
     // SAFETY: sending a signal to our own child process.
     unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
     wait_for(&|v| v["message"] == "ringhub stopped");
