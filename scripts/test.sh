@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: unit and integration tests (against real sockets, on both the
 # io_uring and epoll drivers), then the Autobahn|Testsuite fuzzing client (cases 1-10)
-# against the hub's testing echo endpoint, on both drivers.
+# against the hub's testing echo endpoint, on both drivers. Between the two, the deployment
+# checks (scripts/check-deploy.sh: hadolint, kubectl kustomize, kubernetes-validate).
 #
 # Installs redis-server when it is missing and sets RINGHUB_REQUIRE_REDIS=1, so that tests
 # needing Redis fail loudly instead of skipping.
@@ -19,6 +20,9 @@ export RINGHUB_REQUIRE_REDIS=1
 # Build once; the tests and the Autobahn run share the build.
 cargo build --all-targets --locked
 cargo test --workspace --locked
+
+# The Dockerfile and the Kubernetes manifests (hadolint, kubectl kustomize, kubernetes-validate).
+./scripts/check-deploy.sh
 
 AUTOBAHN="../shared/tools/autobahn/run.sh"
 if [ ! -x "$AUTOBAHN" ]; then
