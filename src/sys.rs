@@ -120,7 +120,7 @@ pub fn somaxconn() -> Option<u32> {
 
 /// Raises the soft limit on open files to the hard limit (every connection is a file).
 /// Returns the limit in force afterwards.
-pub fn raise_nofile_limit() -> Option<u64> {
+pub fn raise_nofile_limit() -> Option<libc::rlim_t> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -139,5 +139,5 @@ pub fn raise_nofile_limit() -> Option<u64> {
             lim = raised;
         }
     }
-    Some(lim.rlim_cur as u64)
+    Some(lim.rlim_cur)
 }
