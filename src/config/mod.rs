@@ -96,6 +96,10 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// Prefix of every Redis key and topic ringhub uses.
     pub redis_prefix: String,
+    /// Approximate `MAXLEN` of the ingress stream (0: not trimmed).
+    pub ingress_maxlen: usize,
+    /// Messages the relay may hold waiting for Redis before it drops (and counts) more.
+    pub relay_queue: usize,
     /// How long a revocation is kept when the revoked token's `exp` is not known.
     #[serde(deserialize_with = "duration")]
     pub revocation_ttl: Duration,
@@ -160,6 +164,8 @@ impl Default for Config {
             jwt_leeway: Duration::from_secs(5),
             redis_url: None,
             redis_prefix: "ringhub:".into(),
+            ingress_maxlen: 1_000_000,
+            relay_queue: 65_536,
             revocation_ttl: Duration::from_secs(24 * 3600),
             api_keys: Vec::new(),
             log: "info".into(),
@@ -281,6 +287,8 @@ impl Config {
             "jwt_leeway" => self.jwt_leeway = dur(key, value)?,
             "redis_url" => self.redis_url = opt(value),
             "redis_prefix" => self.redis_prefix = value.to_string(),
+            "ingress_maxlen" => self.ingress_maxlen = num(key, value)?,
+            "relay_queue" => self.relay_queue = num(key, value)?,
             "revocation_ttl" => self.revocation_ttl = dur(key, value)?,
             "api_keys" => {
                 self.api_keys = value
