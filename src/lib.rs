@@ -13,6 +13,7 @@
 //! - [`control`]: the control-plane thread: the admin port (health, readiness, metrics, the
 //!   server API) and the operations it asks of the shards through their inboxes.
 //! - [`metrics`]: per-shard counters and latency histograms, merged for Prometheus.
+//! - [`relay`]: the Redis relay between instances, and egress / ingress for backends.
 //! - [`revocation`]: token revocation rules, copied to every shard.
 //! - [`hub`]: binding the listeners, starting the shards, draining and stopping.
 //! - [`limits`]: the token bucket behind per-user and per-IP rate limits.
@@ -31,6 +32,7 @@ pub mod limits;
 pub mod metrics;
 pub mod per_ip;
 pub mod protocol;
+pub mod relay;
 pub mod revocation;
 pub mod shard;
 pub mod shared;

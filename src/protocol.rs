@@ -26,6 +26,12 @@ pub struct Request<'a> {
     pub user: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     pub status: Option<Cow<'a, str>>,
+    /// `event`: the event's name.
+    #[serde(default, borrow)]
+    pub event: Option<Cow<'a, str>>,
+    /// An addition: the client's correlation id, carried into the ingress entry and logs.
+    #[serde(default, borrow)]
+    pub correlation_id: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]

@@ -29,6 +29,8 @@ pub struct Shared {
     pub draining: AtomicBool,
     pub per_ip: PerIp,
     pub metrics: crate::metrics::Metrics,
+    /// The Redis relay's queue and state (None without `redis_url`).
+    pub relay: Option<crate::relay::Handle>,
 }
 
 impl Shared {
@@ -37,6 +39,10 @@ impl Shared {
             config.connects_per_second_per_ip,
             config.max_connections_per_ip,
         );
+        let relay = config
+            .redis_url
+            .as_ref()
+            .map(|_| crate::relay::Handle::new(config.relay_queue));
         Arc::new(Shared {
             per_ip,
             config,
@@ -49,6 +55,7 @@ impl Shared {
             ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             metrics: crate::metrics::Metrics::new(shards),
+            relay,
         })
     }
 
@@ -87,7 +94,15 @@ impl Shared {
 
     /// Marks a shard interested in a channel (first local subscriber).
     pub fn add_interest(&self, channel: &Arc<str>, shard: usize) {
-        *self.interest.entry(channel.clone()).or_insert(0) |= 1 << shard;
+        let first = {
+            let mut bits = self.interest.entry(channel.clone()).or_insert(0);
+            let first = *bits == 0;
+            *bits |= 1 << shard;
+            first
+        };
+        if let (true, Some(relay)) = (first, &self.relay) {
+            relay.interest_changed(channel);
+        }
     }
 
     /// Clears a shard's interest (last local subscriber gone).
@@ -95,7 +110,10 @@ impl Shared {
         if let Some(mut bits) = self.interest.get_mut(channel) {
             *bits &= !(1u64 << shard);
         }
-        self.interest.remove_if(channel, |_, bits| *bits == 0);
+        let removed = self.interest.remove_if(channel, |_, bits| *bits == 0);
+        if let (Some((name, _)), Some(relay)) = (removed, &self.relay) {
+            relay.interest_changed(&name);
+        }
     }
 
     /// The shards with subscribers for a channel.

@@ -12,7 +12,7 @@ use serde_json::json;
 use serde_json::value::RawValue;
 
 use super::admin::Admin;
-use super::ops::{self, OpError};
+use super::ops::{self, OpError, Scope};
 use crate::revocation::Rule;
 
 /// An HTTP answer before hyper sees it.
@@ -161,28 +161,28 @@ async fn run(
     Ok(match endpoint {
         "api_publish" => {
             let b: Publish = parse(body)?;
-            ops::publish(shared, &b.channel, &b.data, received)?;
+            ops::publish(shared, &b.channel, &b.data, received, Scope::Cluster)?;
             Answer::ok(json!({}))
         }
         "api_broadcast" => {
             let b: Broadcast = parse(body)?;
-            ops::broadcast(shared, &b.channels, &b.data, received)?;
+            ops::broadcast(shared, &b.channels, &b.data, received, Scope::Cluster)?;
             Answer::ok(json!({}))
         }
         "api_send" => {
             let b: Send = parse(body)?;
-            ops::send(shared, &b.user, &b.data)?;
+            ops::send(shared, &b.user, &b.data, Scope::Cluster)?;
             Answer::ok(json!({}))
         }
         "api_broadcast_all" => {
             let b: Data = parse(body)?;
-            ops::broadcast_all(shared, &b.data);
+            ops::broadcast_all(shared, &b.data, Scope::Cluster);
             Answer::ok(json!({}))
         }
         "api_disconnect" => {
             let b: Disconnect = parse(body)?;
             let reason = b.reason.unwrap_or_default();
-            let closed = ops::disconnect(shared, &b.user, &reason, cause).await?;
+            let closed = ops::disconnect(shared, &b.user, &reason, cause, Scope::Cluster).await?;
             Answer::ok(json!({"closed": closed}))
         }
         "api_revoke" => revoke(admin, parse(body)?, cause).await?,
@@ -310,5 +310,9 @@ fn info(shared: &crate::shared::Shared) -> Answer {
         "version": env!("CARGO_PKG_VERSION"),
         "ready": shared.ready.load(Ordering::Acquire),
         "draining": shared.is_draining(),
+        "relay": shared.relay.as_ref().map(|r| json!({
+            "up": r.is_up(),
+            "peers": *r.peers.lock().unwrap_or_else(|e| e.into_inner()),
+        })),
     }))
 }

@@ -1,7 +1,7 @@
 //! The control plane: one thread with a small tokio runtime, off the shards' hot path. It
 //! serves the admin port (health, readiness, metrics, the server API) and keeps the
-//! revocation rules in Redis when one is configured. It talks to the shards only through
-//! their inboxes (`ops`).
+//! revocation rules in Redis and runs the Redis relay when one is configured. It talks to
+//! the shards only through their inboxes (`ops`).
 
 mod admin;
 mod api;
@@ -48,6 +48,9 @@ impl Control {
                             return;
                         }
                     };
+                    if shared.relay.is_some() {
+                        tokio::spawn(crate::relay::run(shared.clone()));
+                    }
                     let admin = Arc::new(admin::Admin::new(shared, store));
                     tokio::select! {
                         _ = admin::serve(listener, admin) => {}

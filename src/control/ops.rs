@@ -10,6 +10,8 @@ use bytes::Bytes;
 use serde_json::value::RawValue;
 
 use crate::protocol::{self, PresenceUser};
+use crate::relay::envelope::Kind;
+use crate::relay::Topic;
 use crate::revocation::Rule;
 use crate::shard::inbox::{Cause, PartTo, Revoked, ShardMsg};
 use crate::shared::Shared;
@@ -46,20 +48,58 @@ fn check_user(user: &str) -> Result<(), OpError> {
     }
 }
 
+/// How far an operation reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// This instance only (what arrives from the relay, or egress every instance receives).
+    Local,
+    /// This instance, and the others through the relay when Redis is configured.
+    Cluster,
+}
+
+/// Queues a relay message to the other instances when the scope asks for it.
+fn relay(
+    shared: &Shared,
+    scope: Scope,
+    topic: Topic,
+    kind: Kind,
+    cause: &Cause,
+    target: &str,
+    payload: &[u8],
+) {
+    if let (Scope::Cluster, Some(r)) = (scope, shared.relay.as_ref()) {
+        r.send(
+            &shared.instance,
+            topic,
+            kind,
+            cause.as_deref(),
+            target,
+            payload,
+        );
+    }
+}
+
 /// A publication from a backend: subscribers get `message` without `from`.
 pub fn publish(
     shared: &Shared,
     channel: &str,
     data: &RawValue,
     stamp: Option<Instant>,
+    scope: Scope,
 ) -> Result<(), OpError> {
     check_channel(channel)?;
-    deliver(
+    let frame = protocol::message(channel, data.get(), None);
+    let topic = Topic::Channel(channel.into());
+    relay(
         shared,
+        scope,
+        topic,
+        Kind::Message,
+        &None,
         channel,
-        protocol::message(channel, data.get(), None),
-        stamp,
+        &crate::ws::frame::payload_of(&frame),
     );
+    deliver(shared, channel, frame, stamp);
     Ok(())
 }
 
@@ -69,6 +109,7 @@ pub fn broadcast(
     channels: &[String],
     data: &RawValue,
     stamp: Option<Instant>,
+    scope: Scope,
 ) -> Result<(), OpError> {
     if channels.is_empty() {
         return Err(OpError::BadRequest("channels must not be empty".into()));
@@ -77,7 +118,7 @@ pub fn broadcast(
         check_channel(ch)?;
     }
     for ch in channels {
-        deliver(shared, ch, protocol::message(ch, data.get(), None), stamp);
+        publish(shared, ch, data, stamp, scope)?;
     }
     Ok(())
 }
@@ -104,9 +145,19 @@ pub fn deliver(shared: &Shared, channel: &str, frame: Bytes, stamp: Option<Insta
 }
 
 /// A direct message from a backend to every connection of `user` (`direct` without `from`).
-pub fn send(shared: &Shared, user: &str, data: &RawValue) -> Result<(), OpError> {
+pub fn send(shared: &Shared, user: &str, data: &RawValue, scope: Scope) -> Result<(), OpError> {
     check_user(user)?;
     let frame = protocol::direct(data.get(), None);
+    let payload = crate::ws::frame::payload_of(&frame);
+    relay(
+        shared,
+        scope,
+        Topic::Cluster,
+        Kind::Direct,
+        &None,
+        user,
+        &payload,
+    );
     shared.send(
         shared.shard_of(user),
         ShardMsg::Direct {
@@ -117,9 +168,19 @@ pub fn send(shared: &Shared, user: &str, data: &RawValue) -> Result<(), OpError>
     Ok(())
 }
 
-/// `broadcast` to every connection of this instance.
-pub fn broadcast_all(shared: &Shared, data: &RawValue) {
+/// `broadcast` to every connection.
+pub fn broadcast_all(shared: &Shared, data: &RawValue, scope: Scope) {
     let frame = protocol::broadcast(data.get());
+    let payload = crate::ws::frame::payload_of(&frame);
+    relay(
+        shared,
+        scope,
+        Topic::Cluster,
+        Kind::BroadcastAll,
+        &None,
+        "",
+        &payload,
+    );
     for shard in 0..shared.shards() {
         shared.send(
             shard,
@@ -130,40 +191,84 @@ pub fn broadcast_all(shared: &Shared, data: &RawValue) {
     }
 }
 
-/// Closes every connection of `user` on this instance with 4004; answers how many.
+/// Closes every connection of `user` with 4004 (on every instance with `Scope::Cluster`);
+/// answers how many on this instance.
 pub async fn disconnect(
     shared: &Shared,
     user: &str,
     reason: &str,
     cause: Cause,
+    scope: Scope,
 ) -> Result<usize, OpError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    disconnect_with(shared, user, reason, cause, scope, Some(tx))?;
+    answer(rx).await
+}
+
+/// `disconnect` without waiting for the count.
+pub fn disconnect_nowait(
+    shared: &Shared,
+    user: &str,
+    reason: &str,
+    cause: Cause,
+    scope: Scope,
+) -> Result<(), OpError> {
+    disconnect_with(shared, user, reason, cause, scope, None)
+}
+
+fn disconnect_with(
+    shared: &Shared,
+    user: &str,
+    reason: &str,
+    cause: Cause,
+    scope: Scope,
+    reply: Option<crate::shard::inbox::Reply<usize>>,
+) -> Result<(), OpError> {
     check_user(user)?;
     if reason.len() > 120 {
         return Err(OpError::BadRequest(
             "reason must be at most 120 bytes".into(),
         ));
     }
-    let (tx, rx) = tokio::sync::oneshot::channel();
+    let reason = if reason.is_empty() {
+        "disconnected"
+    } else {
+        reason
+    };
+    relay(
+        shared,
+        scope,
+        Topic::Cluster,
+        Kind::Disconnect,
+        &cause,
+        user,
+        reason.as_bytes(),
+    );
     shared.send(
         shared.shard_of(user),
         ShardMsg::Disconnect {
             user: user.into(),
-            reason: if reason.is_empty() {
-                "disconnected"
-            } else {
-                reason
-            }
-            .into(),
+            reason: reason.into(),
             cause,
-            reply: Some(tx),
+            reply,
         },
     );
-    answer(rx).await
+    Ok(())
 }
 
 /// Sends a rule to every shard (each keeps a copy and closes what matches). Answers what
 /// the shards did.
 pub async fn revoke(shared: &Shared, rule: Arc<Rule>, cause: Cause) -> Result<Revoked, OpError> {
+    let json = serde_json::to_vec(&*rule).expect("rules serialize");
+    relay(
+        shared,
+        Scope::Cluster,
+        Topic::Cluster,
+        Kind::Revoke,
+        &cause,
+        "",
+        &json,
+    );
     let mut waits = Vec::with_capacity(shared.shards());
     for shard in 0..shared.shards() {
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -210,6 +315,20 @@ pub async fn subscription(
 ) -> Result<usize, OpError> {
     check_user(user)?;
     check_channel(channel)?;
+    let kind = if subscribe {
+        Kind::Subscribe
+    } else {
+        Kind::Unsubscribe
+    };
+    relay(
+        shared,
+        Scope::Cluster,
+        Topic::Cluster,
+        kind,
+        &cause,
+        user,
+        channel.as_bytes(),
+    );
     let (tx, rx) = tokio::sync::oneshot::channel();
     shared.send(
         shared.shard_of(user),
@@ -225,7 +344,14 @@ pub async fn subscription(
 }
 
 /// Who is in a channel, gathered from every shard.
-pub async fn presence(shared: &Shared, channel: &str) -> Result<Vec<PresenceUser>, OpError> {
+pub async fn presence(shared: &Arc<Shared>, channel: &str) -> Result<Vec<PresenceUser>, OpError> {
+    let mut users = local_presence(shared, channel).await?;
+    users.extend(crate::relay::presence::gather_remote(shared, channel).await);
+    Ok(crate::relay::presence::merge(users))
+}
+
+/// Who is in a channel on this instance.
+pub async fn local_presence(shared: &Shared, channel: &str) -> Result<Vec<PresenceUser>, OpError> {
     check_channel(channel)?;
     let ns = shared.config.namespace(channel);
     if !(ns.presence || ns.join_leave) {

@@ -168,6 +168,9 @@ impl Collector for HubCollector {
             "From a server API publish to its write on each shard with subscribers",
             &m.publish_to_write,
         )?;
+        if let Some(relay) = &shared.relay {
+            relay_metrics(&mut encoder, relay)?;
+        }
         gauge(
             &mut encoder,
             "ringhub_uptime_seconds",
@@ -240,5 +243,95 @@ fn quantiles(
         &samples,
         "Samples in the latency quantiles above",
         h.len(),
+    )
+}
+
+fn relay_metrics(e: &mut DescriptorEncoder, relay: &crate::relay::Handle) -> std::fmt::Result {
+    let s = &relay.stats;
+    let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    gauge(
+        e,
+        "ringhub_relay_up",
+        "1 while the relay is connected to Redis",
+        relay.is_up() as u8 as f64,
+    )?;
+    gauge(
+        e,
+        "ringhub_relay_queue_depth",
+        "Messages waiting to be published to Redis",
+        relay.queue_depth() as f64,
+    )?;
+    gauge(
+        e,
+        "ringhub_relay_subscriptions",
+        "Channel topics subscribed on Redis",
+        n(&s.subscriptions) as f64,
+    )?;
+    let peers = relay.peers.lock().unwrap_or_else(|e| e.into_inner()).len();
+    gauge(
+        e,
+        "ringhub_relay_peers",
+        "Other live instances seen through Redis",
+        peers as f64,
+    )?;
+    counter(
+        e,
+        "ringhub_relay_reconnects",
+        "Times the relay lost Redis and connected again",
+        n(&s.reconnects),
+    )?;
+    counter(
+        e,
+        "ringhub_relay_published",
+        "Relay messages published to Redis",
+        n(&s.published),
+    )?;
+    counter(
+        e,
+        "ringhub_relay_publish_failures",
+        "Relay messages lost because a publish to Redis failed",
+        n(&s.publish_failures),
+    )?;
+    counter(
+        e,
+        "ringhub_relay_dropped",
+        "Messages dropped: relay queue full, or Redis unreachable",
+        n(&s.dropped),
+    )?;
+    counter(
+        e,
+        "ringhub_relay_received",
+        "Messages received from Redis",
+        n(&s.received),
+    )?;
+    counter(
+        e,
+        "ringhub_relay_malformed",
+        "Malformed relay messages ignored",
+        n(&s.malformed),
+    )?;
+    counter(
+        e,
+        "ringhub_egress_ops",
+        "Egress operations applied",
+        n(&s.egress),
+    )?;
+    counter(
+        e,
+        "ringhub_egress_malformed",
+        "Egress messages ignored as malformed or refused",
+        n(&s.egress_malformed),
+    )?;
+    counter(
+        e,
+        "ringhub_ingress_entries",
+        "Entries appended to the ingress stream",
+        n(&s.ingress),
+    )?;
+    counter(
+        e,
+        "ringhub_ingress_failures",
+        "Ingress entries Redis did not take",
+        n(&s.ingress_failures),
     )
 }

@@ -242,6 +242,7 @@ impl Core {
         tracing::info!(conn = %format_args!("{id:x}"), user = %self.conns[key].user.as_deref().unwrap_or(""),
             shard = self.index, instance = %self.shared.instance, client = client.as_deref().unwrap_or(""), %peer, "connection opened");
         self.send(key, welcome);
+        self.session_event(key, true);
         // Spread first pings over the interval so that a connect storm does not ping in step.
         let first = ping.mul_f64(rand::rng().random_range(0.5..1.0));
         self.schedule(key, first, TimerKind::Ping);
@@ -326,6 +327,9 @@ impl Core {
 
     /// Forgets a connection whose task is ending (its socket is closed right after).
     pub fn remove(&mut self, key: usize) {
+        if self.conns[key].phase != Phase::Http && self.conns[key].user.is_some() {
+            self.session_event(key, false);
+        }
         let conn = self.conns.remove(key);
         let unsent = conn.queued_bytes() as u64;
         crate::metrics::local(|m| crate::metrics::bump(&m.bytes_discarded, unsent));

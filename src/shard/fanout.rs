@@ -104,12 +104,14 @@ impl Core {
 
     /// Sends a publication to every shard with subscribers, this one included. The frame
     /// is made only when some shard has subscribers.
+    /// With the relay, the frame is always made: other instances may have subscribers.
     pub(super) fn publish(&mut self, channel: &str, frame: impl FnOnce() -> Bytes) {
         let mut shards = self.shared.interested(channel);
-        if shards == 0 {
+        if shards == 0 && self.shared.relay.is_none() {
             return;
         }
         let frame = frame();
+        self.relay_publication(channel, &frame);
         let mut name: Option<Arc<str>> = None;
         while shards != 0 {
             let shard = shards.trailing_zeros() as usize;

@@ -58,6 +58,13 @@ pub enum ShardMsg {
         cause: Cause,
         reply: Option<Reply<usize>>,
     },
+    /// The relay appended (or failed to append) a connection's `event` to the ingress stream.
+    IngressDone {
+        key: usize,
+        conn: u64,
+        id: Option<u64>,
+        ok: bool,
+    },
     /// Asks for this shard's part of a channel's presence.
     PresenceQuery { channel: Arc<str>, to: PartTo },
     /// A shard's part of the presence query `query`.

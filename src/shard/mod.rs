@@ -6,6 +6,7 @@
 //! timing-wheel ticker, and one small task per connection that waits for readiness.
 
 mod backend;
+mod cluster;
 pub mod conn;
 mod core;
 mod fanout;
@@ -167,6 +168,7 @@ fn handle(shard: &Rc<Shard>, msg: ShardMsg) {
             reply,
         } => core.server_subscription(&user, &channel, subscribe, &cause, reply),
         ShardMsg::PresenceQuery { channel, to } => core.presence_query(&channel, to),
+        ShardMsg::IngressDone { key, conn, id, ok } => core.ingress_done(key, conn, id, ok),
         ShardMsg::PresencePart { query, users } => core.presence_part(query, users),
         ShardMsg::Drain { jitter_ms } => core.drain(jitter_ms),
         ShardMsg::Stop => unreachable!("handled by the loop"),

@@ -129,12 +129,14 @@ impl Core {
         }
         let users = self.presence_local(channel);
         let others = self.shared.shards() - 1;
-        if others == 0 {
+        self.next_query += 1;
+        let query = self.next_query;
+        // Other instances (through the relay) answer as one more part.
+        let remote = self.presence_remote(channel, query) as usize;
+        if others + remote == 0 {
             self.send(key, protocol::presence(id, channel, &users));
             return;
         }
-        self.next_query += 1;
-        let query = self.next_query;
         let channel: Arc<str> = channel.into();
         for shard in (0..self.shared.shards()).filter(|&s| s != self.index) {
             self.shared.send(
@@ -157,7 +159,7 @@ impl Core {
                 id,
                 channel,
                 users,
-                waiting: others,
+                waiting: others + remote,
             },
         );
         self.schedule(key, PRESENCE_TIMEOUT, TimerKind::Gather(query));
@@ -188,7 +190,8 @@ impl Core {
         }
         let p = self.queries.remove(&query).expect("present above");
         if self.conns.get(p.key).is_some_and(|c| c.id == p.conn) {
-            self.send(p.key, protocol::presence(p.id, &p.channel, &p.users));
+            let users = crate::relay::presence::merge(p.users);
+            self.send(p.key, protocol::presence(p.id, &p.channel, &users));
         }
     }
 

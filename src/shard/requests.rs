@@ -84,6 +84,7 @@ impl Core {
                 | "refresh"
                 | "presence"
                 | "status"
+                | "event"
         ) || NOT_YET.contains(&&*req.kind);
         if !known {
             return self.malformed(key, id, "unknown type");
@@ -120,6 +121,7 @@ impl Core {
                 ),
             },
             "refresh" => self.on_refresh(key, &req),
+            "event" => self.on_client_event(key, &req),
             "auth" => self.send(
                 key,
                 protocol::error(id, ErrorCode::BadRequest, "already authenticated"),
@@ -197,14 +199,7 @@ impl Core {
             return self.send(key, protocol::error(id, code_of(denied), denied.message()));
         }
         if self.shared.config.namespace(ch).ingress {
-            return self.send(
-                key,
-                protocol::error(
-                    id,
-                    ErrorCode::Unavailable,
-                    "ingress needs Redis, not configured",
-                ),
-            );
+            return self.ingress_publication(key, req, ch, data.get());
         }
         let from = self.conns[key]
             .user
@@ -232,7 +227,9 @@ impl Core {
             .user
             .clone()
             .expect("open connections have a user");
-        self.send_to_user(user, protocol::direct(data.get(), Some(&from)));
+        let frame = protocol::direct(data.get(), Some(&from));
+        self.relay_direct(user, &frame);
+        self.send_to_user(user, frame);
         self.reply(key, id, "ack", None);
     }
 }
@@ -273,7 +270,7 @@ impl Core {
 
 /// Request types of the protocol that later parts of the hub answer; until then a clear
 /// `unavailable` error, never silence.
-const NOT_YET: [&str; 3] = ["history", "rpc", "event"];
+const NOT_YET: [&str; 2] = ["history", "rpc"];
 
 fn code_of(denied: channel::Denied) -> ErrorCode {
     match denied {

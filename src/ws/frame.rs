@@ -210,6 +210,16 @@ pub fn encode(opcode: Opcode, payload: &[u8]) -> Bytes {
     f.finish(opcode)
 }
 
+/// The payload of a frame this hub encoded (unmasked, one frame): the frame without its head.
+pub fn payload_of(frame: &Bytes) -> Bytes {
+    let head = match frame.get(1).map(|b| b & 0x7f) {
+        Some(126) => 4,
+        Some(127) => 10,
+        _ => 2,
+    };
+    frame.slice(head.min(frame.len())..)
+}
+
 /// A close frame with a code and a short reason.
 pub fn close(code: u16, reason: &str) -> Bytes {
     let reason = &reason.as_bytes()[..reason.len().min(123)];

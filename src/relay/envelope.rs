@@ -1,0 +1,181 @@
+//! The relay's wire format: what one instance publishes on Redis for the others.
+//!
+//! ```text
+//! "RH1" kind:u8 origin_len:u8 origin cause_len:u8 cause target_len:u16be target payload...
+//! ```
+//!
+//! `origin` is the sending instance (an instance skips its own messages, so nothing is
+//! delivered twice); `cause` the correlation id that caused it (may be empty); `target` a
+//! channel, user or query id; `payload` the rest, as is: for publications the final JSON
+//! of the `message` frame, so a receiving instance frames it without parsing `data`.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+const MAGIC: &[u8; 3] = b"RH1";
+
+/// What a relay message asks of the receiving instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A publication: target channel, payload the `message` JSON.
+    Message,
+    /// A direct message: target user, payload the `direct` JSON.
+    Direct,
+    /// `broadcast_all`: payload the `broadcast` JSON.
+    BroadcastAll,
+    /// Disconnect a user: target user, payload the reason.
+    Disconnect,
+    /// A revocation rule: payload its JSON.
+    Revoke,
+    /// Server-side subscribe / unsubscribe: target user, payload the channel.
+    Subscribe,
+    Unsubscribe,
+    /// A presence query: target channel, payload the query id.
+    PresenceQuery,
+    /// A presence answer: target the query id, payload the users as JSON.
+    PresenceAnswer,
+}
+
+impl Kind {
+    fn byte(self) -> u8 {
+        match self {
+            Kind::Message => b'm',
+            Kind::Direct => b'd',
+            Kind::BroadcastAll => b'b',
+            Kind::Disconnect => b'x',
+            Kind::Revoke => b'r',
+            Kind::Subscribe => b's',
+            Kind::Unsubscribe => b'u',
+            Kind::PresenceQuery => b'q',
+            Kind::PresenceAnswer => b'a',
+        }
+    }
+
+    fn from_byte(b: u8) -> Option<Kind> {
+        Some(match b {
+            b'm' => Kind::Message,
+            b'd' => Kind::Direct,
+            b'b' => Kind::BroadcastAll,
+            b'x' => Kind::Disconnect,
+            b'r' => Kind::Revoke,
+            b's' => Kind::Subscribe,
+            b'u' => Kind::Unsubscribe,
+            b'q' => Kind::PresenceQuery,
+            b'a' => Kind::PresenceAnswer,
+            _ => return None,
+        })
+    }
+}
+
+/// A decoded relay message; the fields borrow from the received bytes.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Envelope<'a> {
+    pub kind: Kind,
+    pub origin: &'a str,
+    pub cause: &'a str,
+    pub target: &'a str,
+    pub payload: &'a [u8],
+}
+
+/// Encodes a relay message. Origins and causes longer than 255 bytes are cut (they are
+/// bounded well below that by the configuration and the API).
+pub fn encode(kind: Kind, origin: &str, cause: &str, target: &str, payload: &[u8]) -> Bytes {
+    let origin = cut(origin, 255);
+    let cause = cut(cause, 255);
+    let target = cut(target, u16::MAX as usize);
+    let mut b =
+        BytesMut::with_capacity(9 + origin.len() + cause.len() + target.len() + payload.len());
+    b.put_slice(MAGIC);
+    b.put_u8(kind.byte());
+    b.put_u8(origin.len() as u8);
+    b.put_slice(origin.as_bytes());
+    b.put_u8(cause.len() as u8);
+    b.put_slice(cause.as_bytes());
+    b.put_u16(target.len() as u16);
+    b.put_slice(target.as_bytes());
+    b.put_slice(payload);
+    b.freeze()
+}
+
+fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Decodes a relay message; None for anything malformed.
+pub fn decode(bytes: &[u8]) -> Option<Envelope<'_>> {
+    let rest = bytes.strip_prefix(MAGIC)?;
+    let (&kind, rest) = rest.split_first()?;
+    let kind = Kind::from_byte(kind)?;
+    let (origin, rest) = short_str(rest)?;
+    let (cause, rest) = short_str(rest)?;
+    if rest.len() < 2 {
+        return None;
+    }
+    let len = u16::from_be_bytes([rest[0], rest[1]]) as usize;
+    let rest = &rest[2..];
+    if rest.len() < len {
+        return None;
+    }
+    let target = std::str::from_utf8(&rest[..len]).ok()?;
+    Some(Envelope {
+        kind,
+        origin,
+        cause,
+        target,
+        payload: &rest[len..],
+    })
+}
+
+fn short_str(b: &[u8]) -> Option<(&str, &[u8])> {
+    let (&len, rest) = b.split_first()?;
+    let len = len as usize;
+    if rest.len() < len {
+        return None;
+    }
+    Some((std::str::from_utf8(&rest[..len]).ok()?, &rest[len..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let b = encode(
+            Kind::Message,
+            "inst-1",
+            "corr",
+            "table:42",
+            br#"{"type":"message"}"#,
+        );
+        let e = decode(&b).unwrap();
+        assert_eq!(
+            e,
+            Envelope {
+                kind: Kind::Message,
+                origin: "inst-1",
+                cause: "corr",
+                target: "table:42",
+                payload: br#"{"type":"message"}"#,
+            }
+        );
+        let b = encode(Kind::Direct, "i", "", "user\nwith newline", b"");
+        assert_eq!(decode(&b).unwrap().target, "user\nwith newline");
+    }
+
+    #[test]
+    fn malformed_is_none() {
+        let good = encode(Kind::Revoke, "i", "c", "t", b"{}");
+        for n in 0..good.len() - 2 {
+            assert!(decode(&good[..n]).is_none(), "prefix of {n} bytes");
+        }
+        assert!(decode(b"RH1z\x00\x00\x00\x00").is_none());
+        assert!(decode(b"{\"op\":\"publish\"}").is_none());
+    }
+}

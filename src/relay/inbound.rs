@@ -1,0 +1,108 @@
+//! What arrives from Redis: publications for local subscribers, cluster operations,
+//! presence answers, and backends' egress. Each is handed to the shards through their
+//! inboxes; a message from this instance itself is skipped (it was delivered locally).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::envelope::{self, Kind};
+use super::{egress, presence};
+use crate::control::ops;
+use crate::revocation::Rule;
+use crate::shard::inbox::ShardMsg;
+use crate::shared::Shared;
+use crate::ws::frame::{self, Opcode};
+
+pub fn handle(shared: &Arc<Shared>, msg: &redis::Msg) {
+    let relay = shared.relay.as_ref().expect("relay configured");
+    relay.stats.received.fetch_add(1, Ordering::Relaxed);
+    let prefix = &shared.config.redis_prefix;
+    let topic = msg.get_channel_name();
+    let Some(name) = topic.strip_prefix(prefix.as_str()) else {
+        return;
+    };
+    let payload = msg.get_payload_bytes();
+    if name == "egress" {
+        return egress::handle(shared, payload, false);
+    }
+    if name == format!("egress.{}", shared.instance) {
+        return egress::handle(shared, payload, true);
+    }
+    let Some(e) = envelope::decode(payload) else {
+        relay.stats.malformed.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            topic,
+            bytes = payload.len(),
+            "relay: malformed message ignored"
+        );
+        return;
+    };
+    if e.origin == shared.instance {
+        return;
+    }
+    let cause = (!e.cause.is_empty()).then(|| Arc::<str>::from(e.cause));
+    match e.kind {
+        Kind::Message => {
+            ops::deliver(
+                shared,
+                e.target,
+                frame::encode(Opcode::Text, e.payload),
+                None,
+            );
+        }
+        Kind::Direct => shared.send(
+            shared.shard_of(e.target),
+            ShardMsg::Direct {
+                user: e.target.into(),
+                frame: frame::encode(Opcode::Text, e.payload),
+            },
+        ),
+        Kind::BroadcastAll => {
+            let frame = frame::encode(Opcode::Text, e.payload);
+            for shard in 0..shared.shards() {
+                shared.send(
+                    shard,
+                    ShardMsg::BroadcastAll {
+                        frame: frame.clone(),
+                    },
+                );
+            }
+        }
+        Kind::Disconnect => shared.send(
+            shared.shard_of(e.target),
+            ShardMsg::Disconnect {
+                user: e.target.into(),
+                reason: String::from_utf8_lossy(e.payload).into(),
+                cause,
+                reply: None,
+            },
+        ),
+        Kind::Revoke => match serde_json::from_slice::<Rule>(e.payload) {
+            Ok(rule) => ops::install_rule(shared, rule),
+            Err(_) => {
+                relay.stats.malformed.fetch_add(1, Ordering::Relaxed);
+            }
+        },
+        Kind::Subscribe | Kind::Unsubscribe => {
+            let Ok(channel) = std::str::from_utf8(e.payload) else {
+                relay.stats.malformed.fetch_add(1, Ordering::Relaxed);
+                return;
+            };
+            shared.send(
+                shared.shard_of(e.target),
+                ShardMsg::Subscription {
+                    user: e.target.into(),
+                    channel: channel.into(),
+                    subscribe: e.kind == Kind::Subscribe,
+                    cause,
+                    reply: None,
+                },
+            );
+        }
+        Kind::PresenceQuery => {
+            let query = String::from_utf8_lossy(e.payload);
+            presence::answer_query(shared, e.origin, e.target, &query);
+        }
+        Kind::PresenceAnswer => presence::take_answer(shared, e.target, e.payload),
+    }
+}

@@ -1,0 +1,204 @@
+//! The relay's connection to Redis and its main loop: connect (with backoff and jitter),
+//! subscribe to the fixed topics and to every channel with local interest, then move
+//! messages both ways until something breaks, and start again. While Redis is away the
+//! outgoing queue is drained and counted as dropped, so nothing stale is sent after it
+//! returns and no shard ever waits.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use rand::Rng;
+
+use super::{inbound, outbound, Out, UNSUBSCRIBE_GRACE};
+use crate::shared::Shared;
+
+/// Most messages published in one pipeline.
+const BATCH: usize = 512;
+/// Longest a Redis command may take before the link counts as broken.
+pub const TIMEOUT: Duration = Duration::from_secs(2);
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Runs the relay until the runtime is dropped.
+pub async fn run(shared: Arc<Shared>) {
+    let Some(handle) = shared.relay.as_ref() else {
+        return;
+    };
+    let Some(mut rx) = handle.take_receiver() else {
+        return;
+    };
+    let url = shared.config.redis_url.clone().unwrap_or_default();
+    let client = match redis::Client::open(url.as_str()) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "invalid redis_url: the relay is off");
+            return;
+        }
+    };
+    let mut backoff = BACKOFF_MIN;
+    let mut connected_before = false;
+    loop {
+        let started = Instant::now();
+        let err = session(&shared, &client, &mut rx, &mut connected_before).await;
+        handle.stats.up.store(false, Ordering::Release);
+        if started.elapsed() > Duration::from_secs(10) {
+            backoff = BACKOFF_MIN;
+        }
+        let pause = backoff.mul_f64(rand::rng().random_range(0.5..1.5));
+        tracing::warn!(error = %err, retry_in_ms = pause.as_millis() as u64, "relay: Redis unavailable; delivering locally only");
+        // Meanwhile: drop what shards queue (counted), answer ingress with a failure.
+        let deadline = tokio::time::sleep(pause);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                _ = &mut deadline => break,
+                out = rx.recv() => match out {
+                    Some(out) => outbound::drop_one(&shared, out),
+                    None => return,
+                },
+            }
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// One connected period. Returns why it ended.
+async fn session(
+    shared: &Arc<Shared>,
+    client: &redis::Client,
+    rx: &mut tokio::sync::mpsc::Receiver<Out>,
+    connected_before: &mut bool,
+) -> redis::RedisError {
+    let handle = shared.relay.as_ref().expect("relay configured");
+    let prefix = shared.config.redis_prefix.clone();
+    let me = shared.instance.clone();
+    let mut publisher = match timed(client.get_multiplexed_async_connection()).await {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    let pubsub = match timed(client.get_async_pubsub()).await {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let (mut sink, mut stream) = pubsub.split();
+    let fixed = [
+        format!("{prefix}cluster"),
+        format!("{prefix}reply.{me}"),
+        format!("{prefix}egress"),
+        format!("{prefix}egress.{me}"),
+    ];
+    if let Err(e) = timed(sink.subscribe(&fixed)).await {
+        return e;
+    }
+    // Every channel with local interest, then only the changes.
+    handle.take_dirty();
+    let mut subscribed: HashSet<Arc<str>> = HashSet::new();
+    let mut leaving: HashMap<Arc<str>, Instant> = HashMap::new();
+    let all: Vec<Arc<str>> = shared.interest.iter().map(|e| e.key().clone()).collect();
+    if let Err(e) = subscribe(&mut sink, &prefix, &all, &mut subscribed).await {
+        return e;
+    }
+    handle
+        .stats
+        .subscriptions
+        .store(subscribed.len() as u64, Ordering::Relaxed);
+    if let Err(e) = outbound::heartbeat(shared, &mut publisher).await {
+        return e;
+    }
+    handle.stats.up.store(true, Ordering::Release);
+    if std::mem::replace(connected_before, true) {
+        handle.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+    }
+    tracing::info!(channels = subscribed.len(), "relay: connected to Redis");
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        tokio::select! {
+            n = rx.recv_many(&mut batch, BATCH) => {
+                if n == 0 {
+                    return redis::RedisError::from((redis::ErrorKind::Client, "the hub is stopping"));
+                }
+                if let Err(e) = outbound::publish(shared, &mut publisher, &mut batch).await {
+                    return e;
+                }
+            }
+            msg = stream.next() => match msg {
+                Some(msg) => inbound::handle(shared, &msg),
+                None => return redis::RedisError::from((redis::ErrorKind::Io, "the subscription connection closed")),
+            },
+            _ = handle.wake.notified() => {
+                let now = Instant::now();
+                let mut join = Vec::new();
+                for ch in handle.take_dirty() {
+                    if shared.interested(&ch) != 0 {
+                        leaving.remove(&ch);
+                        if !subscribed.contains(&ch) {
+                            join.push(ch);
+                        }
+                    } else if subscribed.contains(&ch) {
+                        leaving.entry(ch).or_insert(now + UNSUBSCRIBE_GRACE);
+                    }
+                }
+                if let Err(e) = subscribe(&mut sink, &prefix, &join, &mut subscribed).await {
+                    return e;
+                }
+                handle.stats.subscriptions.store(subscribed.len() as u64, Ordering::Relaxed);
+            }
+            _ = tick.tick() => {
+                let now = Instant::now();
+                let due: Vec<Arc<str>> = leaving
+                    .iter()
+                    .filter(|(ch, at)| **at <= now && shared.interested(ch) == 0)
+                    .map(|(ch, _)| ch.clone())
+                    .collect();
+                leaving.retain(|ch, at| *at > now && shared.interested(ch) == 0);
+                if !due.is_empty() {
+                    let topics: Vec<String> = due.iter().map(|ch| format!("{prefix}ch.{ch}")).collect();
+                    if let Err(e) = timed(sink.unsubscribe(&topics)).await {
+                        return e;
+                    }
+                    for ch in &due {
+                        subscribed.remove(ch);
+                    }
+                    handle.stats.subscriptions.store(subscribed.len() as u64, Ordering::Relaxed);
+                }
+                if let Err(e) = outbound::heartbeat(shared, &mut publisher).await {
+                    return e;
+                }
+            }
+        }
+    }
+}
+
+/// Subscribes to the topics of `channels` not yet subscribed, in chunks.
+async fn subscribe(
+    sink: &mut redis::aio::PubSubSink,
+    prefix: &str,
+    channels: &[Arc<str>],
+    subscribed: &mut HashSet<Arc<str>>,
+) -> Result<(), redis::RedisError> {
+    for chunk in channels.chunks(1000) {
+        let topics: Vec<String> = chunk.iter().map(|ch| format!("{prefix}ch.{ch}")).collect();
+        if topics.is_empty() {
+            continue;
+        }
+        timed(sink.subscribe(&topics)).await?;
+        subscribed.extend(chunk.iter().cloned());
+    }
+    Ok(())
+}
+
+pub async fn timed<T>(
+    f: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> redis::RedisResult<T> {
+    match tokio::time::timeout(TIMEOUT, f).await {
+        Ok(r) => r,
+        Err(_) => Err(redis::RedisError::from((
+            redis::ErrorKind::Io,
+            "Redis did not answer in time",
+        ))),
+    }
+}

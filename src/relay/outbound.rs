@@ -1,0 +1,174 @@
+//! Publishing: relay messages and ingress entries go out as one pipeline per batch; the
+//! heartbeat keeps this instance in `<prefix>instances` and reads the others.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use redis::aio::MultiplexedConnection;
+
+use super::link::timed;
+use super::{presence, IngressAck, Out, Peer, Topic};
+use crate::shard::inbox::ShardMsg;
+use crate::shared::Shared;
+
+/// An instance missing heartbeats this long is no longer a peer (and is removed).
+const PEER_EXPIRY_MS: u64 = 10_000;
+
+/// Publishes a batch in one pipeline; on failure the batch is lost (counted) and the
+/// link reconnects.
+pub async fn publish(
+    shared: &Arc<Shared>,
+    conn: &mut MultiplexedConnection,
+    batch: &mut Vec<Out>,
+) -> redis::RedisResult<()> {
+    let handle = shared.relay.as_ref().expect("relay configured");
+    let prefix = &shared.config.redis_prefix;
+    let stream = format!("{prefix}ingress.v1");
+    let maxlen = shared.config.ingress_maxlen;
+    let mut pipe = redis::pipe();
+    let mut acks: Vec<IngressAck> = Vec::new();
+    let mut sent = 0u64;
+    let mut ingress = 0u64;
+    for out in batch.drain(..) {
+        match out {
+            Out::Envelope { topic, bytes } => {
+                let name = match topic {
+                    Topic::Channel(ch) => format!("{prefix}ch.{ch}"),
+                    Topic::Cluster => format!("{prefix}cluster"),
+                    Topic::Reply(instance) => format!("{prefix}reply.{instance}"),
+                };
+                pipe.cmd("PUBLISH").arg(name).arg(&bytes[..]).ignore();
+                sent += 1;
+            }
+            Out::Ingress { fields, ack } => {
+                let cmd = pipe.cmd("XADD").arg(&stream);
+                if maxlen > 0 {
+                    cmd.arg("MAXLEN").arg("~").arg(maxlen);
+                }
+                cmd.arg("*");
+                for (k, v) in &fields {
+                    cmd.arg(*k).arg(v);
+                }
+                cmd.ignore();
+                ingress += 1;
+                acks.extend(ack);
+            }
+            Out::Presence {
+                channel,
+                shard,
+                query,
+            } => {
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    let users = presence::gather_remote(&shared, &channel).await;
+                    shared.send(shard, ShardMsg::PresencePart { query, users });
+                });
+            }
+        }
+    }
+    if sent + ingress == 0 {
+        return Ok(());
+    }
+    let result = timed(pipe.query_async::<()>(conn)).await;
+    let ok = result.is_ok();
+    let stats = &handle.stats;
+    if ok {
+        stats.published.fetch_add(sent, Ordering::Relaxed);
+        stats.ingress.fetch_add(ingress, Ordering::Relaxed);
+    } else {
+        stats.publish_failures.fetch_add(sent, Ordering::Relaxed);
+        stats.ingress_failures.fetch_add(ingress, Ordering::Relaxed);
+    }
+    for ack in acks {
+        answer(shared, ack, ok);
+    }
+    result
+}
+
+/// Redis is away: the message is dropped (counted); an ingress request is answered
+/// `unavailable`, a presence query gets an empty remote part.
+pub fn drop_one(shared: &Shared, out: Out) {
+    let handle = shared.relay.as_ref().expect("relay configured");
+    handle.stats.dropped.fetch_add(1, Ordering::Relaxed);
+    match out {
+        Out::Ingress { ack: Some(ack), .. } => answer(shared, ack, false),
+        Out::Presence { shard, query, .. } => shared.send(
+            shard,
+            ShardMsg::PresencePart {
+                query,
+                users: Vec::new(),
+            },
+        ),
+        _ => {}
+    }
+}
+
+fn answer(shared: &Shared, ack: IngressAck, ok: bool) {
+    shared.send(
+        ack.shard,
+        ShardMsg::IngressDone {
+            key: ack.key,
+            conn: ack.conn,
+            id: ack.id,
+            ok,
+        },
+    );
+}
+
+/// Writes this instance's heartbeat and reads the others'.
+pub async fn heartbeat(
+    shared: &Shared,
+    conn: &mut MultiplexedConnection,
+) -> redis::RedisResult<()> {
+    let handle = shared.relay.as_ref().expect("relay configured");
+    let key = format!("{}instances", shared.config.redis_prefix);
+    let now = unix_ms();
+    let me = Peer {
+        instance: shared.instance.clone(),
+        shards: shared.shards(),
+        connections: shared.connections.load(Ordering::Relaxed),
+        ts: now,
+    };
+    let value = serde_json::to_string(&me).expect("peers serialize");
+    let (_, all): ((), Vec<(String, String)>) = timed(
+        redis::pipe()
+            .cmd("HSET")
+            .arg(&key)
+            .arg(&me.instance)
+            .arg(value)
+            .ignore()
+            .cmd("HGETALL")
+            .arg(&key)
+            .query_async(conn),
+    )
+    .await
+    .map(|(all,): (Vec<(String, String)>,)| ((), all))?;
+    let mut peers = Vec::new();
+    let mut stale = Vec::new();
+    for (name, value) in all {
+        match serde_json::from_str::<Peer>(&value) {
+            Ok(p) if p.ts + PEER_EXPIRY_MS < now => stale.push(name),
+            Ok(p) if p.instance != shared.instance => peers.push(p),
+            Ok(_) => {}
+            Err(_) => stale.push(name),
+        }
+    }
+    if !stale.is_empty() {
+        timed(
+            redis::cmd("HDEL")
+                .arg(&key)
+                .arg(stale)
+                .query_async::<()>(conn),
+        )
+        .await?;
+    }
+    peers.sort_by(|a, b| a.instance.cmp(&b.instance));
+    *handle.peers.lock().unwrap_or_else(|e| e.into_inner()) = peers;
+    Ok(())
+}
+
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
