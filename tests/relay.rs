@@ -138,16 +138,21 @@ fn direct_messages_and_presence_across_instances() {
     assert_eq!(users, vec![("alice".into(), 1), ("bob".into(), 2)], "{p}");
     let api = hubs[1].api().get("/api/presence/room:lobby").json();
     assert_eq!(api["users"].as_array().unwrap().len(), 2, "{api}");
+    // bob's second instance is not a second join, nor is leaving it a leave: joins and
+    // leaves are decided cluster-wide.
+    bob2.unsubscribe_quietly("room:lobby");
+    let seen = alice.frames_for(Duration::from_millis(500));
+    assert!(
+        seen.iter().all(|m| m["user"] != "bob"),
+        "no join/leave for bob: {seen:?}"
+    );
     alice.close();
-    // (bob2's first subscription on instance 0 announced bob there too: join/leave are
-    // decided per instance; see docs/relay.md.)
-    let leave = loop {
-        let m = bob.recv();
-        if m["type"] == "leave" {
-            break m;
-        }
-    };
-    assert_eq!(leave["user"], "alice");
+    let leave = bob.recv();
+    assert_eq!(
+        (leave["type"].as_str(), leave["user"].as_str()),
+        (Some("leave"), Some("alice"))
+    );
+    bob.expect_silence(Duration::from_millis(200));
 }
 
 #[test]

@@ -105,6 +105,12 @@ async fn session(
         .stats
         .subscriptions
         .store(subscribed.len() as u64, Ordering::Relaxed);
+    if !*connected_before {
+        // What a previous life of this instance id left in the presence sets.
+        if let Err(e) = super::members::clean_up(shared, &mut publisher, &me).await {
+            return e;
+        }
+    }
     if let Err(e) = outbound::heartbeat(shared, &mut publisher).await {
         return e;
     }

@@ -29,6 +29,7 @@ mod egress;
 pub mod envelope;
 mod inbound;
 mod link;
+mod members;
 mod outbound;
 pub mod presence;
 
@@ -60,6 +61,14 @@ pub enum Out {
     Envelope {
         topic: Topic,
         bytes: Bytes,
+    },
+    /// A user's presence on this instance began (`joined`) or ended: `join` / `leave` is
+    /// announced when it is the user's first / last instance in the channel.
+    Transition {
+        channel: Arc<str>,
+        user: Arc<str>,
+        info: Box<str>,
+        joined: bool,
     },
     /// A presence query of a client on `shard`: the other instances' parts are gathered and
     /// sent to the shard as the part of query `query`.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use redis::aio::MultiplexedConnection;
 
 use super::link::timed;
-use super::{presence, IngressAck, Out, Peer, Topic};
+use super::{members, presence, IngressAck, Out, Peer, Topic};
 use crate::shard::inbox::ShardMsg;
 use crate::shared::Shared;
 
@@ -27,6 +27,7 @@ pub async fn publish(
     let maxlen = shared.config.ingress_maxlen;
     let mut pipe = redis::pipe();
     let mut acks: Vec<IngressAck> = Vec::new();
+    let mut changes: Vec<members::Change> = Vec::new();
     let mut sent = 0u64;
     let mut ingress = 0u64;
     for out in batch.drain(..) {
@@ -53,6 +54,17 @@ pub async fn publish(
                 ingress += 1;
                 acks.extend(ack);
             }
+            Out::Transition {
+                channel,
+                user,
+                info,
+                joined,
+            } => changes.push(members::Change {
+                channel,
+                user,
+                info,
+                joined,
+            }),
             Out::Presence {
                 channel,
                 shard,
@@ -66,6 +78,9 @@ pub async fn publish(
             }
         }
     }
+    // Transitions first: their joins and leaves are queued for the next batch.
+    let instance = shared.instance.clone();
+    members::apply(shared, conn, &instance, &changes).await?;
     if sent + ingress == 0 {
         return Ok(());
     }
@@ -153,14 +168,12 @@ pub async fn heartbeat(
             Err(_) => stale.push(name),
         }
     }
-    if !stale.is_empty() {
-        timed(
-            redis::cmd("HDEL")
-                .arg(&key)
-                .arg(stale)
-                .query_async::<()>(conn),
-        )
-        .await?;
+    for name in stale {
+        // Whoever removes a gone instance cleans up its presence (exactly one does).
+        let removed: i64 = timed(redis::cmd("HDEL").arg(&key).arg(&name).query_async(conn)).await?;
+        if removed == 1 {
+            members::clean_up(shared, conn, &name).await?;
+        }
     }
     peers.sort_by(|a, b| a.instance.cmp(&b.instance));
     *handle.peers.lock().unwrap_or_else(|e| e.into_inner()) = peers;

@@ -191,6 +191,28 @@ impl Core {
         relay.push(Out::Ingress { fields, ack: None });
     }
 
+    /// A user's first (or last) connection on this instance joined (or left) a channel: the
+    /// relay decides, in Redis, whether that is the user's first (last) in the cluster, and
+    /// announces it. False when there is no relay to ask (the shard announces it itself).
+    pub(super) fn relay_transition(
+        &self,
+        channel: &str,
+        user: &str,
+        info: &str,
+        joined: bool,
+    ) -> bool {
+        let Some(relay) = &self.shared.relay else {
+            return false;
+        };
+        relay.is_up()
+            && relay.push(Out::Transition {
+                channel: channel.into(),
+                user: user.into(),
+                info: info.into(),
+                joined,
+            })
+    }
+
     /// Asks the other instances for their part of a presence query; true when asked (the
     /// part arrives as one more `PresencePart`).
     pub(super) fn presence_remote(&self, channel: &str, query: u64) -> bool {

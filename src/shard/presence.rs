@@ -69,9 +69,11 @@ impl Core {
         entry.conns += 1;
         if entry.conns == 1 && self.shared.config.namespace(channel).join_leave {
             let info = entry.info.clone();
-            self.publish(channel, || {
-                protocol::join_leave("join", channel, &user, &info)
-            });
+            if !self.relay_transition(channel, &user, &info, true) {
+                self.publish(channel, || {
+                    protocol::join_leave("join", channel, &user, &info)
+                });
+            }
         }
     }
 
@@ -91,7 +93,9 @@ impl Core {
         if users.is_empty() {
             self.presence.remove(channel);
         }
-        if self.shared.config.namespace(channel).join_leave {
+        if self.shared.config.namespace(channel).join_leave
+            && !self.relay_transition(channel, user, &entry.info, false)
+        {
             self.publish(channel, || {
                 protocol::join_leave("leave", channel, user, &entry.info)
             });

@@ -248,6 +248,31 @@ impl Client {
     }
 
     /// Reads until the hub closes; returns the close code and reason.
+    /// Every JSON frame that arrives within `d`.
+    pub fn frames_for(&mut self, d: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + d;
+        let mut out = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            self.ws.get_ref().set_read_timeout(Some(left)).unwrap();
+            match self.ws.read() {
+                Ok(Message::Text(t)) => out.push(serde_json::from_str(t.as_str()).unwrap()),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        self.ws.get_ref().set_read_timeout(Some(WAIT)).unwrap();
+        out
+    }
+
+    /// Unsubscribes without waiting for the reply (others' frames may come first).
+    pub fn unsubscribe_quietly(&mut self, channel: &str) {
+        self.send(json!({"type": "unsubscribe", "channel": channel}));
+    }
+
     pub fn recv_close(&mut self) -> (u16, String) {
         loop {
             match self.ws.read() {
