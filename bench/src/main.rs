@@ -80,6 +80,10 @@ enum Scenario {
         size: usize,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Connect the subscribers to this instance instead (the `relay` scenario: the
+        /// publishers' instance reaches them through Redis).
+        #[arg(long)]
+        sub_addr: Option<SocketAddr>,
     },
 }
 
@@ -124,13 +128,14 @@ fn main() {
                 rate,
                 size,
                 seconds,
+                sub_addr,
             } => {
                 let rate = if rate == "max" {
                     None
                 } else {
                     Some(rate.parse::<u64>().expect("--rate N or max"))
                 };
-                run_fanout(&cli, subs, channels, pubs, rate, size, seconds).await
+                run_fanout(&cli, subs, channels, pubs, rate, size, seconds, sub_addr).await
             }
         }
     });
@@ -151,6 +156,7 @@ fn percentiles(h: &Histogram<u64>, unit: f64) -> serde_json::Value {
 /// histogram (µs) and the failures by kind.
 async fn open_many(
     cli: &Cli,
+    addr: SocketAddr,
     n: usize,
     concurrency: usize,
     tag: &str,
@@ -161,7 +167,6 @@ async fn open_many(
     for i in 0..n {
         let permit = sem.clone().acquire_owned().await.unwrap();
         let token = token(&cli.secret, &format!("{}-{tag}-{i}", cli.users));
-        let addr = cli.addr;
         let done = done.clone();
         tasks.push(tokio::spawn(async move {
             let r = connect(addr, source_ip(i), &token, Duration::from_secs(30)).await;
@@ -196,7 +201,7 @@ async fn open_many(
 
 async fn run_connect(cli: &Cli, n: usize, concurrency: usize) -> serde_json::Value {
     let started = Instant::now();
-    let (conns, hist, failures) = open_many(cli, n, concurrency, "c").await;
+    let (conns, hist, failures) = open_many(cli, cli.addr, n, concurrency, "c").await;
     let secs = started.elapsed().as_secs_f64();
     let p = percentiles(&hist, 1000.0);
     eprintln!(
@@ -228,8 +233,10 @@ async fn run_fanout(
     rate: Option<u64>,
     size: usize,
     seconds: u64,
+    sub_addr: Option<SocketAddr>,
 ) -> serde_json::Value {
-    let (mut sub_conns, _, failures) = open_many(cli, subs, 256, "s").await;
+    let sub_at = sub_addr.unwrap_or(cli.addr);
+    let (mut sub_conns, _, failures) = open_many(cli, sub_at, subs, 256, "s").await;
     for (i, c) in sub_conns.iter_mut().enumerate() {
         let f = text_frame(
             format!(
@@ -241,6 +248,10 @@ async fn run_fanout(
         c.send(&f).await;
         let (_, p) = c.next_frame().await.expect("subscribed");
         assert!(p.starts_with(br#"{"id":1,"type":"subscribed""#));
+    }
+    if sub_addr.is_some() {
+        // The subscribers' instance subscribes to Redis asynchronously: let it settle.
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
     let per_channel: Vec<u64> = (0..channels)
         .map(|ch| (0..subs).filter(|i| i % channels == ch).count() as u64)
@@ -274,7 +285,7 @@ async fn run_fanout(
             h
         }));
     }
-    let (pub_conns, _, _) = open_many(cli, pubs, 64, "p").await;
+    let (pub_conns, _, _) = open_many(cli, cli.addr, pubs, 64, "p").await;
     let published: Vec<Arc<AtomicU64>> =
         (0..channels).map(|_| Arc::new(AtomicU64::new(0))).collect();
     let started = Instant::now();
@@ -338,7 +349,8 @@ async fn run_fanout(
         "  delivery ms: p50 {} p90 {} p99 {} p99.9 {} max {}",
         p["p50"], p["p90"], p["p99"], p["p999"], p["max"]
     );
-    json!({"scenario": "fanout", "subs": subs, "channels": channels, "pubs": pubs, "rate": rate, "size": size,
+    let scenario = if sub_addr.is_some() { "relay" } else { "fanout" };
+    json!({"scenario": scenario, "subs": subs, "channels": channels, "pubs": pubs, "rate": rate, "size": size,
            "seconds": send_secs, "failures": failures, "deliveries_expected": expected, "deliveries": got,
            "lost": expected.saturating_sub(got), "closed": closed.load(Ordering::Relaxed),
            "offered_per_s": offered, "achieved_per_s": achieved, "latency_ms": p})

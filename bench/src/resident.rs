@@ -93,7 +93,7 @@ pub async fn run_idle(cli: &Cli, n: usize, pid: u32, seconds: u64) -> serde_json
 }
 
 pub async fn run_presence(cli: &Cli, members: usize, queries: usize) -> serde_json::Value {
-    let (mut conns, _, failures) = open_many(cli, members, 256, "m").await;
+    let (mut conns, _, failures) = open_many(cli, cli.addr, members, 256, "m").await;
     let sub = text_frame(br#"{"id":1,"type":"subscribe","channel":"presence:big"}"#);
     for c in conns.iter_mut() {
         c.send(&sub).await;
@@ -105,7 +105,7 @@ pub async fn run_presence(cli: &Cli, members: usize, queries: usize) -> serde_js
             while c.next_frame().await.is_some() {}
         }));
     }
-    let (mut asker, _, _) = open_many(cli, 1, 1, "asker").await;
+    let (mut asker, _, _) = open_many(cli, cli.addr, 1, 1, "asker").await;
     let mut asker = asker.pop().expect("asker connected");
     let query = text_frame(br#"{"id":7,"type":"presence","channel":"presence:big"}"#);
     // wait until every member is present
