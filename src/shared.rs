@@ -31,6 +31,8 @@ pub struct Shared {
     pub metrics: crate::metrics::Metrics,
     /// The Redis relay's queue and state (None without `redis_url`).
     pub relay: Option<crate::relay::Handle>,
+    /// This process's history epoch (without Redis, history does not outlive the process).
+    pub epoch: Arc<str>,
 }
 
 impl Shared {
@@ -56,6 +58,7 @@ impl Shared {
             draining: AtomicBool::new(false),
             metrics: crate::metrics::Metrics::new(shards),
             relay,
+            epoch: format!("{:08x}", rand::random::<u32>()).into(),
         })
     }
 
@@ -114,6 +117,11 @@ impl Shared {
         if let (Some((name, _)), Some(relay)) = (removed, &self.relay) {
             relay.interest_changed(&name);
         }
+    }
+
+    /// The shard that sequences and keeps a channel's history: `hash(channel) % N`.
+    pub fn owner_of(&self, channel: &str) -> usize {
+        (fnv1a(channel.as_bytes()) % self.shards() as u64) as usize
     }
 
     /// The shards with subscribers for a channel.

@@ -161,8 +161,13 @@ async fn run(
     Ok(match endpoint {
         "api_publish" => {
             let b: Publish = parse(body)?;
-            ops::publish(shared, &b.channel, &b.data, received, Scope::Cluster)?;
-            Answer::ok(json!({}))
+            if ops::keeps_history(shared, &b.channel) {
+                let offset = ops::publish_sequenced(shared, &b.channel, &b.data, received).await?;
+                Answer::ok(json!({ "offset": offset }))
+            } else {
+                ops::publish(shared, &b.channel, &b.data, received, Scope::Cluster)?;
+                Answer::ok(json!({}))
+            }
         }
         "api_broadcast" => {
             let b: Broadcast = parse(body)?;
@@ -206,7 +211,7 @@ async fn run(
         }
         "api_history" => {
             let channel = channel_in(path, "/api/history/")?;
-            history(shared, &channel, query)?
+            history(shared, &channel, query).await?
         }
         "api_info" => info(shared),
         _ => Answer::error(404, "not_found", "no such endpoint"),
@@ -279,19 +284,38 @@ fn channel_in(path: &str, prefix: &str) -> Result<String, Answer> {
     Ok(channel.into_owned())
 }
 
-/// History arrives with issue 6; until then, say plainly what is missing.
-fn history(shared: &crate::shared::Shared, channel: &str, _query: &str) -> Result<Answer, Answer> {
-    if shared.config.namespace(channel).history_size == 0 {
-        return Err(Answer::error(
-            404,
-            "not_found",
-            "this channel's namespace keeps no history",
-        ));
+/// `GET /api/history/{channel}?since=N&limit=M`: like the `history` reply.
+async fn history(
+    shared: &crate::shared::Shared,
+    channel: &str,
+    query: &str,
+) -> Result<Answer, Answer> {
+    let mut since = None;
+    let mut limit = 100usize;
+    for (k, v) in query.split('&').filter_map(|kv| kv.split_once('=')) {
+        let bad = |what: &str| {
+            Answer::error(
+                400,
+                "bad_request",
+                &format!("{what} must be a non-negative integer"),
+            )
+        };
+        match k {
+            "since" => since = Some(v.parse::<u64>().map_err(|_| bad("since"))?),
+            "limit" => {
+                limit = v
+                    .parse::<usize>()
+                    .map_err(|_| bad("limit"))?
+                    .clamp(1, 10_000)
+            }
+            _ => {}
+        }
     }
-    Err(Answer::error(
-        503,
-        "unavailable",
-        "history is not available in this version",
+    let h = ops::history(shared, channel, since, limit).await?;
+    let publications = RawValue::from_string(h.publications)
+        .map_err(|_| Answer::error(500, "internal", "history"))?;
+    Ok(Answer::ok(
+        json!({"channel": channel, "epoch": &*h.epoch, "publications": publications}),
     ))
 }
 

@@ -13,7 +13,7 @@ use crate::protocol::{self, PresenceUser};
 use crate::relay::envelope::Kind;
 use crate::relay::Topic;
 use crate::revocation::Rule;
-use crate::shard::inbox::{Cause, PartTo, Revoked, ShardMsg};
+use crate::shard::inbox::{AckTo, Cause, HistoryAnswer, HistoryTo, PartTo, Revoked, ShardMsg};
 use crate::shared::Shared;
 
 /// How long an operation waits for the shards' answers.
@@ -79,7 +79,14 @@ fn relay(
     }
 }
 
-/// A publication from a backend: subscribers get `message` without `from`.
+/// Does the channel's namespace keep history?
+pub fn keeps_history(shared: &Shared, channel: &str) -> bool {
+    shared.config.namespace(channel).history_size > 0
+}
+
+/// A publication from a backend: subscribers get `message` without `from`. On a channel
+/// with history it is sequenced by the channel's owner shard (use `publish_sequenced` to
+/// learn its offset).
 pub fn publish(
     shared: &Shared,
     channel: &str,
@@ -88,6 +95,10 @@ pub fn publish(
     scope: Scope,
 ) -> Result<(), OpError> {
     check_channel(channel)?;
+    if keeps_history(shared, channel) {
+        sequence(shared, channel, data.get(), None, stamp);
+        return Ok(());
+    }
     let frame = protocol::message(channel, data.get(), None);
     let topic = Topic::Channel(channel.into());
     relay(
@@ -101,6 +112,64 @@ pub fn publish(
     );
     deliver(shared, channel, frame, stamp);
     Ok(())
+}
+
+/// A publication on a channel with history; answers its offset.
+pub async fn publish_sequenced(
+    shared: &Shared,
+    channel: &str,
+    data: &RawValue,
+    stamp: Option<Instant>,
+) -> Result<u64, OpError> {
+    check_channel(channel)?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    sequence(shared, channel, data.get(), Some(AckTo::Control(tx)), stamp);
+    answer(rx).await
+}
+
+fn sequence(
+    shared: &Shared,
+    channel: &str,
+    data: &str,
+    ack: Option<AckTo>,
+    stamp: Option<Instant>,
+) {
+    shared.send(
+        shared.owner_of(channel),
+        ShardMsg::Sequence {
+            channel: channel.into(),
+            data: data.into(),
+            from: None,
+            ack,
+            stamp,
+        },
+    );
+}
+
+/// Stored publications of a channel after `since`, at most `limit`.
+pub async fn history(
+    shared: &Shared,
+    channel: &str,
+    since: Option<u64>,
+    limit: usize,
+) -> Result<HistoryAnswer, OpError> {
+    check_channel(channel)?;
+    if !keeps_history(shared, channel) {
+        return Err(OpError::NotFound(
+            "this channel's namespace keeps no history".into(),
+        ));
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    shared.send(
+        shared.owner_of(channel),
+        ShardMsg::History {
+            channel: channel.into(),
+            since,
+            limit,
+            to: HistoryTo::Control(tx),
+        },
+    );
+    answer(rx).await
 }
 
 /// The same data to several channels (all names are checked before anything is sent).
@@ -139,6 +208,7 @@ pub fn deliver(shared: &Shared, channel: &str, frame: Bytes, stamp: Option<Insta
                 channel: name.clone(),
                 frame: frame.clone(),
                 stamp,
+                offset: None,
             },
         );
     }

@@ -64,6 +64,8 @@ pub struct Conn {
     pub request_id: Option<u64>,
     /// The close code we sent or received, for the log line.
     pub close_code: Option<u16>,
+    /// Channels with history this connection is catching up on (usually empty).
+    pub catching_up: Vec<(std::sync::Arc<str>, Catchup)>,
     /// The correlation id of the request that closed it, for the log line.
     pub cause: super::inbox::Cause,
     out: FrameQueue,
@@ -80,6 +82,16 @@ pub struct Conn {
     pub done: bool,
     signaled: bool,
     waker: Option<Waker>,
+}
+
+/// Where a subscription on a channel with history stands while it catches up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Catchup {
+    /// Waiting for the owner shard's answer: live publications are dropped (the answer
+    /// holds them).
+    Pending,
+    /// Answered up to this offset: live publications at or below it are duplicates.
+    After(u64),
 }
 
 /// The outcome of queuing a frame.
@@ -111,6 +123,7 @@ impl Conn {
             request_id: None,
             close_code: None,
             cause: None,
+            catching_up: Vec::new(),
             out: FrameQueue::default(),
             out_offset: 0,
             out_bytes: 0,

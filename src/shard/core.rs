@@ -82,6 +82,8 @@ pub struct Core {
     pub(super) next_query: u64,
     /// This shard's copy of the revocation rules.
     pub(super) revoked: crate::revocation::Revocations,
+    /// Channels with history this shard owns.
+    pub(super) logs: super::history::Logs,
     /// Arrival times of the API publications handled in this batch (recorded after the flush).
     pub stamps: Vec<Instant>,
 }
@@ -106,6 +108,7 @@ impl Core {
             queries: HashMap::new(),
             next_query: 0,
             revoked: Default::default(),
+            logs: Default::default(),
             stamps: Vec::new(),
         }
     }

@@ -49,6 +49,7 @@ impl Core {
             return false;
         };
         subs.swap_remove(i);
+        self.conns[key].catching_up.retain(|(c, _)| &**c != channel);
         self.unsubscribe_local(key, channel);
         let user = self.conns[key]
             .user
@@ -70,7 +71,9 @@ impl Core {
     }
 
     /// Queues a publication's frame to this shard's subscribers of `channel`.
-    pub fn deliver(&mut self, channel: &str, frame: &Bytes) {
+    /// On channels with history, `offset` keeps a catching-up subscriber from seeing a
+    /// publication twice or before what it missed.
+    pub fn deliver(&mut self, channel: &str, frame: &Bytes, offset: Option<u64>) {
         let limit = self.shared.config.send_queue_bytes;
         let Some(subscribers) = self.channels.get(channel) else {
             return;
@@ -80,6 +83,9 @@ impl Core {
         for &key in subscribers {
             let conn = &mut self.conns[key];
             if conn.phase != super::conn::Phase::Open {
+                continue;
+            }
+            if !conn.catching_up.is_empty() && !super::history::passes(conn, channel, offset) {
                 continue;
             }
             if queue(conn, &mut self.dirty, key, frame.clone(), limit) == Queued::Overflow {
@@ -117,7 +123,7 @@ impl Core {
             let shard = shards.trailing_zeros() as usize;
             shards &= shards - 1;
             if shard == self.index {
-                self.deliver(channel, &frame);
+                self.deliver(channel, &frame, None);
             } else {
                 let channel = name.get_or_insert_with(|| channel.into()).clone();
                 self.shared.send(
@@ -126,6 +132,7 @@ impl Core {
                         channel,
                         frame: frame.clone(),
                         stamp: None,
+                        offset: None,
                     },
                 );
             }

@@ -31,7 +31,42 @@ pub enum ShardMsg {
         channel: Arc<str>,
         frame: Bytes,
         stamp: Option<Instant>,
+        /// The publication's offset, on channels with history.
+        offset: Option<u64>,
     },
+    /// Sequence a publication on a channel with history: sent to the channel's owner shard,
+    /// which gives it the next offset, keeps it, and fans it out.
+    Sequence {
+        channel: Arc<str>,
+        data: Box<str>,
+        from: Option<Arc<str>>,
+        ack: Option<AckTo>,
+        stamp: Option<Instant>,
+    },
+    /// To the owner shard: where the channel stands, and what a subscriber missed since
+    /// `since` (answered with `Recovered`).
+    Recover {
+        channel: Arc<str>,
+        since: Option<crate::protocol::Since>,
+        to: ConnRef,
+    },
+    /// The owner's answer to `Recover`.
+    Recovered {
+        to: ConnRef,
+        channel: Arc<str>,
+        top: u64,
+        recovered: Option<bool>,
+        frames: Vec<Bytes>,
+    },
+    /// To the owner shard: stored publications after `since`.
+    History {
+        channel: Arc<str>,
+        since: Option<u64>,
+        limit: usize,
+        to: HistoryTo,
+    },
+    /// A frame for one connection (an `ack` with its offset, a `history` answer).
+    ToConn { to: ConnRef, frame: Bytes },
     /// Deliver a direct message's frame to every connection of `user` on this shard.
     Direct { user: Arc<str>, frame: Bytes },
     /// Deliver a frame to every open connection of this shard.
@@ -90,6 +125,35 @@ pub struct Revoked {
     pub closed: usize,
     /// The latest `exp` among the matching tokens seen (so a `jti` rule can be forgotten then).
     pub seen_exp: Option<u64>,
+}
+
+/// A connection's request, wherever it lives: the shard, slab key, id (to tell a reused
+/// slot) and the request's `id`.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnRef {
+    pub shard: usize,
+    pub key: usize,
+    pub conn: u64,
+    pub id: Option<u64>,
+}
+
+/// Where the offset of a sequenced publication goes.
+pub enum AckTo {
+    Conn(ConnRef),
+    Control(Reply<u64>),
+}
+
+/// A channel's stored publications, for the server API.
+pub struct HistoryAnswer {
+    pub epoch: Arc<str>,
+    /// The JSON array of publications.
+    pub publications: String,
+}
+
+/// Where a history answer goes.
+pub enum HistoryTo {
+    Conn(ConnRef),
+    Control(Reply<HistoryAnswer>),
 }
 
 /// Where a shard sends its part of a presence query.

@@ -11,6 +11,7 @@ pub mod conn;
 mod core;
 mod fanout;
 mod frames;
+mod history;
 mod http_phase;
 pub mod inbox;
 mod outq;
@@ -147,10 +148,33 @@ fn handle(shard: &Rc<Shard>, msg: ShardMsg) {
             channel,
             frame,
             stamp,
+            offset,
         } => {
-            core.deliver(&channel, &frame);
+            core.deliver(&channel, &frame, offset);
             core.stamps.extend(stamp);
         }
+        ShardMsg::Sequence {
+            channel,
+            data,
+            from,
+            ack,
+            stamp,
+        } => core.sequence(&channel, &data, from.as_deref(), ack, stamp),
+        ShardMsg::Recover { channel, since, to } => core.recover(&channel, since, to),
+        ShardMsg::Recovered {
+            to,
+            channel,
+            top,
+            recovered,
+            frames,
+        } => core.recovered(to, &channel, top, recovered, frames),
+        ShardMsg::History {
+            channel,
+            since,
+            limit,
+            to,
+        } => core.history_query(&channel, since, limit, to),
+        ShardMsg::ToConn { to, frame } => core.to_conn(to, frame),
         ShardMsg::Direct { user, frame } => core.deliver_to_user(&user, &frame),
         ShardMsg::BroadcastAll { frame } => core.broadcast_all(&frame),
         ShardMsg::Disconnect {

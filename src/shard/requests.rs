@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use super::core::Core;
 use super::fanout::Subscribed;
+use super::inbox::{AckTo, ConnRef, HistoryTo, ShardMsg};
 use crate::auth::Identity;
 use crate::channel;
 use crate::protocol::{self, ErrorCode, Request, Status};
@@ -85,6 +86,7 @@ impl Core {
                 | "presence"
                 | "status"
                 | "event"
+                | "history"
         ) || NOT_YET.contains(&&*req.kind);
         if !known {
             return self.malformed(key, id, "unknown type");
@@ -121,6 +123,7 @@ impl Core {
                 ),
             },
             "refresh" => self.on_refresh(key, &req),
+            "history" => self.on_history(key, &req),
             "event" => self.on_client_event(key, &req),
             "auth" => self.send(
                 key,
@@ -165,15 +168,25 @@ impl Core {
         let Some(ch) = self.subscribable(key, req) else {
             return;
         };
+        let history = self.keeps_history(ch);
         match self.subscribe(key, ch) {
             Subscribed::New => {
-                self.reply(key, id, "subscribed", Some(ch));
                 let name = self.conns[key]
                     .subs
                     .last()
                     .expect("just subscribed")
                     .clone();
+                if history {
+                    self.subscribe_with_history(key, id, &name, req.since.clone());
+                } else {
+                    self.reply(key, id, "subscribed", Some(ch));
+                }
                 self.presence_add(key, &name);
+            }
+            Subscribed::Already if history => {
+                let name = self.conns[key].subs.iter().find(|c| &***c == ch).cloned();
+                let name = name.expect("already subscribed");
+                self.subscribe_with_history(key, id, &name, req.since.clone());
             }
             Subscribed::Already => self.reply(key, id, "subscribed", Some(ch)),
             Subscribed::LimitExceeded => self.send(
@@ -205,6 +218,17 @@ impl Core {
             .user
             .clone()
             .expect("open connections have a user");
+        if self.keeps_history(ch) {
+            let ack = id.map(|id| {
+                AckTo::Conn(ConnRef {
+                    shard: self.index,
+                    key,
+                    conn: self.conns[key].id,
+                    id: Some(id),
+                })
+            });
+            return self.send_to_sequencer(ch, data.get(), Some(&from), ack);
+        }
         self.publish(ch, || protocol::message(ch, data.get(), Some(&from)));
         self.reply(key, id, "ack", None);
     }
@@ -242,6 +266,39 @@ impl Core {
         }
     }
 
+    /// `history`: stored publications of a channel one may subscribe to, from its owner.
+    fn on_history(&mut self, key: usize, req: &Request<'_>) {
+        let Some(ch) = self.subscribable(key, req) else {
+            return;
+        };
+        if !self.keeps_history(ch) {
+            let msg = "this channel keeps no history";
+            return self.send(key, protocol::error(req.id, ErrorCode::NotFound, msg));
+        }
+        let limit = req.limit.unwrap_or(100).clamp(1, 10_000) as usize;
+        let to = HistoryTo::Conn(ConnRef {
+            shard: self.index,
+            key,
+            conn: self.conns[key].id,
+            id: req.id,
+        });
+        let since = req.since.as_ref().map(|s| s.offset());
+        let owner = self.shared.owner_of(ch);
+        if owner == self.index {
+            self.history_query(&ch.into(), since, limit, to);
+        } else {
+            self.shared.send(
+                owner,
+                ShardMsg::History {
+                    channel: ch.into(),
+                    since,
+                    limit,
+                    to,
+                },
+            );
+        }
+    }
+
     /// Replaces the connection's token: same `sub` only; the deadlines move with it.
     fn on_refresh(&mut self, key: usize, req: &Request<'_>) {
         let id = req.id;
@@ -270,7 +327,7 @@ impl Core {
 
 /// Request types of the protocol that later parts of the hub answer; until then a clear
 /// `unavailable` error, never silence.
-const NOT_YET: [&str; 2] = ["history", "rpc"];
+const NOT_YET: [&str; 1] = ["rpc"];
 
 fn code_of(denied: channel::Denied) -> ErrorCode {
     match denied {

@@ -9,6 +9,9 @@ use serde_json::value::RawValue;
 
 use crate::ws::frame::{FrameBuf, Opcode};
 
+mod history;
+pub use history::*;
+
 /// A client request. `data` stays raw JSON: it is relayed byte for byte.
 #[derive(Debug, Deserialize)]
 pub struct Request<'a> {
@@ -32,6 +35,13 @@ pub struct Request<'a> {
     /// An addition: the client's correlation id, carried into the ingress entry and logs.
     #[serde(default, borrow)]
     pub correlation_id: Option<Cow<'a, str>>,
+    /// `subscribe`: where the client's copy of the channel ends; `history`: `{"offset":N}`
+    /// or a bare offset.
+    #[serde(default)]
+    pub since: Option<Since>,
+    /// `history`: most publications to return (default 100).
+    #[serde(default)]
+    pub limit: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -300,7 +310,7 @@ pub fn presence(id: Option<u64>, channel: &str, users: &[PresenceUser]) -> Bytes
     f.finish(Opcode::Text)
 }
 
-fn push_json_str(buf: &mut BytesMut, s: &str) {
+pub(crate) fn push_json_str(buf: &mut BytesMut, s: &str) {
     serde_json::to_writer(buf.writer(), s).expect("serializing a string");
 }
 

@@ -1,0 +1,337 @@
+//! History on one instance: each channel with history has one sequencer, its owner shard
+//! (`hash(channel) % N`), which gives every publication the next offset, keeps the last
+//! `history_size` of them for at most `history_ttl`, and fans them out. All of a channel's
+//! publications leave the owner in offset order through FIFO inboxes, so every subscriber
+//! sees increasing offsets.
+//!
+//! Recovery without gaps or duplicates: a subscribing connection first registers its
+//! subscription (so the interest map sends it everything sequenced from then on), then asks
+//! the owner for what it missed. Until the answer arrives, live publications for that
+//! connection are dropped: they were sequenced before the owner read the request, so the
+//! answer holds them. After it, anything at or below the answer's top offset is a
+//! duplicate (`Catchup::After`).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::conn::{Catchup, Conn};
+use super::core::Core;
+use super::inbox::{AckTo, ConnRef, HistoryAnswer, HistoryTo, ShardMsg};
+use crate::protocol::{self, Publication, Since};
+
+/// One kept publication.
+pub(super) struct Stored {
+    offset: u64,
+    ts: u64,
+    at: Instant,
+    from: Option<Arc<str>>,
+    data: Box<str>,
+    frame: Bytes,
+}
+
+/// A channel's history on its owner shard.
+#[derive(Default)]
+pub(super) struct Log {
+    top: u64,
+    entries: VecDeque<Stored>,
+}
+
+pub(super) type Logs = HashMap<Arc<str>, Log>;
+
+impl Log {
+    /// Drops what is over `size` or older than `ttl`.
+    fn trim(&mut self, size: usize, ttl: Option<Duration>, now: Instant) {
+        while self.entries.len() > size {
+            self.entries.pop_front();
+        }
+        if let Some(ttl) = ttl {
+            while self
+                .entries
+                .front()
+                .is_some_and(|e| now.duration_since(e.at) > ttl)
+            {
+                self.entries.pop_front();
+            }
+        }
+    }
+}
+
+/// May this live publication go to this connection now?
+pub(super) fn passes(conn: &mut Conn, channel: &str, offset: Option<u64>) -> bool {
+    let Some(i) = conn.catching_up.iter().position(|(c, _)| &**c == channel) else {
+        return true;
+    };
+    match (conn.catching_up[i].1, offset) {
+        (Catchup::Pending, _) => false,
+        (Catchup::After(top), Some(o)) if o <= top => false,
+        (Catchup::After(_), _) => {
+            // Past the answer: from here on every live publication is new.
+            conn.catching_up.swap_remove(i);
+            true
+        }
+    }
+}
+
+impl Core {
+    pub(super) fn keeps_history(&self, channel: &str) -> bool {
+        self.shared.config.namespace(channel).history_size > 0
+    }
+
+    /// Sends a publication on a channel with history to its owner (or sequences it here).
+    pub(super) fn send_to_sequencer(
+        &mut self,
+        channel: &str,
+        data: &str,
+        from: Option<&str>,
+        ack: Option<AckTo>,
+    ) {
+        let owner = self.shared.owner_of(channel);
+        if owner == self.index {
+            return self.sequence(channel, data, from, ack, None);
+        }
+        self.shared.send(
+            owner,
+            ShardMsg::Sequence {
+                channel: channel.into(),
+                data: data.into(),
+                from: from.map(Into::into),
+                ack,
+                stamp: None,
+            },
+        );
+    }
+
+    /// The owner: the next offset, kept and fanned out; the offset to whoever asked.
+    pub fn sequence(
+        &mut self,
+        channel: &str,
+        data: &str,
+        from: Option<&str>,
+        ack: Option<AckTo>,
+        stamp: Option<Instant>,
+    ) {
+        let ns = self.shared.config.namespace(channel);
+        let (size, ttl) = (ns.history_size, ns.history_ttl);
+        let now = Instant::now();
+        let name: Arc<str> = match self.logs.get_key_value(channel) {
+            Some((k, _)) => k.clone(),
+            None => channel.into(),
+        };
+        let log = self.logs.entry(name.clone()).or_default();
+        log.top += 1;
+        let offset = log.top;
+        let frame = protocol::message_at(channel, data, from, offset);
+        log.entries.push_back(Stored {
+            offset,
+            ts: crate::relay::unix_ms(),
+            at: now,
+            from: from.map(Into::into),
+            data: data.into(),
+            frame: frame.clone(),
+        });
+        log.trim(size, ttl, now);
+        let mut shards = self.shared.interested(channel);
+        while shards != 0 {
+            let shard = shards.trailing_zeros() as usize;
+            shards &= shards - 1;
+            if shard == self.index {
+                self.deliver(channel, &frame, Some(offset));
+                self.stamps.extend(stamp);
+            } else {
+                self.shared.send(
+                    shard,
+                    ShardMsg::Publish {
+                        channel: name.clone(),
+                        frame: frame.clone(),
+                        stamp,
+                        offset: Some(offset),
+                    },
+                );
+            }
+        }
+        match ack {
+            Some(AckTo::Conn(to)) => self.to_conn(to, protocol::ack_offset(to.id, offset)),
+            Some(AckTo::Control(tx)) => {
+                let _ = tx.send(offset);
+            }
+            None => {}
+        }
+    }
+
+    /// A frame for a connection that may live on another shard.
+    pub fn to_conn(&mut self, to: ConnRef, frame: Bytes) {
+        if to.shard != self.index {
+            return self.shared.send(to.shard, ShardMsg::ToConn { to, frame });
+        }
+        if self.conns.get(to.key).is_some_and(|c| c.id == to.conn) {
+            self.send(to.key, frame);
+        }
+    }
+
+    /// Subscribes to a channel with history: registered now, answered by the owner.
+    pub(super) fn subscribe_with_history(
+        &mut self,
+        key: usize,
+        id: Option<u64>,
+        channel: &Arc<str>,
+        since: Option<Since>,
+    ) {
+        let conn = &mut self.conns[key];
+        conn.catching_up.retain(|(c, _)| c != channel);
+        conn.catching_up.push((channel.clone(), Catchup::Pending));
+        let to = ConnRef {
+            shard: self.index,
+            key,
+            conn: conn.id,
+            id,
+        };
+        let owner = self.shared.owner_of(channel);
+        if owner == self.index {
+            self.recover(channel, since, to);
+        } else {
+            self.shared.send(
+                owner,
+                ShardMsg::Recover {
+                    channel: channel.clone(),
+                    since,
+                    to,
+                },
+            );
+        }
+    }
+
+    /// The owner: where the channel stands, and what was missed since `since`.
+    pub fn recover(&mut self, channel: &Arc<str>, since: Option<Since>, to: ConnRef) {
+        let ns = self.shared.config.namespace(channel);
+        let (size, ttl) = (ns.history_size, ns.history_ttl);
+        let log = self.logs.get_mut(channel);
+        let (top, recovered, frames) = match log {
+            None => (
+                0,
+                since.map(|s| s.offset() == 0 && s.epoch() == Some(&self.shared.epoch)),
+                Vec::new(),
+            ),
+            Some(log) => {
+                log.trim(size, ttl, Instant::now());
+                let top = log.top;
+                match since {
+                    None => (top, None, Vec::new()),
+                    Some(s) => {
+                        let first = log.entries.front().map_or(top + 1, |e| e.offset);
+                        let same_epoch = s.epoch() == Some(&*self.shared.epoch);
+                        // Everything after `s` must still be kept: offsets s+1 ..= top.
+                        if same_epoch && s.offset() <= top && s.offset() + 1 >= first {
+                            let frames = log
+                                .entries
+                                .iter()
+                                .filter(|e| e.offset > s.offset())
+                                .map(|e| e.frame.clone())
+                                .collect();
+                            (top, Some(true), frames)
+                        } else {
+                            (top, Some(false), Vec::new())
+                        }
+                    }
+                }
+            }
+        };
+        let msg = ShardMsg::Recovered {
+            to,
+            channel: channel.clone(),
+            top,
+            recovered,
+            frames,
+        };
+        if to.shard == self.index {
+            self.on_recovered(msg);
+        } else {
+            self.shared.send(to.shard, msg);
+        }
+    }
+
+    fn on_recovered(&mut self, msg: ShardMsg) {
+        if let ShardMsg::Recovered {
+            to,
+            channel,
+            top,
+            recovered,
+            frames,
+        } = msg
+        {
+            self.recovered(to, &channel, top, recovered, frames);
+        }
+    }
+
+    /// The subscriber's shard: `subscribed`, what was missed, then live publications.
+    pub fn recovered(
+        &mut self,
+        to: ConnRef,
+        channel: &Arc<str>,
+        top: u64,
+        recovered: Option<bool>,
+        frames: Vec<Bytes>,
+    ) {
+        let Some(conn) = self.conns.get_mut(to.key).filter(|c| c.id == to.conn) else {
+            return;
+        };
+        let Some(state) = conn.catching_up.iter_mut().find(|(c, _)| c == channel) else {
+            return; // unsubscribed meanwhile
+        };
+        state.1 = Catchup::After(top);
+        let epoch = self.shared.epoch.clone();
+        self.send(
+            to.key,
+            protocol::subscribed(to.id, channel, top, &epoch, recovered),
+        );
+        for f in frames {
+            self.send(to.key, f);
+        }
+    }
+
+    /// The owner: stored publications after `since`, at most `limit`.
+    pub fn history_query(
+        &mut self,
+        channel: &Arc<str>,
+        since: Option<u64>,
+        limit: usize,
+        to: HistoryTo,
+    ) {
+        let ns = self.shared.config.namespace(channel);
+        let (size, ttl) = (ns.history_size, ns.history_ttl);
+        let publications = match self.logs.get_mut(channel) {
+            None => "[]".to_string(),
+            Some(log) => {
+                log.trim(size, ttl, Instant::now());
+                let after = since.unwrap_or(0);
+                protocol::publications_json(
+                    log.entries
+                        .iter()
+                        .filter(|e| e.offset > after)
+                        .take(limit)
+                        .map(|e| Publication {
+                            offset: e.offset,
+                            from: e.from.as_deref(),
+                            ts: e.ts,
+                            data: &e.data,
+                        }),
+                )
+            }
+        };
+        let epoch = self.shared.epoch.clone();
+        match to {
+            HistoryTo::Conn(to) => {
+                let frame = protocol::history(to.id, channel, &epoch, &publications);
+                self.to_conn(to, frame);
+            }
+            HistoryTo::Control(tx) => {
+                let _ = tx.send(HistoryAnswer {
+                    epoch,
+                    publications,
+                });
+            }
+        }
+    }
+}

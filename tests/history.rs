@@ -1,0 +1,248 @@
+//! History and recovery on one instance: offsets, `since`, trimming by size and age,
+//! epochs, `history` requests and the API.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use ringhub::config::{Driver, Namespace};
+use serde_json::{json, Value};
+
+fn history_config(driver: Driver) -> ringhub::Config {
+    let mut c = config(driver);
+    let ns = |size, ttl| Namespace {
+        public: true,
+        client_publish: true,
+        history_size: size,
+        history_ttl: ttl,
+        ..Namespace::default()
+    };
+    c.namespaces.insert("log".into(), ns(1000, None));
+    c.namespaces.insert("short".into(), ns(3, None));
+    c.namespaces
+        .insert("brief".into(), ns(100, Some(Duration::from_millis(500))));
+    c
+}
+
+fn sub_since(c: &mut Client, channel: &str, since: Option<(u64, &str)>) -> Value {
+    let mut req = json!({"type": "subscribe", "channel": channel});
+    if let Some((offset, epoch)) = since {
+        req["since"] = json!({"offset": offset, "epoch": epoch});
+    }
+    let r = c.request(req, 900);
+    assert_eq!(r["type"], "subscribed", "{r}");
+    r
+}
+
+fn publish(c: &mut Client, channel: &str, n: u64, id: u64) -> Value {
+    c.request(
+        json!({"type": "publish", "channel": channel, "data": {"n": n}}),
+        id,
+    )
+}
+
+fn offsets_and_recovery(driver: Driver) {
+    let hub = start(history_config(driver));
+    let (mut sub, _) = connect(hub.addr, "hs");
+    let first = sub_since(&mut sub, "log:a", None);
+    assert_eq!(first["offset"], 0);
+    let epoch = first["epoch"].as_str().unwrap().to_string();
+    assert!(first.get("recovered").is_none());
+    let (mut p, _) = connect(hub.addr, "hp");
+    for n in 1..=3 {
+        assert_eq!(
+            publish(&mut p, "log:a", n, n),
+            json!({"id": n, "type": "ack", "offset": n})
+        );
+    }
+    for n in 1..=3 {
+        let m = sub.recv();
+        assert_eq!(
+            (
+                m["offset"].as_u64(),
+                m["data"]["n"].as_u64(),
+                m["from"].as_str()
+            ),
+            (Some(n), Some(n), Some("hp"))
+        );
+    }
+    sub.close();
+    for n in 4..=10 {
+        publish(&mut p, "log:a", n, n);
+    }
+    let (mut back, _) = connect(hub.addr, "hs");
+    let r = sub_since(&mut back, "log:a", Some((3, &epoch)));
+    assert_eq!(
+        (r["recovered"].as_bool(), r["offset"].as_u64()),
+        (Some(true), Some(10)),
+        "{r}"
+    );
+    for n in 4..=10 {
+        assert_eq!(back.recv()["offset"], n);
+    }
+    publish(&mut p, "log:a", 11, 11);
+    assert_eq!(back.recv()["offset"], 11);
+    back.expect_silence(Duration::from_millis(100));
+    // Another epoch cannot be recovered from.
+    let (mut other, _) = connect(hub.addr, "hs2");
+    let r = sub_since(&mut other, "log:a", Some((3, "not-the-epoch")));
+    assert_eq!(
+        (r["recovered"].as_bool(), r["offset"].as_u64()),
+        (Some(false), Some(11))
+    );
+    other.expect_silence(Duration::from_millis(100));
+}
+
+/// A publisher hammers the channel while a subscriber drops and recovers again and again:
+/// every offset arrives exactly once, in order.
+fn recovery_under_load_has_no_gap_or_duplicate(driver: Driver) {
+    let hub = start(history_config(driver));
+    let addr = hub.addr;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let publisher = std::thread::spawn(move || {
+        let (mut p, _) = connect(addr, "hammer");
+        let mut n = 0;
+        while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+            n += 1;
+            p.send(json!({"type": "publish", "channel": "log:busy", "data": n}));
+            if n % 50 == 0 {
+                p.request(json!({"type": "ping"}), n);
+            }
+        }
+        n
+    });
+    let mut last = 0u64;
+    let mut epoch = String::new();
+    for round in 0..12 {
+        let (mut c, _) = connect(addr, &format!("recoverer-{}", round % 3));
+        let since = (round > 0).then(|| (last, epoch.as_str()));
+        let r = sub_since(&mut c, "log:busy", since);
+        epoch = r["epoch"].as_str().unwrap().to_string();
+        if round == 0 {
+            last = r["offset"].as_u64().unwrap();
+        } else {
+            assert_eq!(r["recovered"], true, "{r}");
+        }
+        let until = std::time::Instant::now() + Duration::from_millis(60);
+        while std::time::Instant::now() < until {
+            let m = c.recv();
+            if m["type"] != "message" {
+                continue;
+            }
+            let o = m["offset"].as_u64().unwrap();
+            assert_eq!(o, last + 1, "round {round}: after {last} came {o}");
+            last = o;
+        }
+        drop(c);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent = publisher.join().unwrap();
+    assert!(last > 50 && last <= sent, "{last} of {sent}");
+}
+
+fn trimmed_by_size_and_age(driver: Driver) {
+    let hub = start(history_config(driver));
+    let (mut p, _) = connect(hub.addr, "trim");
+    for n in 1..=10 {
+        publish(&mut p, "short:x", n, n);
+    }
+    let h = p.request(json!({"type": "history", "channel": "short:x"}), 20);
+    let offsets: Vec<u64> = h["publications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["offset"].as_u64().unwrap())
+        .collect();
+    assert_eq!(offsets, vec![8, 9, 10], "{h}");
+    assert_eq!(h["publications"][0]["from"], "trim");
+    assert!(h["publications"][0]["ts"].as_u64().unwrap() > 1_700_000_000_000);
+    assert_eq!(h["publications"][0]["data"], json!({"n": 8}));
+    let epoch = h["epoch"].as_str().unwrap().to_string();
+    let (mut c, _) = connect(hub.addr, "trim-sub");
+    let r = sub_since(&mut c, "short:x", Some((2, &epoch)));
+    assert_eq!(r["recovered"], false, "offsets 3..7 are gone: {r}");
+    let (mut c2, _) = connect(hub.addr, "trim-sub2");
+    let r = sub_since(&mut c2, "short:x", Some((7, &epoch)));
+    assert_eq!(r["recovered"], true, "{r}");
+    for n in 8..=10 {
+        assert_eq!(c2.recv()["offset"], n);
+    }
+    // history with since and limit
+    let h = p.request(
+        json!({"type": "history", "channel": "short:x", "since": 8, "limit": 1}),
+        21,
+    );
+    assert_eq!(h["publications"].as_array().unwrap().len(), 1);
+    assert_eq!(h["publications"][0]["offset"], 9);
+
+    // By age: 500 ms.
+    for n in 1..=2 {
+        publish(&mut p, "brief:y", n, 30 + n);
+    }
+    let h = p.request(json!({"type": "history", "channel": "brief:y"}), 40);
+    assert_eq!(h["publications"].as_array().unwrap().len(), 2);
+    std::thread::sleep(Duration::from_millis(700));
+    let h = p.request(json!({"type": "history", "channel": "brief:y"}), 41);
+    assert_eq!(h["publications"], json!([]), "expired: {h}");
+    let (mut c3, _) = connect(hub.addr, "trim-sub3");
+    let r = sub_since(&mut c3, "brief:y", Some((0, &epoch)));
+    assert_eq!(r["recovered"], false);
+    let e = p.request(json!({"type": "history", "channel": "chat:nohistory"}), 42);
+    assert_eq!(e["code"], "not_found");
+}
+
+both_drivers!(
+    offsets_and_recovery,
+    recovery_under_load_has_no_gap_or_duplicate,
+    trimmed_by_size_and_age
+);
+
+#[test]
+fn a_restart_without_redis_changes_the_epoch() {
+    let config = history_config(Driver::IoUring);
+    let hub = start(config.clone());
+    let (mut c, _) = connect(hub.addr, "ep");
+    let e1 = sub_since(&mut c, "log:e", None)["epoch"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    publish(&mut c, "log:e", 1, 1);
+    drop(c);
+    hub.shutdown();
+    let hub = start(config);
+    let (mut c, _) = connect(hub.addr, "ep");
+    let r = sub_since(&mut c, "log:e", Some((1, &e1)));
+    assert_ne!(r["epoch"], e1);
+    assert_eq!(
+        (r["recovered"].as_bool(), r["offset"].as_u64()),
+        (Some(false), Some(0))
+    );
+}
+
+#[test]
+fn history_through_the_server_api() {
+    let hub = start(history_config(Driver::IoUring));
+    let mut api = hub.api();
+    for n in 1..=5 {
+        let r = api.post("/api/publish", &json!({"channel": "log:api", "data": n}));
+        assert_eq!(r.json(), json!({"offset": n}));
+    }
+    let h = api.get("/api/history/log:api?since=2&limit=2").json();
+    assert_eq!(h["channel"], "log:api");
+    assert!(h["epoch"].is_string());
+    let offsets: Vec<u64> = h["publications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["offset"].as_u64().unwrap())
+        .collect();
+    assert_eq!(offsets, vec![3, 4]);
+    assert!(
+        h["publications"][0].get("from").is_none(),
+        "API publications have no `from`"
+    );
+    assert_eq!(api.get("/api/history/log:api?since=x").status, 400);
+    assert_eq!(api.get("/api/history/chat:none").status, 404);
+}
