@@ -117,7 +117,7 @@ fn recovery_under_load_has_no_gap_or_duplicate(driver: Driver) {
     let mut epoch = String::new();
     for round in 0..12 {
         let (mut c, _) = connect(addr, &format!("recoverer-{}", round % 3));
-        let since = (round > 0).then(|| (last, epoch.as_str()));
+        let since = (round > 0).then_some((last, epoch.as_str()));
         let r = sub_since(&mut c, "log:busy", since);
         epoch = r["epoch"].as_str().unwrap().to_string();
         if round == 0 {

@@ -349,7 +349,11 @@ async fn run_fanout(
         "  delivery ms: p50 {} p90 {} p99 {} p99.9 {} max {}",
         p["p50"], p["p90"], p["p99"], p["p999"], p["max"]
     );
-    let scenario = if sub_addr.is_some() { "relay" } else { "fanout" };
+    let scenario = if sub_addr.is_some() {
+        "relay"
+    } else {
+        "fanout"
+    };
     json!({"scenario": scenario, "subs": subs, "channels": channels, "pubs": pubs, "rate": rate, "size": size,
            "seconds": send_secs, "failures": failures, "deliveries_expected": expected, "deliveries": got,
            "lost": expected.saturating_sub(got), "closed": closed.load(Ordering::Relaxed),
