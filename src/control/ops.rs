@@ -110,7 +110,7 @@ pub fn publish(
         channel,
         &crate::ws::frame::payload_of(&frame),
     );
-    deliver(shared, channel, frame, stamp);
+    deliver(shared, channel, frame, stamp, None);
     Ok(())
 }
 
@@ -134,6 +134,15 @@ fn sequence(
     ack: Option<AckTo>,
     stamp: Option<Instant>,
 ) {
+    if let Some(relay) = &shared.relay {
+        let append = crate::relay::history::Append {
+            channel: channel.into(),
+            data: data.into(),
+            from: None,
+            ack,
+        };
+        return relay.push_or_refuse(shared, crate::relay::Out::Sequence(append));
+    }
     shared.send(
         shared.owner_of(channel),
         ShardMsg::Sequence {
@@ -160,15 +169,27 @@ pub async fn history(
         ));
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
-    shared.send(
-        shared.owner_of(channel),
-        ShardMsg::History {
-            channel: channel.into(),
-            since,
-            limit,
-            to: HistoryTo::Control(tx),
-        },
-    );
+    let to = HistoryTo::Control(tx);
+    match &shared.relay {
+        Some(relay) => {
+            let out = crate::relay::Out::History {
+                channel: channel.into(),
+                since,
+                limit,
+                to,
+            };
+            relay.push_or_refuse(shared, out);
+        }
+        None => shared.send(
+            shared.owner_of(channel),
+            ShardMsg::History {
+                channel: channel.into(),
+                since,
+                limit,
+                to,
+            },
+        ),
+    }
     answer(rx).await
 }
 
@@ -193,7 +214,13 @@ pub fn broadcast(
 }
 
 /// Queues a finished frame to every shard with subscribers of `channel`.
-pub fn deliver(shared: &Shared, channel: &str, frame: Bytes, stamp: Option<Instant>) {
+pub fn deliver(
+    shared: &Shared,
+    channel: &str,
+    frame: Bytes,
+    stamp: Option<Instant>,
+    offset: Option<u64>,
+) {
     let mut shards = shared.interested(channel);
     if shards == 0 {
         return;
@@ -208,7 +235,7 @@ pub fn deliver(shared: &Shared, channel: &str, frame: Bytes, stamp: Option<Insta
                 channel: name.clone(),
                 frame: frame.clone(),
                 stamp,
-                offset: None,
+                offset,
             },
         );
     }
@@ -457,10 +484,11 @@ async fn gather<T>(waits: Vec<Wait<T>>) -> Result<Vec<T>, OpError> {
     let all = async {
         let mut out = Vec::with_capacity(waits.len());
         for rx in waits {
-            out.push(
-                rx.await
-                    .map_err(|_| OpError::Unavailable("the hub is stopping".into()))?,
-            );
+            out.push(rx.await.map_err(|_| {
+                OpError::Unavailable(
+                    "no answer: the hub is stopping, or Redis is not reachable".into(),
+                )
+            })?);
         }
         Ok(out)
     };

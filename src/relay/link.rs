@@ -127,8 +127,27 @@ async fn session(
                 if n == 0 {
                     return redis::RedisError::from((redis::ErrorKind::Client, "the hub is stopping"));
                 }
-                if let Err(e) = outbound::publish(shared, &mut publisher, &mut batch).await {
+                let mut deferred = Vec::new();
+                if let Err(e) = outbound::publish(shared, &mut publisher, &mut batch, &mut deferred).await {
                     return e;
+                }
+                if !deferred.is_empty() {
+                    // A recovery reads the stream only once the channel's topic is
+                    // subscribed: what is published later arrives live (deduplicated by
+                    // offset), what was published before is in the stream.
+                    if let Err(e) = reconcile(shared, &mut sink, &prefix, &mut subscribed, &mut leaving).await {
+                        return e;
+                    }
+                    for out in deferred {
+                        let done = match out {
+                            Out::Recover { channel, since, to } => super::history::recover(shared, &mut publisher, channel, since, to).await,
+                            Out::History { channel, since, limit, to } => super::history::history(shared, &mut publisher, channel, since, limit, to).await,
+                            _ => Ok(()),
+                        };
+                        if let Err(e) = done {
+                            return e;
+                        }
+                    }
                 }
             }
             msg = stream.next() => match msg {
@@ -136,22 +155,9 @@ async fn session(
                 None => return redis::RedisError::from((redis::ErrorKind::Io, "the subscription connection closed")),
             },
             _ = handle.wake.notified() => {
-                let now = Instant::now();
-                let mut join = Vec::new();
-                for ch in handle.take_dirty() {
-                    if shared.interested(&ch) != 0 {
-                        leaving.remove(&ch);
-                        if !subscribed.contains(&ch) {
-                            join.push(ch);
-                        }
-                    } else if subscribed.contains(&ch) {
-                        leaving.entry(ch).or_insert(now + UNSUBSCRIBE_GRACE);
-                    }
-                }
-                if let Err(e) = subscribe(&mut sink, &prefix, &join, &mut subscribed).await {
+                if let Err(e) = reconcile(shared, &mut sink, &prefix, &mut subscribed, &mut leaving).await {
                     return e;
                 }
-                handle.stats.subscriptions.store(subscribed.len() as u64, Ordering::Relaxed);
             }
             _ = tick.tick() => {
                 let now = Instant::now();
@@ -177,6 +183,35 @@ async fn session(
             }
         }
     }
+}
+
+/// Applies the interest changes: subscribes at once, unsubscribes after the grace period.
+async fn reconcile(
+    shared: &Shared,
+    sink: &mut redis::aio::PubSubSink,
+    prefix: &str,
+    subscribed: &mut HashSet<Arc<str>>,
+    leaving: &mut HashMap<Arc<str>, Instant>,
+) -> Result<(), redis::RedisError> {
+    let handle = shared.relay.as_ref().expect("relay configured");
+    let now = Instant::now();
+    let mut join = Vec::new();
+    for ch in handle.take_dirty() {
+        if shared.interested(&ch) != 0 {
+            leaving.remove(&ch);
+            if !subscribed.contains(&ch) {
+                join.push(ch);
+            }
+        } else if subscribed.contains(&ch) {
+            leaving.entry(ch).or_insert(now + UNSUBSCRIBE_GRACE);
+        }
+    }
+    subscribe(sink, prefix, &join, subscribed).await?;
+    handle
+        .stats
+        .subscriptions
+        .store(subscribed.len() as u64, Ordering::Relaxed);
+    Ok(())
 }
 
 /// Subscribes to the topics of `channels` not yet subscribed, in chunks.

@@ -94,7 +94,7 @@ pub async fn apply(
                     &payload,
                 );
             }
-            ops::deliver(shared, &c.channel, frame, None);
+            ops::deliver(shared, &c.channel, frame, None, None);
         }
     }
     Ok(())

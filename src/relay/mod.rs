@@ -27,6 +27,7 @@
 
 mod egress;
 pub mod envelope;
+pub mod history;
 mod inbound;
 mod link;
 mod members;
@@ -69,6 +70,21 @@ pub enum Out {
         user: Arc<str>,
         info: Box<str>,
         joined: bool,
+    },
+    /// A publication on a channel with history: sequenced by Redis (see `history.rs`).
+    Sequence(history::Append),
+    /// Where a subscription on a channel with history stands, and what it missed.
+    Recover {
+        channel: Arc<str>,
+        since: Option<crate::protocol::Since>,
+        to: crate::shard::inbox::ConnRef,
+    },
+    /// Stored publications of a channel.
+    History {
+        channel: Arc<str>,
+        since: Option<u64>,
+        limit: usize,
+        to: crate::shard::inbox::HistoryTo,
     },
     /// A presence query of a client on `shard`: the other instances' parts are gathered and
     /// sent to the shard as the part of query `query`.
@@ -159,6 +175,18 @@ impl Handle {
                 self.stats.dropped.fetch_add(1, Ordering::Relaxed);
                 false
             }
+        }
+    }
+
+    /// Queues a message; when it cannot be queued, whoever waits for an answer gets a
+    /// refusal at once.
+    pub fn push_or_refuse(&self, shared: &crate::shared::Shared, out: Out) {
+        if let Err(e) = self.tx.try_send(out) {
+            let out = match e {
+                tokio::sync::mpsc::error::TrySendError::Full(o)
+                | tokio::sync::mpsc::error::TrySendError::Closed(o) => o,
+            };
+            outbound::drop_one(shared, out);
         }
     }
 

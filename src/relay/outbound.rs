@@ -7,7 +7,7 @@ use std::sync::Arc;
 use redis::aio::MultiplexedConnection;
 
 use super::link::timed;
-use super::{members, presence, IngressAck, Out, Peer, Topic};
+use super::{history, members, presence, IngressAck, Out, Peer, Topic};
 use crate::shard::inbox::ShardMsg;
 use crate::shared::Shared;
 
@@ -20,6 +20,7 @@ pub async fn publish(
     shared: &Arc<Shared>,
     conn: &mut MultiplexedConnection,
     batch: &mut Vec<Out>,
+    deferred: &mut Vec<Out>,
 ) -> redis::RedisResult<()> {
     let handle = shared.relay.as_ref().expect("relay configured");
     let prefix = &shared.config.redis_prefix;
@@ -28,6 +29,7 @@ pub async fn publish(
     let mut pipe = redis::pipe();
     let mut acks: Vec<IngressAck> = Vec::new();
     let mut changes: Vec<members::Change> = Vec::new();
+    let mut appends: Vec<history::Append> = Vec::new();
     let mut sent = 0u64;
     let mut ingress = 0u64;
     for out in batch.drain(..) {
@@ -54,6 +56,8 @@ pub async fn publish(
                 ingress += 1;
                 acks.extend(ack);
             }
+            Out::Sequence(a) => appends.push(a),
+            out @ (Out::Recover { .. } | Out::History { .. }) => deferred.push(out),
             Out::Transition {
                 channel,
                 user,
@@ -81,6 +85,7 @@ pub async fn publish(
     // Transitions first: their joins and leaves are queued for the next batch.
     let instance = shared.instance.clone();
     members::apply(shared, conn, &instance, &changes).await?;
+    history::append(shared, conn, appends).await?;
     if sent + ingress == 0 {
         return Ok(());
     }
@@ -107,6 +112,9 @@ pub fn drop_one(shared: &Shared, out: Out) {
     handle.stats.dropped.fetch_add(1, Ordering::Relaxed);
     match out {
         Out::Ingress { ack: Some(ack), .. } => answer(shared, ack, false),
+        Out::Sequence(a) => history::refuse_append(shared, a.ack),
+        Out::Recover { channel, since, to } => history::refuse_recover(shared, channel, since, to),
+        Out::History { to, .. } => history::refuse_history(shared, to),
         Out::Presence { shard, query, .. } => shared.send(
             shard,
             ShardMsg::PresencePart {

@@ -88,6 +88,15 @@ impl Core {
         from: Option<&str>,
         ack: Option<AckTo>,
     ) {
+        if let Some(relay) = &self.shared.relay {
+            let append = crate::relay::history::Append {
+                channel: channel.into(),
+                data: data.into(),
+                from: from.map(Into::into),
+                ack,
+            };
+            return relay.push_or_refuse(&self.shared, crate::relay::Out::Sequence(append));
+        }
         let owner = self.shared.owner_of(channel);
         if owner == self.index {
             return self.sequence(channel, data, from, ack, None);
@@ -188,6 +197,14 @@ impl Core {
             conn: conn.id,
             id,
         };
+        if let Some(relay) = &self.shared.relay {
+            let out = crate::relay::Out::Recover {
+                channel: channel.clone(),
+                since,
+                to,
+            };
+            return relay.push_or_refuse(&self.shared, out);
+        }
         let owner = self.shared.owner_of(channel);
         if owner == self.index {
             self.recover(channel, since, to);
@@ -241,6 +258,7 @@ impl Core {
         let msg = ShardMsg::Recovered {
             to,
             channel: channel.clone(),
+            epoch: self.shared.epoch.clone(),
             top,
             recovered,
             frames,
@@ -256,12 +274,13 @@ impl Core {
         if let ShardMsg::Recovered {
             to,
             channel,
+            epoch,
             top,
             recovered,
             frames,
         } = msg
         {
-            self.recovered(to, &channel, top, recovered, frames);
+            self.recovered(to, &channel, &epoch, top, recovered, frames);
         }
     }
 
@@ -270,6 +289,7 @@ impl Core {
         &mut self,
         to: ConnRef,
         channel: &Arc<str>,
+        epoch: &str,
         top: u64,
         recovered: Option<bool>,
         frames: Vec<Bytes>,
@@ -281,10 +301,9 @@ impl Core {
             return; // unsubscribed meanwhile
         };
         state.1 = Catchup::After(top);
-        let epoch = self.shared.epoch.clone();
         self.send(
             to.key,
-            protocol::subscribed(to.id, channel, top, &epoch, recovered),
+            protocol::subscribed(to.id, channel, top, epoch, recovered),
         );
         for f in frames {
             self.send(to.key, f);

@@ -54,6 +54,7 @@ pub enum ShardMsg {
     Recovered {
         to: ConnRef,
         channel: Arc<str>,
+        epoch: Arc<str>,
         top: u64,
         recovered: Option<bool>,
         frames: Vec<Bytes>,

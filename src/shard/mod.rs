@@ -164,10 +164,11 @@ fn handle(shard: &Rc<Shard>, msg: ShardMsg) {
         ShardMsg::Recovered {
             to,
             channel,
+            epoch,
             top,
             recovered,
             frames,
-        } => core.recovered(to, &channel, top, recovered, frames),
+        } => core.recovered(to, &channel, &epoch, top, recovered, frames),
         ShardMsg::History {
             channel,
             since,

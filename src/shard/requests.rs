@@ -283,6 +283,15 @@ impl Core {
             id: req.id,
         });
         let since = req.since.as_ref().map(|s| s.offset());
+        if let Some(relay) = &self.shared.relay {
+            let out = crate::relay::Out::History {
+                channel: ch.into(),
+                since,
+                limit,
+                to,
+            };
+            return relay.push_or_refuse(&self.shared, out);
+        }
         let owner = self.shared.owner_of(ch);
         if owner == self.index {
             self.history_query(&ch.into(), since, limit, to);

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod admin;
+pub mod cluster;
 pub mod redis;
 
 use std::io::{Read, Write};

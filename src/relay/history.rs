@@ -1,0 +1,305 @@
+//! History with Redis: the sequencer of a channel is Redis itself. One script appends a
+//! publication to the channel's stream `<prefix>history.<channel>` (trimmed exactly by
+//! `history_size` and by `history_ttl`), takes the next offset from
+//! `<prefix>history-meta.<channel>`, and publishes the final message on `ch.<channel>` —
+//! all in one atomic step, so offsets are unique and ordered cluster-wide and every
+//! instance (the publisher's too) delivers from the same stream of publications.
+//!
+//! The epoch lives in the meta hash: made when a channel first gets history, and made anew
+//! when the stream has disappeared while the meta remained (deleted by hand, or the data
+//! lost), so clients can tell their offsets no longer apply. With `history_ttl` both keys
+//! expire after that long without publications, and history restarts with a new epoch.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use redis::aio::MultiplexedConnection;
+
+use super::link::timed;
+use crate::protocol::{self, Publication, Since};
+use crate::shard::inbox::{AckTo, ConnRef, HistoryAnswer, HistoryTo, ShardMsg};
+use crate::shared::Shared;
+
+/// The epoch of the channel, made when missing or when the stream is gone (a Lua snippet
+/// shared by both scripts). KEYS[1] stream, KEYS[2] meta; sets `epoch` and `now`.
+const EPOCH: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local epoch = redis.call('HGET', KEYS[2], 'epoch')
+if (not epoch) or (redis.call('EXISTS', KEYS[1]) == 0 and redis.call('HEXISTS', KEYS[2], 'top') == 1) then
+  epoch = string.format('%x%05x', tonumber(t[1]), tonumber(t[2]))
+  redis.call('HSET', KEYS[2], 'epoch', epoch)
+end
+";
+
+/// ARGV: size, ttl ms (0: none), the message JSON up to its closing brace, topic,
+/// channel, from, data. Returns {offset, epoch}.
+const APPEND: &str = r#"
+local top = redis.call('HINCRBY', KEYS[2], 'top', 1)
+redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'o', top, 'f', ARGV[6], 'd', ARGV[7])
+local ttl = tonumber(ARGV[2])
+if ttl > 0 then
+  redis.call('XTRIM', KEYS[1], 'MINID', now - ttl)
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('PEXPIRE', KEYS[2], ttl)
+end
+local json = ARGV[3] .. ',"offset":' .. top .. '}'
+local target = ARGV[5]
+local env = 'RH1m' .. string.char(0) .. string.char(0) .. string.char(math.floor(#target / 256), #target % 256) .. target .. json
+redis.call('PUBLISH', ARGV[4], env)
+return {top, epoch}
+"#;
+
+/// ARGV: ttl ms (0: none). Returns {epoch, top, entries}.
+const READ: &str = r"
+local top = tonumber(redis.call('HGET', KEYS[2], 'top') or '0')
+local ttl = tonumber(ARGV[1])
+local from = '-'
+if ttl > 0 then from = tostring(now - ttl) end
+return {epoch, top, redis.call('XRANGE', KEYS[1], from, '+')}
+";
+
+/// A publication waiting to be sequenced.
+pub struct Append {
+    pub channel: Arc<str>,
+    pub data: Box<str>,
+    pub from: Option<Arc<str>>,
+    pub ack: Option<AckTo>,
+}
+
+fn keys(shared: &Shared, channel: &str) -> (String, String) {
+    let p = &shared.config.redis_prefix;
+    (
+        format!("{p}history.{channel}"),
+        format!("{p}history-meta.{channel}"),
+    )
+}
+
+fn ttl_ms(shared: &Shared, channel: &str) -> u64 {
+    shared
+        .config
+        .namespace(channel)
+        .history_ttl
+        .map_or(0, |d| d.as_millis().max(1) as u64)
+}
+
+/// Sequences a batch of publications in one pipeline and tells each publisher its offset.
+pub async fn append(
+    shared: &Shared,
+    conn: &mut MultiplexedConnection,
+    batch: Vec<Append>,
+) -> redis::RedisResult<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let script = format!("{EPOCH}{APPEND}");
+    let mut pipe = redis::pipe();
+    for a in &batch {
+        let (stream, meta) = keys(shared, &a.channel);
+        let frame = protocol::message(&a.channel, &a.data, a.from.as_deref());
+        let json = crate::ws::frame::payload_of(&frame);
+        let head = &json[..json.len() - 1];
+        let size = shared.config.namespace(&a.channel).history_size;
+        pipe.cmd("EVAL")
+            .arg(&script)
+            .arg(2)
+            .arg(stream)
+            .arg(meta)
+            .arg(size)
+            .arg(ttl_ms(shared, &a.channel))
+            .arg(head)
+            .arg(format!("{}ch.{}", shared.config.redis_prefix, a.channel))
+            .arg(&*a.channel)
+            .arg(a.from.as_deref().unwrap_or(""))
+            .arg(&*a.data);
+    }
+    let result: redis::RedisResult<Vec<(u64, String)>> = timed(pipe.query_async(conn)).await;
+    match result {
+        Ok(answers) => {
+            for (a, (offset, _epoch)) in batch.into_iter().zip(answers) {
+                match a.ack {
+                    Some(AckTo::Conn(to)) => {
+                        send_to(shared, to, protocol::ack_offset(to.id, offset))
+                    }
+                    Some(AckTo::Control(tx)) => {
+                        let _ = tx.send(offset);
+                    }
+                    None => {}
+                }
+            }
+            Ok(())
+        }
+        Err(e) => {
+            for a in batch {
+                refuse_append(shared, a.ack);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// A publication that could not be sequenced: its publisher hears `unavailable`.
+pub fn refuse_append(shared: &Shared, ack: Option<AckTo>) {
+    if let Some(AckTo::Conn(to)) = ack {
+        let msg = "history is unavailable (Redis is not reachable)";
+        send_to(
+            shared,
+            to,
+            protocol::error(to.id, protocol::ErrorCode::Unavailable, msg),
+        );
+    }
+    // An API caller's channel is dropped: it answers 503.
+}
+
+fn send_to(shared: &Shared, to: ConnRef, frame: Bytes) {
+    shared.send(to.shard, ShardMsg::ToConn { to, frame });
+}
+
+struct Entry {
+    offset: u64,
+    ts: u64,
+    from: String,
+    data: String,
+}
+
+/// The channel's epoch, top offset and kept publications.
+async fn read(
+    shared: &Shared,
+    conn: &mut MultiplexedConnection,
+    channel: &str,
+) -> redis::RedisResult<(String, u64, Vec<Entry>)> {
+    let (stream, meta) = keys(shared, channel);
+    type Raw = (String, u64, Vec<(String, Vec<(String, String)>)>);
+    let (epoch, top, raw): Raw = timed(
+        redis::cmd("EVAL")
+            .arg(format!("{EPOCH}{READ}"))
+            .arg(2)
+            .arg(stream)
+            .arg(meta)
+            .arg(ttl_ms(shared, channel))
+            .query_async(conn),
+    )
+    .await?;
+    let entries = raw
+        .into_iter()
+        .filter_map(|(id, fields)| {
+            let get = |k: &str| fields.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone());
+            Some(Entry {
+                offset: get("o")?.parse().ok()?,
+                ts: id.split('-').next()?.parse().ok()?,
+                from: get("f").unwrap_or_default(),
+                data: get("d")?,
+            })
+        })
+        .collect();
+    Ok((epoch, top, entries))
+}
+
+/// Where a subscription stands and what it missed; answered to its shard.
+pub async fn recover(
+    shared: &Shared,
+    conn: &mut MultiplexedConnection,
+    channel: Arc<str>,
+    since: Option<Since>,
+    to: ConnRef,
+) -> redis::RedisResult<()> {
+    let (epoch, top, entries) = read(shared, conn, &channel).await?;
+    let (recovered, frames) = match since {
+        None => (None, Vec::new()),
+        Some(s) => {
+            let first = entries.first().map_or(top + 1, |e| e.offset);
+            if s.epoch() == Some(&epoch) && s.offset() <= top && s.offset() + 1 >= first {
+                let frames = entries
+                    .iter()
+                    .filter(|e| e.offset > s.offset())
+                    .map(|e| {
+                        protocol::message_at(
+                            &channel,
+                            &e.data,
+                            (!e.from.is_empty()).then_some(&*e.from),
+                            e.offset,
+                        )
+                    })
+                    .collect();
+                (Some(true), frames)
+            } else {
+                (Some(false), Vec::new())
+            }
+        }
+    };
+    shared.send(
+        to.shard,
+        ShardMsg::Recovered {
+            to,
+            channel,
+            epoch: epoch.into(),
+            top,
+            recovered,
+            frames,
+        },
+    );
+    Ok(())
+}
+
+/// Redis is away: the subscription is answered as having nothing to recover from.
+pub fn refuse_recover(shared: &Shared, channel: Arc<str>, since: Option<Since>, to: ConnRef) {
+    shared.send(
+        to.shard,
+        ShardMsg::Recovered {
+            to,
+            channel,
+            epoch: "".into(),
+            top: 0,
+            recovered: since.map(|_| false),
+            frames: Vec::new(),
+        },
+    );
+}
+
+/// Stored publications after `since`, at most `limit`.
+pub async fn history(
+    shared: &Shared,
+    conn: &mut MultiplexedConnection,
+    channel: Arc<str>,
+    since: Option<u64>,
+    limit: usize,
+    to: HistoryTo,
+) -> redis::RedisResult<()> {
+    let (epoch, _, entries) = read(shared, conn, &channel).await?;
+    let after = since.unwrap_or(0);
+    let publications =
+        protocol::publications_json(entries.iter().filter(|e| e.offset > after).take(limit).map(
+            |e| Publication {
+                offset: e.offset,
+                from: (!e.from.is_empty()).then_some(&*e.from),
+                ts: e.ts,
+                data: &e.data,
+            },
+        ));
+    match to {
+        HistoryTo::Conn(to) => send_to(
+            shared,
+            to,
+            protocol::history(to.id, &channel, &epoch, &publications),
+        ),
+        HistoryTo::Control(tx) => {
+            let _ = tx.send(HistoryAnswer {
+                epoch: epoch.into(),
+                publications,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Redis is away: a client's history request is answered `unavailable`.
+pub fn refuse_history(shared: &Shared, to: HistoryTo) {
+    if let HistoryTo::Conn(to) = to {
+        let msg = "history is unavailable (Redis is not reachable)";
+        send_to(
+            shared,
+            to,
+            protocol::error(to.id, protocol::ErrorCode::Unavailable, msg),
+        );
+    }
+}

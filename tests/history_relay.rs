@@ -1,0 +1,224 @@
+//! History with Redis: offsets from one sequence for the whole cluster, recovery across
+//! instances under load, a new epoch when the stream is lost, refusals while Redis is away.
+
+mod common;
+
+use std::time::Duration;
+
+use common::cluster::{cluster_with, eventually_long, scrape};
+use common::redis::Redis;
+use common::*;
+use ringhub::config::Namespace;
+use serde_json::{json, Value};
+
+fn with_history(c: &mut ringhub::Config) {
+    let ns = Namespace {
+        public: true,
+        client_publish: true,
+        history_size: 100_000,
+        ..Namespace::default()
+    };
+    c.namespaces.insert("log".into(), ns);
+    let short = Namespace {
+        public: true,
+        client_publish: true,
+        history_size: 3,
+        ..Namespace::default()
+    };
+    c.namespaces.insert("short".into(), short);
+}
+
+fn subscribe(c: &mut Client, channel: &str, since: Option<(u64, &str)>) -> Value {
+    let mut req = json!({"type": "subscribe", "channel": channel});
+    if let Some((offset, epoch)) = since {
+        req["since"] = json!({"offset": offset, "epoch": epoch});
+    }
+    let r = c.request(req, 900);
+    assert_eq!(r["type"], "subscribed", "{r}");
+    r
+}
+
+#[test]
+fn one_sequence_for_the_cluster_and_recovery_across_instances() {
+    let Some(redis) = Redis::start() else { return };
+    let hubs = cluster_with(&redis, 2, with_history);
+    let (mut sub_a, _) = connect(hubs[0].addr, "ha");
+    let (mut sub_b, _) = connect(hubs[1].addr, "hb");
+    let r = subscribe(&mut sub_a, "log:x", None);
+    let epoch = r["epoch"].as_str().unwrap().to_string();
+    assert_eq!(
+        subscribe(&mut sub_b, "log:x", None)["epoch"],
+        epoch,
+        "one epoch for the cluster"
+    );
+    let (mut pa, _) = connect(hubs[0].addr, "pa");
+    let (mut pb, _) = connect(hubs[1].addr, "pb");
+    let mut acks = Vec::new();
+    for n in 0..5 {
+        let p = if n % 2 == 0 { &mut pa } else { &mut pb };
+        let r = p.request(
+            json!({"type": "publish", "channel": "log:x", "data": n}),
+            n + 1,
+        );
+        acks.push(r["offset"].as_u64().expect("ack with offset"));
+    }
+    assert_eq!(acks, vec![1, 2, 3, 4, 5], "offsets come from one sequence");
+    for c in [&mut sub_a, &mut sub_b] {
+        for n in 1..=5 {
+            assert_eq!(c.recv()["offset"], n);
+        }
+    }
+    // Leave B, miss 6..=8, come back on A.
+    drop(sub_b);
+    for n in 6..=8 {
+        pa.request(
+            json!({"type": "publish", "channel": "log:x", "data": n}),
+            10 + n,
+        );
+    }
+    let (mut back, _) = connect(hubs[0].addr, "hb");
+    let r = subscribe(&mut back, "log:x", Some((5, &epoch)));
+    assert_eq!(
+        (r["recovered"].as_bool(), r["offset"].as_u64()),
+        (Some(true), Some(8)),
+        "{r}"
+    );
+    for n in 6..=8 {
+        assert_eq!(back.recv()["offset"], n);
+    }
+    let h = hubs[1].api().get("/api/history/log:x?since=6").json();
+    let offsets: Vec<u64> = h["publications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["offset"].as_u64().unwrap())
+        .collect();
+    assert_eq!(offsets, vec![7, 8]);
+    assert_eq!(h["epoch"], epoch);
+    let r = hubs[1]
+        .api()
+        .post("/api/publish", &json!({"channel": "log:x", "data": "api"}));
+    assert_eq!(r.json(), json!({"offset": 9}));
+    assert_eq!(back.recv()["offset"], 9);
+}
+
+#[test]
+fn recovery_across_instances_under_load() {
+    let Some(redis) = Redis::start() else { return };
+    let hubs = cluster_with(&redis, 2, with_history);
+    let addr = hubs[0].addr;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let publisher = std::thread::spawn(move || {
+        let (mut p, _) = connect(addr, "hammer");
+        let mut n = 0u64;
+        while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+            n += 1;
+            let publication = json!({"type": "publish", "channel": "log:busy", "data": n});
+            if n % 20 == 0 {
+                // Wait for this one's offset: the publisher keeps pace with Redis.
+                p.request(publication, n);
+            } else {
+                p.send(publication);
+            }
+        }
+    });
+    let mut last = 0;
+    let mut epoch = String::new();
+    for round in 0..10 {
+        let hub = &hubs[round % 2];
+        let (mut c, _) = connect(hub.addr, "recoverer");
+        let since = (round > 0).then_some((last, epoch.as_str()));
+        let r = subscribe(&mut c, "log:busy", since);
+        epoch = r["epoch"].as_str().unwrap().to_string();
+        if round == 0 {
+            last = r["offset"].as_u64().unwrap();
+        } else {
+            assert_eq!(r["recovered"], true, "round {round}: {r}");
+        }
+        let until = std::time::Instant::now() + Duration::from_millis(100);
+        while std::time::Instant::now() < until {
+            let m = c.recv();
+            if m["type"] != "message" {
+                continue;
+            }
+            let o = m["offset"].as_u64().unwrap();
+            assert_eq!(
+                o,
+                last + 1,
+                "round {round} on instance {}: after {last} came {o}",
+                round % 2
+            );
+            last = o;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    publisher.join().unwrap();
+    assert!(last > 20, "{last}");
+}
+
+#[test]
+fn a_lost_stream_changes_the_epoch_and_trimming_holds() {
+    let Some(redis) = Redis::start() else { return };
+    let hubs = cluster_with(&redis, 2, with_history);
+    let (mut c, _) = connect(hubs[0].addr, "ep");
+    for n in 1..=5 {
+        c.request(
+            json!({"type": "publish", "channel": "short:t", "data": n}),
+            n,
+        );
+    }
+    let h = c.request(json!({"type": "history", "channel": "short:t"}), 10);
+    let offsets: Vec<u64> = h["publications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["offset"].as_u64().unwrap())
+        .collect();
+    assert_eq!(offsets, vec![3, 4, 5], "trimmed to history_size: {h}");
+    let epoch = h["epoch"].as_str().unwrap().to_string();
+    let (mut late, _) = connect(hubs[1].addr, "late");
+    assert_eq!(
+        subscribe(&mut late, "short:t", Some((1, &epoch)))["recovered"],
+        false
+    );
+    // The stream is lost (deleted by hand): the next publication starts a new epoch.
+    let mut r = redis.client();
+    let _: i64 = ::redis::cmd("DEL")
+        .arg("ringhub:history.short:t")
+        .query(&mut r)
+        .unwrap();
+    c.request(
+        json!({"type": "publish", "channel": "short:t", "data": 6}),
+        11,
+    );
+    let (mut again, _) = connect(hubs[1].addr, "again");
+    let s = subscribe(&mut again, "short:t", Some((5, &epoch)));
+    assert_ne!(s["epoch"], epoch, "{s}");
+    assert_eq!(s["recovered"], false);
+}
+
+#[test]
+fn history_is_refused_while_redis_is_away() {
+    let Some(redis) = Redis::start() else { return };
+    let hubs = cluster_with(&redis, 1, with_history);
+    let (mut c, _) = connect(hubs[0].addr, "away");
+    drop(redis);
+    assert!(eventually_long(|| common::admin::find_metric(
+        &scrape(&hubs[0]),
+        "ringhub_relay_up"
+    ) == Some(0.0)));
+    let r = c.request(json!({"type": "publish", "channel": "log:z", "data": 1}), 1);
+    assert_eq!(r["code"], "unavailable", "{r}");
+    let r = c.request(json!({"type": "history", "channel": "log:z"}), 2);
+    assert_eq!(r["code"], "unavailable", "{r}");
+    let r = subscribe(&mut c, "log:z", Some((3, "e")));
+    assert_eq!(r["recovered"], false);
+    assert_eq!(
+        hubs[0]
+            .api()
+            .post("/api/publish", &json!({"channel": "log:z", "data": 1}))
+            .status,
+        503
+    );
+}
