@@ -3,6 +3,7 @@
 
 mod client;
 mod proc;
+mod recover;
 mod resident;
 
 use resident::{run_idle, run_presence};
@@ -65,6 +66,14 @@ enum Scenario {
         #[arg(long, default_value_t = 200)]
         queries: usize,
     },
+    /// A subscriber misses M publications on a channel with history and recovers them
+    /// with `since`, Q times.
+    Recover {
+        #[arg(long, default_value_t = 100)]
+        missed: u64,
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+    },
     /// S subscribers over K channels, P publishers at R messages/s of B bytes each.
     Fanout {
         #[arg(long, default_value_t = 1000)]
@@ -80,6 +89,9 @@ enum Scenario {
         size: usize,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Channel names: `<prefix>-<i>` (`hist:fan` for channels with history).
+        #[arg(long, default_value = "bench:fan")]
+        prefix: String,
         /// Connect the subscribers to this instance instead (the `relay` scenario: the
         /// publishers' instance reaches them through Redis).
         #[arg(long)]
@@ -121,6 +133,9 @@ fn main() {
                 seconds,
             } => run_idle(&cli, conns, pid, seconds).await,
             Scenario::Presence { members, queries } => run_presence(&cli, members, queries).await,
+            Scenario::Recover { missed, queries } => {
+                recover::run_recover(&cli, missed, queries).await
+            }
             Scenario::Fanout {
                 subs,
                 channels,
@@ -128,6 +143,7 @@ fn main() {
                 rate,
                 size,
                 seconds,
+                prefix,
                 sub_addr,
             } => {
                 let rate = if rate == "max" {
@@ -135,7 +151,15 @@ fn main() {
                 } else {
                     Some(rate.parse::<u64>().expect("--rate N or max"))
                 };
-                run_fanout(&cli, subs, channels, pubs, rate, size, seconds, sub_addr).await
+                let shape = Shape {
+                    subs,
+                    channels,
+                    pubs,
+                    rate,
+                    size,
+                    seconds,
+                };
+                run_fanout(&cli, shape, &prefix, sub_addr).await
             }
         }
     });
@@ -225,29 +249,48 @@ fn now_us() -> u64 {
         .as_micros() as u64
 }
 
-async fn run_fanout(
-    cli: &Cli,
+/// What a fan-out run offers.
+struct Shape {
     subs: usize,
     channels: usize,
     pubs: usize,
     rate: Option<u64>,
     size: usize,
     seconds: u64,
+}
+
+async fn run_fanout(
+    cli: &Cli,
+    shape: Shape,
+    prefix: &str,
     sub_addr: Option<SocketAddr>,
 ) -> serde_json::Value {
+    let Shape {
+        subs,
+        channels,
+        pubs,
+        rate,
+        size,
+        seconds,
+    } = shape;
+    let prefix = prefix.to_string();
     let sub_at = sub_addr.unwrap_or(cli.addr);
     let (mut sub_conns, _, failures) = open_many(cli, sub_at, subs, 256, "s").await;
     for (i, c) in sub_conns.iter_mut().enumerate() {
         let f = text_frame(
             format!(
-                r#"{{"id":1,"type":"subscribe","channel":"bench:fan-{}"}}"#,
+                r#"{{"id":1,"type":"subscribe","channel":"{prefix}-{}"}}"#,
                 i % channels
             )
             .as_bytes(),
         );
         c.send(&f).await;
         let (_, p) = c.next_frame().await.expect("subscribed");
-        assert!(p.starts_with(br#"{"id":1,"type":"subscribed""#));
+        assert!(
+            p.starts_with(br#"{"id":1,"type":"subscribed""#),
+            "{}",
+            String::from_utf8_lossy(&p)
+        );
     }
     if sub_addr.is_some() {
         // The subscribers' instance subscribes to Redis asynchronously: let it settle.
@@ -293,6 +336,7 @@ async fn run_fanout(
     let mut writers = Vec::new();
     for (p, mut c) in pub_conns.into_iter().enumerate() {
         let published = published.clone();
+        let prefix = prefix.clone();
         writers.push(tokio::spawn(async move {
             let pad = "x".repeat(size.saturating_sub(40));
             let mut payload = Vec::with_capacity(size + 100);
@@ -303,7 +347,7 @@ async fn run_fanout(
                 let ch = (p + n as usize) % published.len();
                 payload.clear();
                 use std::io::Write;
-                let _ = write!(payload, r#"{{"type":"publish","channel":"bench:fan-{ch}","data":{{"t":{},"n":{n},"p":"{pad}"}}}}"#, now_us());
+                let _ = write!(payload, r#"{{"type":"publish","channel":"{prefix}-{ch}","data":{{"t":{},"n":{n},"p":"{pad}"}}}}"#, now_us());
                 if !c.send(&text_frame(&payload)).await {
                     break;
                 }

@@ -50,13 +50,17 @@ redis.call('PUBLISH', ARGV[4], env)
 return {top, epoch}
 "#;
 
-/// ARGV: ttl ms (0: none). Returns {epoch, top, entries}.
+/// ARGV: ttl ms (0: none), since (an offset; the entries after it are read, newest first:
+/// offsets are dense, so that is the last `top - since` entries). Returns {epoch, top,
+/// entries}.
 const READ: &str = r"
 local top = tonumber(redis.call('HGET', KEYS[2], 'top') or '0')
 local ttl = tonumber(ARGV[1])
-local from = '-'
-if ttl > 0 then from = tostring(now - ttl) end
-return {epoch, top, redis.call('XRANGE', KEYS[1], from, '+')}
+local oldest = '-'
+if ttl > 0 then oldest = tostring(now - ttl) end
+local n = top - tonumber(ARGV[2])
+if n <= 0 then return {epoch, top, {}} end
+return {epoch, top, redis.call('XREVRANGE', KEYS[1], '+', oldest, 'COUNT', n)}
 ";
 
 /// A publication waiting to be sequenced.
@@ -162,11 +166,12 @@ struct Entry {
     data: String,
 }
 
-/// The channel's epoch, top offset and kept publications.
+/// The channel's epoch, top offset and kept publications after `since`, oldest first.
 async fn read(
     shared: &Shared,
     conn: &mut MultiplexedConnection,
     channel: &str,
+    since: u64,
 ) -> redis::RedisResult<(String, u64, Vec<Entry>)> {
     let (stream, meta) = keys(shared, channel);
     type Raw = (String, u64, Vec<(String, Vec<(String, String)>)>);
@@ -177,10 +182,11 @@ async fn read(
             .arg(stream)
             .arg(meta)
             .arg(ttl_ms(shared, channel))
+            .arg(since)
             .query_async(conn),
     )
     .await?;
-    let entries = raw
+    let mut entries: Vec<Entry> = raw
         .into_iter()
         .filter_map(|(id, fields)| {
             let get = |k: &str| fields.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone());
@@ -192,6 +198,7 @@ async fn read(
             })
         })
         .collect();
+    entries.reverse();
     Ok((epoch, top, entries))
 }
 
@@ -203,7 +210,9 @@ pub async fn recover(
     since: Option<Since>,
     to: ConnRef,
 ) -> redis::RedisResult<()> {
-    let (epoch, top, entries) = read(shared, conn, &channel).await?;
+    // Without `since` only the position is needed: read nothing after the top.
+    let after = since.as_ref().map_or(i64::MAX as u64, |s| s.offset());
+    let (epoch, top, entries) = read(shared, conn, &channel, after).await?;
     let (recovered, frames) = match since {
         None => (None, Vec::new()),
         Some(s) => {
@@ -265,8 +274,8 @@ pub async fn history(
     limit: usize,
     to: HistoryTo,
 ) -> redis::RedisResult<()> {
-    let (epoch, _, entries) = read(shared, conn, &channel).await?;
     let after = since.unwrap_or(0);
+    let (epoch, _, entries) = read(shared, conn, &channel, after).await?;
     let publications =
         protocol::publications_json(entries.iter().filter(|e| e.offset > after).take(limit).map(
             |e| Publication {
