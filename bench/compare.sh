@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# ringhub against the baseline hub (tokio + tokio-tungstenite), same machine, same run,
+# same bench. Prints one JSON line per measurement and a table of ratios.
+#
+#   cargo build --release --workspace && bench/compare.sh [rounds]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${1:-1}
+BIN=target/release
+SECRET=bench-secret
+OUT=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$OUT"' EXIT
+
+start_hub() { # name port -> pid
+  case $1 in
+    ringhub) RINGHUB_CONFIG=bench/hub.toml RINGHUB_LISTEN=127.0.0.1:$2 RINGHUB_ADMIN_LISTEN=127.0.0.1:0 \
+               RINGHUB_SHARDS=2 $BIN/ringhub >/dev/null 2>&1 & ;;
+    baseline) $BIN/baseline-hub --listen 127.0.0.1:$2 --secret $SECRET --threads 2 >/dev/null 2>&1 & ;;
+  esac
+  echo $!
+}
+
+run() { # hub scenario args...
+  local hub=$1 name=$2; shift 2
+  local port=$((20000 + RANDOM % 20000))
+  local pid; pid=$(start_hub "$hub" $port)
+  sleep 1
+  local args=("$@")
+  for i in "${!args[@]}"; do [ "${args[$i]}" = PID ] && args[$i]=$pid; done
+  $BIN/ringhub-bench --secret $SECRET --addr 127.0.0.1:$port --users "$hub$RANDOM" "${args[@]}" 2>/dev/null \
+    | tail -1 | sed "s/^{/{\"hub\":\"$hub\",\"name\":\"$name\",/" | tee -a "$OUT/results.jsonl"
+  kill $pid; wait $pid 2>/dev/null || true
+}
+
+for round in $(seq "$ROUNDS"); do
+  for hub in ringhub baseline; do
+    run $hub connect connect --conns 10000 --concurrency 1000
+    run $hub fanout-max fanout --subs 1000 --channels 10 --pubs 10 --rate max --seconds 10
+    run $hub fanout-100k fanout --subs 1000 --channels 10 --pubs 10 --rate 100 --seconds 10
+    run $hub idle idle --conns 10000 --pid PID --seconds 5
+  done
+done
+
+python3 - "$OUT/results.jsonl" <<'PY'
+import json, sys, statistics
+rows = [json.loads(l) for l in open(sys.argv[1])]
+def med(hub, name, f):
+    v = [f(r) for r in rows if r["hub"] == hub and r["name"] == name]
+    return statistics.median(v) if v else float("nan")
+metrics = [
+    ("connect P99 ms (10k, 1000 in flight)", "connect", lambda r: r["connect_ms"]["p99"], "lower"),
+    ("connections/s", "connect", lambda r: r["conns_per_s"], "higher"),
+    ("deliveries/s at --rate max", "fanout-max", lambda r: r["achieved_per_s"], "higher"),
+    ("delivery P99 ms at --rate max", "fanout-max", lambda r: r["latency_ms"]["p99"], "lower"),
+    ("delivery P99 ms at 100k/s offered", "fanout-100k", lambda r: r["latency_ms"]["p99"], "lower"),
+    ("deliveries/s at 100k/s offered", "fanout-100k", lambda r: r["achieved_per_s"], "higher"),
+    ("RSS KiB per idle connection", "idle", lambda r: r["kib_per_conn"], "lower"),
+]
+print("\n| measure | ringhub | baseline | ringhub / baseline |\n|---|---|---|---|")
+for label, name, f, better in metrics:
+    a, b = med("ringhub", name, f), med("baseline", name, f)
+    print(f"| {label} ({better} is better) | {a:,.2f} | {b:,.2f} | {a / b:.2f} |")
+PY
