@@ -161,9 +161,29 @@ fn presence_is_cleaned_after_every_kind_of_disconnect(driver: Driver) {
     s.write_all(head.as_bytes()).unwrap();
     s.write_all(&masked_text(r#"{"type":"subscribe","channel":"room:x"}"#))
         .unwrap();
+    // 5. kicked by the server API; 6. its token revoked; 7. unsubscribed by the server API
+    let mut k = connect_info(hub.addr, "by-kick");
+    k.subscribe("room:x");
+    let mut r = connect_info(hub.addr, "by-revoke");
+    r.subscribe("room:x");
+    let mut v = connect_info(hub.addr, "by-api-unsubscribe");
+    v.subscribe("room:x");
+    let mut api = hub.api();
+    api.post("/api/disconnect", &json!({"user": "by-kick"}));
+    let cut = ringhub::auth::unix_now() + 10;
+    api.post("/api/revoke", &json!({"user": "by-revoke", "issued_before": cut}));
+    api.post("/api/unsubscribe", &json!({"user": "by-api-unsubscribe", "channel": "room:x"}));
     let mut leaves: Vec<String> = Vec::new();
     let deadline = std::time::Instant::now() + WAIT;
-    let want = ["by-unsubscribe", "by-close", "by-drop", "by-timeout"];
+    let want = [
+        "by-unsubscribe",
+        "by-close",
+        "by-drop",
+        "by-timeout",
+        "by-kick",
+        "by-revoke",
+        "by-api-unsubscribe",
+    ];
     while leaves.len() < want.len() && std::time::Instant::now() < deadline {
         let m = observer.recv();
         if m["type"] == "leave" {
@@ -179,7 +199,7 @@ fn presence_is_cleaned_after_every_kind_of_disconnect(driver: Driver) {
         vec!["watcher"]
     );
     assert_eq!(drain_kind(&mut observer, "leave").len(), 0, "never twice");
-    drop(s);
+    drop((s, k, r, v));
 }
 
 fn status_is_announced_and_shown(driver: Driver) {
