@@ -74,6 +74,16 @@ enum Scenario {
         #[arg(long, default_value_t = 200)]
         queries: usize,
     },
+    /// N subscribed clients drop at once and reconnect (C in flight): the time until all
+    /// are subscribed again; `--recover` resubscribes with `since` on channels with history.
+    Storm {
+        #[arg(long, default_value_t = 10_000)]
+        conns: usize,
+        #[arg(long, default_value_t = 1000)]
+        concurrency: usize,
+        #[arg(long)]
+        recover: bool,
+    },
     /// S subscribers over K channels, P publishers at R messages/s of B bytes each.
     Fanout {
         #[arg(long, default_value_t = 1000)]
@@ -136,6 +146,11 @@ fn main() {
             Scenario::Recover { missed, queries } => {
                 recover::run_recover(&cli, missed, queries).await
             }
+            Scenario::Storm {
+                conns,
+                concurrency,
+                recover,
+            } => recover::run_storm(&cli, conns, concurrency, recover).await,
             Scenario::Fanout {
                 subs,
                 channels,

@@ -1,4 +1,4 @@
-//! The `recover` scenario: a subscriber that missed M publications on a channel with
+//! Recovery scenarios. `recover`: a subscriber that missed M publications on a channel with
 //! history comes back with `since`; timed from sending `subscribe` to the last missed
 //! publication received.
 
@@ -79,4 +79,68 @@ fn epoch_of(reply: &[u8]) -> String {
         .as_str()
         .expect("a channel with history has an epoch")
         .to_string()
+}
+
+/// The `storm` scenario: N subscribed clients drop at once and reconnect, C in flight;
+/// timed until every one is subscribed again (with `--recover`, on channels with history,
+/// resubscribing with `since` and checking `recovered: true`).
+pub async fn run_storm(
+    cli: &Cli,
+    n: usize,
+    concurrency: usize,
+    recover: bool,
+) -> serde_json::Value {
+    let prefix = if recover { "hist:storm" } else { "bench:storm" };
+    let (mut conns, _, failures) = open_many(cli, cli.addr, n, concurrency, "storm").await;
+    let mut positions = Vec::with_capacity(conns.len());
+    for (i, c) in conns.iter_mut().enumerate() {
+        let f = format!(
+            r#"{{"id":1,"type":"subscribe","channel":"{prefix}-{}"}}"#,
+            i % 100
+        );
+        c.send(&text_frame(f.as_bytes())).await;
+        let (_, p) = c.next_frame().await.expect("subscribed");
+        positions.push(if recover {
+            Some((field_u64(&p, br#""offset":"#).unwrap_or(0), epoch_of(&p)))
+        } else {
+            None
+        });
+    }
+    let held = conns.len();
+    drop(conns);
+    let started = Instant::now();
+    let (mut again, hist, failures_again) =
+        open_many(cli, cli.addr, held, concurrency, "storm").await;
+    let mut not_recovered = 0;
+    for (i, c) in again.iter_mut().enumerate() {
+        let since = match &positions[i % positions.len()] {
+            Some((offset, epoch)) => format!(r#","since":{{"offset":{offset},"epoch":"{epoch}"}}"#),
+            None => String::new(),
+        };
+        let f = format!(
+            r#"{{"id":2,"type":"subscribe","channel":"{prefix}-{}"{since}}}"#,
+            i % 100
+        );
+        c.send(&text_frame(f.as_bytes())).await;
+    }
+    for c in again.iter_mut() {
+        loop {
+            let (_, p) = c.next_frame().await.expect("subscribed again");
+            if p.starts_with(br#"{"id":2,"#) {
+                if recover && !p.windows(16).any(|w| w == br#""recovered":true"#) {
+                    not_recovered += 1;
+                }
+                break;
+            }
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let p = percentiles(&hist, 1000.0);
+    eprintln!(
+        "storm: {held} clients dropped and back in {secs:.2} s (recover: {recover}, not recovered: {not_recovered}); reconnect ms p50 {} p99 {} max {}",
+        p["p50"], p["p99"], p["max"]
+    );
+    json!({"scenario": "storm", "conns": held, "recover": recover, "seconds_to_resubscribed": secs,
+           "not_recovered": not_recovered, "failures": failures, "failures_reconnecting": failures_again,
+           "reconnect_ms": p})
 }
