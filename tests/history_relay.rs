@@ -26,6 +26,14 @@ fn with_history(c: &mut ringhub::Config) {
         ..Namespace::default()
     };
     c.namespaces.insert("short".into(), short);
+    let brief = Namespace {
+        public: true,
+        client_publish: true,
+        history_size: 100,
+        history_ttl: Some(Duration::from_millis(500)),
+        ..Namespace::default()
+    };
+    c.namespaces.insert("brief".into(), brief);
 }
 
 fn subscribe(c: &mut Client, channel: &str, since: Option<(u64, &str)>) -> Value {
@@ -196,6 +204,30 @@ fn a_lost_stream_changes_the_epoch_and_trimming_holds() {
     let s = subscribe(&mut again, "short:t", Some((5, &epoch)));
     assert_ne!(s["epoch"], epoch, "{s}");
     assert_eq!(s["recovered"], false);
+}
+
+#[test]
+fn trimmed_by_age_in_redis() {
+    let Some(redis) = Redis::start() else { return };
+    let hubs = cluster_with(&redis, 1, with_history);
+    let (mut c, _) = connect(hubs[0].addr, "aging");
+    for n in 1..=2 {
+        c.request(
+            json!({"type": "publish", "channel": "brief:b", "data": n}),
+            n,
+        );
+    }
+    let h = c.request(json!({"type": "history", "channel": "brief:b"}), 10);
+    assert_eq!(h["publications"].as_array().unwrap().len(), 2, "{h}");
+    let epoch = h["epoch"].as_str().unwrap().to_string();
+    std::thread::sleep(Duration::from_millis(800));
+    let h = c.request(json!({"type": "history", "channel": "brief:b"}), 11);
+    assert_eq!(h["publications"], json!([]), "older than history_ttl: {h}");
+    let (mut late, _) = connect(hubs[0].addr, "late");
+    assert_eq!(
+        subscribe(&mut late, "brief:b", Some((0, &epoch)))["recovered"],
+        false
+    );
 }
 
 #[test]

@@ -171,8 +171,14 @@ fn presence_is_cleaned_after_every_kind_of_disconnect(driver: Driver) {
     let mut api = hub.api();
     api.post("/api/disconnect", &json!({"user": "by-kick"}));
     let cut = ringhub::auth::unix_now() + 10;
-    api.post("/api/revoke", &json!({"user": "by-revoke", "issued_before": cut}));
-    api.post("/api/unsubscribe", &json!({"user": "by-api-unsubscribe", "channel": "room:x"}));
+    api.post(
+        "/api/revoke",
+        &json!({"user": "by-revoke", "issued_before": cut}),
+    );
+    api.post(
+        "/api/unsubscribe",
+        &json!({"user": "by-api-unsubscribe", "channel": "room:x"}),
+    );
     let mut leaves: Vec<String> = Vec::new();
     let deadline = std::time::Instant::now() + WAIT;
     let want = [
