@@ -18,7 +18,7 @@ fn history_config(driver: Driver) -> ringhub::Config {
         history_ttl: ttl,
         ..Namespace::default()
     };
-    c.namespaces.insert("log".into(), ns(1000, None));
+    c.namespaces.insert("log".into(), ns(100_000, None));
     c.namespaces.insert("short".into(), ns(3, None));
     c.namespaces
         .insert("brief".into(), ns(100, Some(Duration::from_millis(500))));
@@ -106,9 +106,12 @@ fn recovery_under_load_has_no_gap_or_duplicate(driver: Driver) {
         let mut n = 0;
         while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
             n += 1;
-            p.send(json!({"type": "publish", "channel": "log:busy", "data": n}));
-            if n % 50 == 0 {
-                p.request(json!({"type": "ping"}), n);
+            let publication = json!({"type": "publish", "channel": "log:busy", "data": n});
+            if n % 20 == 0 {
+                // Wait for this one's offset: the publisher keeps pace with the hub.
+                p.request(publication, n);
+            } else {
+                p.send(publication);
             }
         }
         n
