@@ -212,7 +212,13 @@ pub async fn recover(
 ) -> redis::RedisResult<()> {
     // Without `since` only the position is needed: read nothing after the top.
     let after = since.as_ref().map_or(i64::MAX as u64, |s| s.offset());
-    let (epoch, top, entries) = read(shared, conn, &channel, after).await?;
+    let (epoch, top, entries) = match read(shared, conn, &channel, after).await {
+        Ok(read) => read,
+        Err(e) => {
+            refuse_recover(shared, channel, since, to);
+            return Err(e);
+        }
+    };
     let (recovered, frames) = match since {
         None => (None, Vec::new()),
         Some(s) => {
@@ -275,7 +281,13 @@ pub async fn history(
     to: HistoryTo,
 ) -> redis::RedisResult<()> {
     let after = since.unwrap_or(0);
-    let (epoch, _, entries) = read(shared, conn, &channel, after).await?;
+    let (epoch, _, entries) = match read(shared, conn, &channel, after).await {
+        Ok(read) => read,
+        Err(e) => {
+            refuse_history(shared, to);
+            return Err(e);
+        }
+    };
     let publications =
         protocol::publications_json(entries.iter().filter(|e| e.offset > after).take(limit).map(
             |e| Publication {

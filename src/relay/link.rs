@@ -128,7 +128,9 @@ async fn session(
                     return redis::RedisError::from((redis::ErrorKind::Client, "the hub is stopping"));
                 }
                 let mut deferred = Vec::new();
-                if let Err(e) = outbound::publish(shared, &mut publisher, &mut batch, &mut deferred).await {
+                let published = outbound::publish(shared, &mut publisher, &mut batch, &mut deferred).await;
+                if let Err(e) = published {
+                    refuse_all(shared, deferred);
                     return e;
                 }
                 if !deferred.is_empty() {
@@ -136,15 +138,18 @@ async fn session(
                     // subscribed: what is published later arrives live (deduplicated by
                     // offset), what was published before is in the stream.
                     if let Err(e) = reconcile(shared, &mut sink, &prefix, &mut subscribed, &mut leaving).await {
+                        refuse_all(shared, deferred);
                         return e;
                     }
-                    for out in deferred {
+                    let mut pending = deferred.into_iter();
+                    while let Some(out) = pending.next() {
                         let done = match out {
                             Out::Recover { channel, since, to } => super::history::recover(shared, &mut publisher, channel, since, to).await,
                             Out::History { channel, since, limit, to } => super::history::history(shared, &mut publisher, channel, since, limit, to).await,
                             _ => Ok(()),
                         };
                         if let Err(e) = done {
+                            refuse_all(shared, pending.collect());
                             return e;
                         }
                     }
@@ -182,6 +187,13 @@ async fn session(
                 }
             }
         }
+    }
+}
+
+/// Answers what can no longer be done in this session (the link broke).
+fn refuse_all(shared: &Shared, outs: Vec<Out>) {
+    for out in outs {
+        outbound::drop_one(shared, out);
     }
 }
 

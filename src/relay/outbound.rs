@@ -82,14 +82,20 @@ pub async fn publish(
             }
         }
     }
-    // Transitions first: their joins and leaves are queued for the next batch.
+    // Transitions first: their joins and leaves are queued for the next batch. A failure
+    // here still answers every ingress request of the batch (as failed) below.
     let instance = shared.instance.clone();
-    members::apply(shared, conn, &instance, &changes).await?;
-    history::append(shared, conn, appends).await?;
-    if sent + ingress == 0 {
-        return Ok(());
+    let mut result = members::apply(shared, conn, &instance, &changes).await;
+    if result.is_ok() {
+        result = history::append(shared, conn, appends).await;
+    } else {
+        for a in appends {
+            history::refuse_append(shared, a.ack);
+        }
     }
-    let result = timed(pipe.query_async::<()>(conn)).await;
+    if result.is_ok() && sent + ingress > 0 {
+        result = timed(pipe.query_async::<()>(conn)).await;
+    }
     let ok = result.is_ok();
     let stats = &handle.stats;
     if ok {
