@@ -5,6 +5,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::history::{recover_repeatedly, subscribe_since, Hammer};
 use common::*;
 use ringhub::config::{Driver, Namespace};
 use serde_json::{json, Value};
@@ -25,16 +26,6 @@ fn history_config(driver: Driver) -> ringhub::Config {
     c
 }
 
-fn sub_since(c: &mut Client, channel: &str, since: Option<(u64, &str)>) -> Value {
-    let mut req = json!({"type": "subscribe", "channel": channel});
-    if let Some((offset, epoch)) = since {
-        req["since"] = json!({"offset": offset, "epoch": epoch});
-    }
-    let r = c.request(req, 900);
-    assert_eq!(r["type"], "subscribed", "{r}");
-    r
-}
-
 fn publish(c: &mut Client, channel: &str, n: u64, id: u64) -> Value {
     c.request(
         json!({"type": "publish", "channel": channel, "data": {"n": n}}),
@@ -45,7 +36,7 @@ fn publish(c: &mut Client, channel: &str, n: u64, id: u64) -> Value {
 fn offsets_and_recovery(driver: Driver) {
     let hub = start(history_config(driver));
     let (mut sub, _) = connect(hub.addr, "hs");
-    let first = sub_since(&mut sub, "log:a", None);
+    let first = subscribe_since(&mut sub, "log:a", None);
     assert_eq!(first["offset"], 0);
     let epoch = first["epoch"].as_str().unwrap().to_string();
     assert!(first.get("recovered").is_none());
@@ -72,7 +63,7 @@ fn offsets_and_recovery(driver: Driver) {
         publish(&mut p, "log:a", n, n);
     }
     let (mut back, _) = connect(hub.addr, "hs");
-    let r = sub_since(&mut back, "log:a", Some((3, &epoch)));
+    let r = subscribe_since(&mut back, "log:a", Some((3, &epoch)));
     assert_eq!(
         (r["recovered"].as_bool(), r["offset"].as_u64()),
         (Some(true), Some(10)),
@@ -86,7 +77,7 @@ fn offsets_and_recovery(driver: Driver) {
     back.expect_silence(Duration::from_millis(100));
     // Another epoch cannot be recovered from.
     let (mut other, _) = connect(hub.addr, "hs2");
-    let r = sub_since(&mut other, "log:a", Some((3, "not-the-epoch")));
+    let r = subscribe_since(&mut other, "log:a", Some((3, "not-the-epoch")));
     assert_eq!(
         (r["recovered"].as_bool(), r["offset"].as_u64()),
         (Some(false), Some(11))
@@ -98,50 +89,9 @@ fn offsets_and_recovery(driver: Driver) {
 /// every offset arrives exactly once, in order.
 fn recovery_under_load_has_no_gap_or_duplicate(driver: Driver) {
     let hub = start(history_config(driver));
-    let addr = hub.addr;
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stop2 = stop.clone();
-    let publisher = std::thread::spawn(move || {
-        let (mut p, _) = connect(addr, "hammer");
-        let mut n = 0;
-        while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
-            n += 1;
-            let publication = json!({"type": "publish", "channel": "log:busy", "data": n});
-            if n % 20 == 0 {
-                // Wait for this one's offset: the publisher keeps pace with the hub.
-                p.request(publication, n);
-            } else {
-                p.send(publication);
-            }
-        }
-        n
-    });
-    let mut last = 0u64;
-    let mut epoch = String::new();
-    for round in 0..12 {
-        let (mut c, _) = connect(addr, &format!("recoverer-{}", round % 3));
-        let since = (round > 0).then_some((last, epoch.as_str()));
-        let r = sub_since(&mut c, "log:busy", since);
-        epoch = r["epoch"].as_str().unwrap().to_string();
-        if round == 0 {
-            last = r["offset"].as_u64().unwrap();
-        } else {
-            assert_eq!(r["recovered"], true, "{r}");
-        }
-        let until = std::time::Instant::now() + Duration::from_millis(60);
-        while std::time::Instant::now() < until {
-            let m = c.recv();
-            if m["type"] != "message" {
-                continue;
-            }
-            let o = m["offset"].as_u64().unwrap();
-            assert_eq!(o, last + 1, "round {round}: after {last} came {o}");
-            last = o;
-        }
-        drop(c);
-    }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let sent = publisher.join().unwrap();
+    let hammer = Hammer::start(hub.addr, "log:busy");
+    let last = recover_repeatedly(&[hub.addr], "log:busy", 12, Duration::from_millis(60));
+    let sent = hammer.stop();
     assert!(last > 50 && last <= sent, "{last} of {sent}");
 }
 
@@ -164,10 +114,10 @@ fn trimmed_by_size_and_age(driver: Driver) {
     assert_eq!(h["publications"][0]["data"], json!({"n": 8}));
     let epoch = h["epoch"].as_str().unwrap().to_string();
     let (mut c, _) = connect(hub.addr, "trim-sub");
-    let r = sub_since(&mut c, "short:x", Some((2, &epoch)));
+    let r = subscribe_since(&mut c, "short:x", Some((2, &epoch)));
     assert_eq!(r["recovered"], false, "offsets 3..7 are gone: {r}");
     let (mut c2, _) = connect(hub.addr, "trim-sub2");
-    let r = sub_since(&mut c2, "short:x", Some((7, &epoch)));
+    let r = subscribe_since(&mut c2, "short:x", Some((7, &epoch)));
     assert_eq!(r["recovered"], true, "{r}");
     for n in 8..=10 {
         assert_eq!(c2.recv()["offset"], n);
@@ -190,7 +140,7 @@ fn trimmed_by_size_and_age(driver: Driver) {
     let h = p.request(json!({"type": "history", "channel": "brief:y"}), 41);
     assert_eq!(h["publications"], json!([]), "expired: {h}");
     let (mut c3, _) = connect(hub.addr, "trim-sub3");
-    let r = sub_since(&mut c3, "brief:y", Some((0, &epoch)));
+    let r = subscribe_since(&mut c3, "brief:y", Some((0, &epoch)));
     assert_eq!(r["recovered"], false);
     let e = p.request(json!({"type": "history", "channel": "chat:nohistory"}), 42);
     assert_eq!(e["code"], "not_found");
@@ -207,7 +157,7 @@ fn a_restart_without_redis_changes_the_epoch() {
     let config = history_config(Driver::IoUring);
     let hub = start(config.clone());
     let (mut c, _) = connect(hub.addr, "ep");
-    let e1 = sub_since(&mut c, "log:e", None)["epoch"]
+    let e1 = subscribe_since(&mut c, "log:e", None)["epoch"]
         .as_str()
         .unwrap()
         .to_string();
@@ -216,7 +166,7 @@ fn a_restart_without_redis_changes_the_epoch() {
     hub.shutdown();
     let hub = start(config);
     let (mut c, _) = connect(hub.addr, "ep");
-    let r = sub_since(&mut c, "log:e", Some((1, &e1)));
+    let r = subscribe_since(&mut c, "log:e", Some((1, &e1)));
     assert_ne!(r["epoch"], e1);
     assert_eq!(
         (r["recovered"].as_bool(), r["offset"].as_u64()),

@@ -6,10 +6,11 @@ mod common;
 use std::time::Duration;
 
 use common::cluster::{cluster_with, eventually_long, scrape};
+use common::history::{recover_repeatedly, subscribe_since, Hammer};
 use common::redis::Redis;
 use common::*;
 use ringhub::config::Namespace;
-use serde_json::{json, Value};
+use serde_json::json;
 
 fn with_history(c: &mut ringhub::Config) {
     let ns = Namespace {
@@ -36,26 +37,16 @@ fn with_history(c: &mut ringhub::Config) {
     c.namespaces.insert("brief".into(), brief);
 }
 
-fn subscribe(c: &mut Client, channel: &str, since: Option<(u64, &str)>) -> Value {
-    let mut req = json!({"type": "subscribe", "channel": channel});
-    if let Some((offset, epoch)) = since {
-        req["since"] = json!({"offset": offset, "epoch": epoch});
-    }
-    let r = c.request(req, 900);
-    assert_eq!(r["type"], "subscribed", "{r}");
-    r
-}
-
 #[test]
 fn one_sequence_for_the_cluster_and_recovery_across_instances() {
     let Some(redis) = Redis::start() else { return };
     let hubs = cluster_with(&redis, 2, with_history);
     let (mut sub_a, _) = connect(hubs[0].addr, "ha");
     let (mut sub_b, _) = connect(hubs[1].addr, "hb");
-    let r = subscribe(&mut sub_a, "log:x", None);
+    let r = subscribe_since(&mut sub_a, "log:x", None);
     let epoch = r["epoch"].as_str().unwrap().to_string();
     assert_eq!(
-        subscribe(&mut sub_b, "log:x", None)["epoch"],
+        subscribe_since(&mut sub_b, "log:x", None)["epoch"],
         epoch,
         "one epoch for the cluster"
     );
@@ -85,7 +76,7 @@ fn one_sequence_for_the_cluster_and_recovery_across_instances() {
         );
     }
     let (mut back, _) = connect(hubs[0].addr, "hb");
-    let r = subscribe(&mut back, "log:x", Some((5, &epoch)));
+    let r = subscribe_since(&mut back, "log:x", Some((5, &epoch)));
     assert_eq!(
         (r["recovered"].as_bool(), r["offset"].as_u64()),
         (Some(true), Some(8)),
@@ -114,54 +105,10 @@ fn one_sequence_for_the_cluster_and_recovery_across_instances() {
 fn recovery_across_instances_under_load() {
     let Some(redis) = Redis::start() else { return };
     let hubs = cluster_with(&redis, 2, with_history);
-    let addr = hubs[0].addr;
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stop2 = stop.clone();
-    let publisher = std::thread::spawn(move || {
-        let (mut p, _) = connect(addr, "hammer");
-        let mut n = 0u64;
-        while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
-            n += 1;
-            let publication = json!({"type": "publish", "channel": "log:busy", "data": n});
-            if n % 20 == 0 {
-                // Wait for this one's offset: the publisher keeps pace with Redis.
-                p.request(publication, n);
-            } else {
-                p.send(publication);
-            }
-        }
-    });
-    let mut last = 0;
-    let mut epoch = String::new();
-    for round in 0..10 {
-        let hub = &hubs[round % 2];
-        let (mut c, _) = connect(hub.addr, "recoverer");
-        let since = (round > 0).then_some((last, epoch.as_str()));
-        let r = subscribe(&mut c, "log:busy", since);
-        epoch = r["epoch"].as_str().unwrap().to_string();
-        if round == 0 {
-            last = r["offset"].as_u64().unwrap();
-        } else {
-            assert_eq!(r["recovered"], true, "round {round}: {r}");
-        }
-        let until = std::time::Instant::now() + Duration::from_millis(100);
-        while std::time::Instant::now() < until {
-            let m = c.recv();
-            if m["type"] != "message" {
-                continue;
-            }
-            let o = m["offset"].as_u64().unwrap();
-            assert_eq!(
-                o,
-                last + 1,
-                "round {round} on instance {}: after {last} came {o}",
-                round % 2
-            );
-            last = o;
-        }
-    }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    publisher.join().unwrap();
+    let hammer = Hammer::start(hubs[0].addr, "log:busy");
+    let addrs = [hubs[0].addr, hubs[1].addr];
+    let last = recover_repeatedly(&addrs, "log:busy", 10, Duration::from_millis(100));
+    hammer.stop();
     assert!(last > 20, "{last}");
 }
 
@@ -187,7 +134,7 @@ fn a_lost_stream_changes_the_epoch_and_trimming_holds() {
     let epoch = h["epoch"].as_str().unwrap().to_string();
     let (mut late, _) = connect(hubs[1].addr, "late");
     assert_eq!(
-        subscribe(&mut late, "short:t", Some((1, &epoch)))["recovered"],
+        subscribe_since(&mut late, "short:t", Some((1, &epoch)))["recovered"],
         false
     );
     // The stream is lost (deleted by hand): the next publication starts a new epoch.
@@ -201,7 +148,7 @@ fn a_lost_stream_changes_the_epoch_and_trimming_holds() {
         11,
     );
     let (mut again, _) = connect(hubs[1].addr, "again");
-    let s = subscribe(&mut again, "short:t", Some((5, &epoch)));
+    let s = subscribe_since(&mut again, "short:t", Some((5, &epoch)));
     assert_ne!(s["epoch"], epoch, "{s}");
     assert_eq!(s["recovered"], false);
 }
@@ -225,7 +172,7 @@ fn trimmed_by_age_in_redis() {
     assert_eq!(h["publications"], json!([]), "older than history_ttl: {h}");
     let (mut late, _) = connect(hubs[0].addr, "late");
     assert_eq!(
-        subscribe(&mut late, "brief:b", Some((0, &epoch)))["recovered"],
+        subscribe_since(&mut late, "brief:b", Some((0, &epoch)))["recovered"],
         false
     );
 }
@@ -244,7 +191,7 @@ fn history_is_refused_while_redis_is_away() {
     assert_eq!(r["code"], "unavailable", "{r}");
     let r = c.request(json!({"type": "history", "channel": "log:z"}), 2);
     assert_eq!(r["code"], "unavailable", "{r}");
-    let r = subscribe(&mut c, "log:z", Some((3, "e")));
+    let r = subscribe_since(&mut c, "log:z", Some((3, "e")));
     assert_eq!(r["recovered"], false);
     assert_eq!(
         hubs[0]

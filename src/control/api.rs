@@ -12,6 +12,7 @@ use serde_json::json;
 use serde_json::value::RawValue;
 
 use super::admin::Admin;
+use super::bodies::{Broadcast, Data, Disconnect, Publish, Send};
 use super::ops::{self, OpError, Scope};
 use crate::revocation::Rule;
 
@@ -86,36 +87,6 @@ pub fn metrics(registry: &crate::metrics::Registry) -> Answer {
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Answer> {
     serde_json::from_slice(body)
         .map_err(|e| Answer::error(400, "bad_request", &format!("invalid JSON body: {e}")))
-}
-
-#[derive(Deserialize)]
-struct Publish {
-    channel: String,
-    data: Box<RawValue>,
-}
-
-#[derive(Deserialize)]
-struct Broadcast {
-    channels: Vec<String>,
-    data: Box<RawValue>,
-}
-
-#[derive(Deserialize)]
-struct Send {
-    user: String,
-    data: Box<RawValue>,
-}
-
-#[derive(Deserialize)]
-struct Data {
-    data: Box<RawValue>,
-}
-
-#[derive(Deserialize)]
-struct Disconnect {
-    user: String,
-    #[serde(default)]
-    reason: Option<String>,
 }
 
 #[derive(Deserialize)]

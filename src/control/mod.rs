@@ -5,6 +5,7 @@
 
 mod admin;
 mod api;
+pub mod bodies;
 pub mod ops;
 mod store;
 

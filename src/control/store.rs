@@ -4,14 +4,10 @@
 //! Redis being down never blocks the API: a revocation still takes effect in this process,
 //! and the answer says it was not persisted.
 
-use std::time::Duration;
-
 use redis::AsyncCommands;
 
+use crate::relay::timed;
 use crate::revocation::Rule;
-
-/// How long one Redis call may take before it counts as failed.
-const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub struct Store {
     client: redis::Client,
@@ -83,17 +79,5 @@ impl Store {
             self.reset().await;
         }
         result
-    }
-}
-
-async fn timed<T>(
-    f: impl std::future::Future<Output = redis::RedisResult<T>>,
-) -> redis::RedisResult<T> {
-    match tokio::time::timeout(REDIS_TIMEOUT, f).await {
-        Ok(r) => r,
-        Err(_) => Err(redis::RedisError::from((
-            redis::ErrorKind::Io,
-            "Redis did not answer in time",
-        ))),
     }
 }

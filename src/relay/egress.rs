@@ -7,8 +7,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
+use crate::control::bodies::{Broadcast, Data, Disconnect, Publish, Send};
 use crate::control::ops::{self, Scope};
 use crate::shared::Shared;
 
@@ -18,36 +18,6 @@ use crate::shared::Shared;
 struct Head<'a> {
     #[serde(borrow)]
     op: std::borrow::Cow<'a, str>,
-}
-
-#[derive(Deserialize)]
-struct Publish {
-    channel: String,
-    data: Box<RawValue>,
-}
-
-#[derive(Deserialize)]
-struct Broadcast {
-    channels: Vec<String>,
-    data: Box<RawValue>,
-}
-
-#[derive(Deserialize)]
-struct Send {
-    user: String,
-    data: Box<RawValue>,
-}
-
-#[derive(Deserialize)]
-struct BroadcastAll {
-    data: Box<RawValue>,
-}
-
-#[derive(Deserialize)]
-struct Disconnect {
-    user: String,
-    #[serde(default)]
-    reason: Option<String>,
 }
 
 fn apply(shared: &Shared, payload: &[u8], scope: Scope) -> Result<(), String> {
@@ -68,7 +38,7 @@ fn apply(shared: &Shared, payload: &[u8], scope: Scope) -> Result<(), String> {
             ops::send(shared, &b.user, &b.data, scope).map_err(op)
         }
         "broadcast_all" => {
-            let b: BroadcastAll = serde_json::from_slice(payload).map_err(err)?;
+            let b: Data = serde_json::from_slice(payload).map_err(err)?;
             ops::broadcast_all(shared, &b.data, scope);
             Ok(())
         }

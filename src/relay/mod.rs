@@ -41,7 +41,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-pub use link::run;
+pub use link::{run, timed};
 pub use outbound::unix_ms;
 
 /// How long a channel keeps its Redis subscription after its last local subscriber left.

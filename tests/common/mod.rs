@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod cluster;
+pub mod history;
 pub mod redis;
 
 use std::io::{Read, Write};
