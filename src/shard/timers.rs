@@ -47,14 +47,19 @@ impl Core {
         let Some(identity) = self.conns[key].identity.as_deref() else {
             return;
         };
-        let now = crate::auth::unix_now();
-        let exp = identity.expires_at;
-        let window = self.shared.config.refresh_window.as_secs();
+        // In milliseconds: whole seconds would lose up to one of the refresh window.
+        let now = crate::relay::unix_ms();
+        let exp = identity.expires_at * 1000;
+        let window = self.shared.config.refresh_window.as_millis() as u64;
         let warn_at = exp.saturating_sub(window).max(now);
-        self.schedule(key, Duration::from_secs(warn_at - now), TimerKind::Expiring);
         self.schedule(
             key,
-            Duration::from_secs(exp.saturating_sub(now)),
+            Duration::from_millis(warn_at - now),
+            TimerKind::Expiring,
+        );
+        self.schedule(
+            key,
+            Duration::from_millis(exp.saturating_sub(now)),
             TimerKind::Expiry,
         );
     }
@@ -114,16 +119,17 @@ impl Core {
                 }
             }
             (TimerKind::Expiring | TimerKind::Expiry, Phase::Open) => {
-                let exp = conn.identity.as_deref().map_or(0, |i| i.expires_at);
-                let now = crate::auth::unix_now();
+                let exp_s = conn.identity.as_deref().map_or(0, |i| i.expires_at);
+                let exp = exp_s * 1000;
+                let now = crate::relay::unix_ms();
                 // A timer left over from before a refresh finds a later `exp`: ignore it.
-                if t.kind == TimerKind::Expiry && exp <= now {
+                // (Timers fire at or a tick after their time; `SLACK` covers the tick.)
+                const SLACK: u64 = 50;
+                let window = config.refresh_window.as_millis() as u64;
+                if t.kind == TimerKind::Expiry && exp <= now + SLACK {
                     self.close(t.key, 4001, "token expired");
-                } else if t.kind == TimerKind::Expiring
-                    && exp <= now + config.refresh_window.as_secs()
-                    && exp > now
-                {
-                    self.send(t.key, protocol::expiring(exp));
+                } else if t.kind == TimerKind::Expiring && exp <= now + window + SLACK {
+                    self.send(t.key, protocol::expiring(exp_s));
                 }
             }
             _ => {}
