@@ -42,7 +42,7 @@ autobahn() {
   RINGHUB_DRIVER="$driver" RINGHUB_ECHO_ENDPOINT=true RINGHUB_JWT_SECRET=autobahn \
   RINGHUB_MAX_MESSAGE_SIZE=16777216 RINGHUB_MAX_FRAGMENTS=1000000 \
   RINGHUB_SEND_QUEUE_BYTES=67108864 RINGHUB_CONNECTS_PER_SECOND_PER_IP=100000 RINGHUB_LOG=info \
-    target/debug/ringhub >"$log" 2>&1 &
+    "${CARGO_TARGET_DIR:-target}/debug/ringhub" >"$log" 2>&1 &
   local pid=$!
   local addr=""
   for _ in $(seq 100); do
