@@ -23,6 +23,12 @@ fn history_config(driver: Driver) -> ringhub::Config {
     c.namespaces.insert("short".into(), ns(3, None));
     c.namespaces
         .insert("brief".into(), ns(100, Some(Duration::from_millis(500))));
+    let room = Namespace {
+        presence: true,
+        join_leave: true,
+        ..ns(100, None)
+    };
+    c.namespaces.insert("hroom".into(), room);
     c
 }
 
@@ -198,4 +204,20 @@ fn history_through_the_server_api() {
     );
     assert_eq!(api.get("/api/history/log:api?since=x").status, 400);
     assert_eq!(api.get("/api/history/chat:none").status, 404);
+}
+
+#[test]
+fn presence_frames_are_not_held_back_by_a_catch_up() {
+    let hub = start(history_config(Driver::IoUring));
+    let (mut c, _) = connect(hub.addr, "joiner");
+    c.send(json!({"id": 1, "type": "subscribe", "channel": "hroom:1"}));
+    let frames = c.frames_for(Duration::from_millis(300));
+    let kinds: Vec<&str> = frames.iter().map(|f| f["type"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"subscribed"), "{frames:?}");
+    assert!(
+        frames
+            .iter()
+            .any(|f| f["type"] == "join" && f["user"] == "joiner"),
+        "one's own join on a channel with history: {frames:?}"
+    );
 }

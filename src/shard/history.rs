@@ -65,9 +65,11 @@ pub(super) fn passes(conn: &mut Conn, channel: &str, offset: Option<u64>) -> boo
         return true;
     };
     match (conn.catching_up[i].1, offset) {
-        (Catchup::Pending, _) => false,
+        // Frames without an offset (join, leave, status) are not in the history: never held.
+        (_, None) => true,
+        (Catchup::Pending, Some(_)) => false,
         (Catchup::After(top), Some(o)) if o <= top => false,
-        (Catchup::After(_), _) => {
+        (Catchup::After(_), Some(_)) => {
             // Past the answer: from here on every live publication is new.
             conn.catching_up.swap_remove(i);
             true
