@@ -84,6 +84,8 @@ pub struct Core {
     pub(super) revoked: crate::revocation::Revocations,
     /// Channels with history this shard owns.
     pub(super) logs: super::history::Logs,
+    /// History operations so far (the logs are swept every so many).
+    pub(super) history_ops: u64,
     /// Arrival times of the API publications handled in this batch (recorded after the flush).
     pub stamps: Vec<Instant>,
 }
@@ -109,6 +111,7 @@ impl Core {
             next_query: 0,
             revoked: Default::default(),
             logs: Default::default(),
+            history_ops: 0,
             stamps: Vec::new(),
         }
     }
