@@ -124,7 +124,12 @@ impl Core {
         self.shared.config.namespace(channel).history_size > 0
     }
 
-    /// Sends a publication on a channel with history to its owner (or sequences it here).
+    /// Is this shard the sequencer of `channel` (no Redis, and the owner)?
+    pub(super) fn sequences(&self, channel: &str) -> bool {
+        self.shared.relay.is_none() && self.shared.owner_of(channel) == self.index
+    }
+
+    /// Sends a publication on a channel with history to its sequencer (or sequences it here).
     pub(super) fn send_to_sequencer(
         &mut self,
         channel: &str,
@@ -132,29 +137,10 @@ impl Core {
         from: Option<&str>,
         ack: Option<AckTo>,
     ) {
-        if let Some(relay) = &self.shared.relay {
-            let append = crate::relay::history::Append {
-                channel: channel.into(),
-                data: data.into(),
-                from: from.map(Into::into),
-                ack,
-            };
-            return relay.push_or_refuse(&self.shared, crate::relay::Out::Sequence(append));
-        }
-        let owner = self.shared.owner_of(channel);
-        if owner == self.index {
+        if self.sequences(channel) {
             return self.sequence(channel, data, from, ack, None);
         }
-        self.shared.send(
-            owner,
-            ShardMsg::Sequence {
-                channel: channel.into(),
-                data: data.into(),
-                from: from.map(Into::into),
-                ack,
-                stamp: None,
-            },
-        );
+        crate::control::ops::sequence(&self.shared, channel, data, from, ack, None);
     }
 
     /// The owner: the next offset, kept and fanned out; the offset to whoever asked.
@@ -241,26 +227,10 @@ impl Core {
             conn: conn.id,
             id,
         };
-        if let Some(relay) = &self.shared.relay {
-            let out = crate::relay::Out::Recover {
-                channel: channel.clone(),
-                since,
-                to,
-            };
-            return relay.push_or_refuse(&self.shared, out);
-        }
-        let owner = self.shared.owner_of(channel);
-        if owner == self.index {
+        if self.sequences(channel) {
             self.recover(channel, since, to);
         } else {
-            self.shared.send(
-                owner,
-                ShardMsg::Recover {
-                    channel: channel.clone(),
-                    since,
-                    to,
-                },
-            );
+            crate::control::ops::ask_recovery(&self.shared, channel.clone(), since, to);
         }
     }
 

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::core::Core;
 use super::fanout::Subscribed;
-use super::inbox::{AckTo, ConnRef, HistoryTo, ShardMsg};
+use super::inbox::{AckTo, ConnRef, HistoryTo};
 use crate::auth::Identity;
 use crate::channel;
 use crate::protocol::{self, ErrorCode, Request, Status};
@@ -283,28 +283,10 @@ impl Core {
             id: req.id,
         });
         let since = req.since.as_ref().map(|s| s.offset());
-        if let Some(relay) = &self.shared.relay {
-            let out = crate::relay::Out::History {
-                channel: ch.into(),
-                since,
-                limit,
-                to,
-            };
-            return relay.push_or_refuse(&self.shared, out);
-        }
-        let owner = self.shared.owner_of(ch);
-        if owner == self.index {
+        if self.sequences(ch) {
             self.history_query(&ch.into(), since, limit, to);
         } else {
-            self.shared.send(
-                owner,
-                ShardMsg::History {
-                    channel: ch.into(),
-                    since,
-                    limit,
-                    to,
-                },
-            );
+            crate::control::ops::ask_history(&self.shared, ch.into(), since, limit, to);
         }
     }
 

@@ -17,7 +17,7 @@ use crate::shared::Shared;
 
 mod history;
 mod users;
-pub(crate) use history::sequence;
+pub(crate) use history::{ask_history, ask_recovery, sequence};
 pub use history::{history, publish_sequenced};
 pub use users::{
     disconnect, disconnect_nowait, install_rule, local_presence, presence, revoke, subscription,
@@ -103,7 +103,7 @@ pub fn publish(
 ) -> Result<(), OpError> {
     check_channel(channel)?;
     if keeps_history(shared, channel) {
-        sequence(shared, channel, data.get(), None, stamp);
+        sequence(shared, channel, data.get(), None, None, stamp);
         return Ok(());
     }
     let frame = protocol::message(channel, data.get(), None);
