@@ -12,9 +12,7 @@ use std::sync::Arc;
 
 use redis::aio::MultiplexedConnection;
 
-use super::envelope::Kind;
 use super::link::timed;
-use super::Topic;
 use crate::control::ops;
 use crate::protocol;
 use crate::shared::Shared;
@@ -82,19 +80,7 @@ pub async fn apply(
         if announce {
             let kind = if c.joined { "join" } else { "leave" };
             let frame = protocol::join_leave(kind, &c.channel, &c.user, &c.info);
-            if let Some(relay) = &shared.relay {
-                let payload = crate::ws::frame::payload_of(&frame);
-                let topic = Topic::Channel(c.channel.clone());
-                relay.send(
-                    &shared.instance,
-                    topic,
-                    Kind::Message,
-                    None,
-                    &c.channel,
-                    &payload,
-                );
-            }
-            ops::deliver(shared, &c.channel, frame, None, None);
+            ops::publish_frame(shared, &c.channel, frame, None, ops::Scope::Cluster);
         }
     }
     Ok(())

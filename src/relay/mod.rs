@@ -57,6 +57,39 @@ pub enum Topic {
     Reply(Box<str>),
 }
 
+/// Sends a publication's finished frame to the other instances' subscribers of `channel`
+/// (nothing without Redis).
+pub fn publication(shared: &crate::shared::Shared, channel: &str, frame: &Bytes) {
+    if let Some(relay) = &shared.relay {
+        let payload = crate::ws::frame::payload_of(frame);
+        let topic = Topic::Channel(channel.into());
+        relay.send(
+            &shared.instance,
+            topic,
+            envelope::Kind::Message,
+            None,
+            channel,
+            &payload,
+        );
+    }
+}
+
+/// Sends a direct message's finished frame to the other instances (the user may be
+/// connected there too).
+pub fn direct(shared: &crate::shared::Shared, user: &str, frame: &Bytes) {
+    if let Some(relay) = &shared.relay {
+        let payload = crate::ws::frame::payload_of(frame);
+        relay.send(
+            &shared.instance,
+            Topic::Cluster,
+            envelope::Kind::Direct,
+            None,
+            user,
+            &payload,
+        );
+    }
+}
+
 /// What leaves the instance through the relay.
 pub enum Out {
     Envelope {

@@ -4,47 +4,14 @@
 //! presence queries ask the other instances too. Everything goes through the relay's
 //! bounded queue: a shard never waits for Redis.
 
-use bytes::Bytes;
-
 use super::core::Core;
 use crate::protocol::{self, ErrorCode, Request};
-use crate::relay::envelope::Kind;
-use crate::relay::{IngressAck, Out, Topic};
-use crate::ws::frame::payload_of;
+use crate::relay::{IngressAck, Out};
 
 /// Longest event name.
 const MAX_EVENT: usize = 128;
 
 impl Core {
-    /// Sends a publication's frame to the other instances.
-    pub(super) fn relay_publication(&self, channel: &str, frame: &Bytes) {
-        if let Some(relay) = &self.shared.relay {
-            let topic = Topic::Channel(channel.into());
-            relay.send(
-                &self.shared.instance,
-                topic,
-                Kind::Message,
-                None,
-                channel,
-                &payload_of(frame),
-            );
-        }
-    }
-
-    /// Sends a direct message's frame to the other instances (the user may be there too).
-    pub(super) fn relay_direct(&self, user: &str, frame: &Bytes) {
-        if let Some(relay) = &self.shared.relay {
-            relay.send(
-                &self.shared.instance,
-                Topic::Cluster,
-                Kind::Direct,
-                None,
-                user,
-                &payload_of(frame),
-            );
-        }
-    }
-
     /// `event`: appended to the ingress stream, `ack` once Redis has it; `unavailable`
     /// while Redis is away (never silently dropped).
     pub(super) fn on_client_event(&mut self, key: usize, req: &Request<'_>) {

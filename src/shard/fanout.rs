@@ -117,7 +117,7 @@ impl Core {
             return;
         }
         let frame = frame();
-        self.relay_publication(channel, &frame);
+        crate::relay::publication(&self.shared, channel, &frame);
         let mut name: Option<Arc<str>> = None;
         while shards != 0 {
             let shard = shards.trailing_zeros() as usize;

@@ -252,7 +252,7 @@ impl Core {
             .clone()
             .expect("open connections have a user");
         let frame = protocol::direct(data.get(), Some(&from));
-        self.relay_direct(user, &frame);
+        crate::relay::direct(&self.shared, user, &frame);
         self.send_to_user(user, frame);
         self.reply(key, id, "ack", None);
     }

@@ -107,17 +107,7 @@ pub fn publish(
         return Ok(());
     }
     let frame = protocol::message(channel, data.get(), None);
-    let topic = Topic::Channel(channel.into());
-    relay(
-        shared,
-        scope,
-        topic,
-        Kind::Message,
-        &None,
-        channel,
-        &crate::ws::frame::payload_of(&frame),
-    );
-    deliver(shared, channel, frame, stamp, None);
+    publish_frame(shared, channel, frame, stamp, scope);
     Ok(())
 }
 
@@ -139,6 +129,21 @@ pub fn broadcast(
         publish(shared, ch, data, stamp, scope)?;
     }
     Ok(())
+}
+
+/// A finished publication frame: to this instance's subscribers, and with
+/// `Scope::Cluster` to the other instances' too.
+pub fn publish_frame(
+    shared: &Shared,
+    channel: &str,
+    frame: Bytes,
+    stamp: Option<Instant>,
+    scope: Scope,
+) {
+    if scope == Scope::Cluster {
+        crate::relay::publication(shared, channel, &frame);
+    }
+    deliver(shared, channel, frame, stamp, None);
 }
 
 /// Queues a finished frame to every shard with subscribers of `channel`.
@@ -173,16 +178,9 @@ pub fn deliver(
 pub fn send(shared: &Shared, user: &str, data: &RawValue, scope: Scope) -> Result<(), OpError> {
     check_user(user)?;
     let frame = protocol::direct(data.get(), None);
-    let payload = crate::ws::frame::payload_of(&frame);
-    relay(
-        shared,
-        scope,
-        Topic::Cluster,
-        Kind::Direct,
-        &None,
-        user,
-        &payload,
-    );
+    if scope == Scope::Cluster {
+        crate::relay::direct(shared, user, &frame);
+    }
     shared.send(
         shared.shard_of(user),
         ShardMsg::Direct {
