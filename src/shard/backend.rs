@@ -34,14 +34,26 @@ impl Core {
         result
     }
 
-    /// `broadcast_all`: the frame to every open connection of the shard.
-    pub fn broadcast_all(&mut self, frame: &Bytes) {
-        let keys: Vec<usize> = self
-            .conns
+    /// The slab keys of `user`'s connections on this shard.
+    pub(super) fn user_conns(&self, user: &str) -> Vec<usize> {
+        self.users
+            .get(user)
+            .map(|s| s.conns.clone())
+            .unwrap_or_default()
+    }
+
+    /// The slab keys of this shard's open (authenticated) connections.
+    fn open_conns(&self) -> Vec<usize> {
+        self.conns
             .iter()
             .filter(|(_, c)| c.phase == Phase::Open)
             .map(|(k, _)| k)
-            .collect();
+            .collect()
+    }
+
+    /// `broadcast_all`: the frame to every open connection of the shard.
+    pub fn broadcast_all(&mut self, frame: &Bytes) {
+        let keys: Vec<usize> = self.open_conns();
         crate::metrics::local(|m| crate::metrics::bump(&m.deliveries, keys.len() as u64));
         for key in keys {
             self.send(key, frame.clone());
@@ -56,11 +68,7 @@ impl Core {
         cause: &Cause,
         reply: Option<Reply<usize>>,
     ) {
-        let keys = self
-            .users
-            .get(user)
-            .map(|s| s.conns.clone())
-            .unwrap_or_default();
+        let keys = self.user_conns(user);
         for &key in &keys {
             self.close_by_backend(key, reason, cause);
         }
@@ -74,17 +82,8 @@ impl Core {
         let now = unix_now();
         let mut out = Revoked::default();
         let candidates: Vec<usize> = match rule {
-            Rule::User { user, .. } => self
-                .users
-                .get(&**user)
-                .map(|s| s.conns.clone())
-                .unwrap_or_default(),
-            Rule::Jti { .. } => self
-                .conns
-                .iter()
-                .filter(|(_, c)| c.phase == Phase::Open)
-                .map(|(k, _)| k)
-                .collect(),
+            Rule::User { user, .. } => self.user_conns(user),
+            Rule::Jti { .. } => self.open_conns(),
         };
         for key in candidates {
             let Some(id) = self.conns[key].identity.as_deref() else {
@@ -117,11 +116,7 @@ impl Core {
         cause: &Cause,
         reply: Option<Reply<usize>>,
     ) {
-        let keys = self
-            .users
-            .get(user)
-            .map(|s| s.conns.clone())
-            .unwrap_or_default();
+        let keys = self.user_conns(user);
         let mut changed = 0;
         for key in keys {
             if self.conns[key].phase != Phase::Open {

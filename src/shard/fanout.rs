@@ -99,11 +99,9 @@ impl Core {
 
     /// Queues a direct message's frame to every local connection of `user`.
     pub fn deliver_to_user(&mut self, user: &str, frame: &Bytes) {
-        let Some(state) = self.users.get(user) else {
-            return;
-        };
-        crate::metrics::local(|m| crate::metrics::bump(&m.deliveries, state.conns.len() as u64));
-        for key in state.conns.clone() {
+        let keys = self.user_conns(user);
+        crate::metrics::local(|m| crate::metrics::bump(&m.deliveries, keys.len() as u64));
+        for key in keys {
             self.send(key, frame.clone());
         }
     }
