@@ -4,7 +4,7 @@
 use bytes::{BufMut, Bytes};
 use serde::Deserialize;
 
-use super::push_json_str;
+use super::{open_object, push_json_str};
 use crate::ws::frame::{FrameBuf, Opcode};
 
 /// A position in a channel's history, as a client remembers it.
@@ -65,10 +65,7 @@ pub fn subscribed(
 ) -> Bytes {
     let mut f = FrameBuf::with_capacity(96 + channel.len());
     let b = f.payload_mut();
-    b.put_u8(b'{');
-    if let Some(id) = id {
-        b.extend_from_slice(format!(r#""id":{id},"#).as_bytes());
-    }
+    open_object(b, id);
     b.extend_from_slice(br#""type":"subscribed","channel":"#);
     push_json_str(b, channel);
     b.extend_from_slice(format!(r#","offset":{offset},"epoch":"#).as_bytes());
@@ -113,10 +110,7 @@ pub fn publications_json<'a>(pubs: impl IntoIterator<Item = Publication<'a>>) ->
 pub fn history(id: Option<u64>, channel: &str, epoch: &str, publications: &str) -> Bytes {
     let mut f = FrameBuf::with_capacity(64 + channel.len() + publications.len());
     let b = f.payload_mut();
-    b.put_u8(b'{');
-    if let Some(id) = id {
-        b.extend_from_slice(format!(r#""id":{id},"#).as_bytes());
-    }
+    open_object(b, id);
     b.extend_from_slice(br#""type":"history","channel":"#);
     push_json_str(b, channel);
     b.extend_from_slice(br#","epoch":"#);
@@ -131,10 +125,7 @@ pub fn history(id: Option<u64>, channel: &str, epoch: &str, publications: &str) 
 pub fn ack_offset(id: Option<u64>, offset: u64) -> Bytes {
     let mut f = FrameBuf::with_capacity(48);
     let b = f.payload_mut();
-    b.put_u8(b'{');
-    if let Some(id) = id {
-        b.extend_from_slice(format!(r#""id":{id},"#).as_bytes());
-    }
+    open_object(b, id);
     b.extend_from_slice(format!(r#""type":"ack","offset":{offset}}}"#).as_bytes());
     f.finish(Opcode::Text)
 }

@@ -282,10 +282,7 @@ pub fn status(channel: &str, user: &str, status: Status) -> Bytes {
 pub fn presence(id: Option<u64>, channel: &str, users: &[PresenceUser]) -> Bytes {
     let mut f = FrameBuf::with_capacity(64 + users.len() * 64);
     let b = f.payload_mut();
-    b.put_u8(b'{');
-    if let Some(id) = id {
-        b.extend_from_slice(format!(r#""id":{id},"#).as_bytes());
-    }
+    open_object(b, id);
     b.extend_from_slice(br#""type":"presence","channel":"#);
     push_json_str(b, channel);
     b.extend_from_slice(br#","users":["#);
@@ -308,6 +305,14 @@ pub fn presence(id: Option<u64>, channel: &str, users: &[PresenceUser]) -> Bytes
     }
     b.extend_from_slice(b"]}");
     f.finish(Opcode::Text)
+}
+
+/// `{` and, for a reply, `"id":N,`: how a frame with an optional request id begins.
+pub(crate) fn open_object(b: &mut BytesMut, id: Option<u64>) {
+    b.put_u8(b'{');
+    if let Some(id) = id {
+        b.extend_from_slice(format!(r#""id":{id},"#).as_bytes());
+    }
 }
 
 pub(crate) fn push_json_str(buf: &mut BytesMut, s: &str) {
