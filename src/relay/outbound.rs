@@ -159,7 +159,8 @@ pub async fn heartbeat(
         ts: now,
     };
     let value = serde_json::to_string(&me).expect("peers serialize");
-    let (_, all): ((), Vec<(String, String)>) = timed(
+    // HSET's answer is ignored: the pipeline answers HGETALL alone.
+    let (all,): (Vec<(String, String)>,) = timed(
         redis::pipe()
             .cmd("HSET")
             .arg(&key)
@@ -170,8 +171,7 @@ pub async fn heartbeat(
             .arg(&key)
             .query_async(conn),
     )
-    .await
-    .map(|(all,): (Vec<(String, String)>,)| ((), all))?;
+    .await?;
     let mut peers = Vec::new();
     let mut stale = Vec::new();
     for (name, value) in all {
