@@ -62,11 +62,12 @@ impl Rule {
         }
     }
 
-    /// The same rule, kept no longer than `until`.
-    pub fn shortened(&self, until: u64) -> Rule {
+    /// The rule as it is kept once the matching tokens were seen: a `jti` rule lives no
+    /// longer than that token's `exp` (plus `leeway`); a user rule is unchanged.
+    pub fn once_seen(&self, seen_exp: Option<u64>, leeway: u64) -> Rule {
         let mut r = self.clone();
-        match &mut r {
-            Rule::Jti { until: u, .. } | Rule::User { until: u, .. } => *u = (*u).min(until),
+        if let (Rule::Jti { until, .. }, Some(exp)) = (&mut r, seen_exp) {
+            *until = (*until).min(exp + leeway);
         }
         r
     }
@@ -184,6 +185,17 @@ mod tests {
         assert!(!r.check(&id("v", None, Some(1), 2000), 1001, 0));
         assert!(!r.check(&id("u", None, Some(999), 2000), 5001, 0));
         assert!(rule.matches(&id("u", None, Some(5), 9)));
+        assert_eq!(
+            rule.once_seen(Some(10), 5),
+            rule,
+            "user rules keep their life"
+        );
+        let jti = Rule::Jti {
+            jti: "t".into(),
+            until: 10_000,
+        };
+        assert_eq!(jti.once_seen(Some(500), 5).until(), 505);
+        assert_eq!(jti.once_seen(None, 5).until(), 10_000);
     }
 
     #[test]

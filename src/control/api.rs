@@ -223,11 +223,7 @@ async fn revoke(admin: &Admin, b: Revoke, cause: Option<Arc<str>>) -> Result<Ans
         }
     };
     let done = ops::revoke(shared, Arc::new(rule.clone()), cause).await?;
-    let leeway = shared.config.jwt_leeway.as_secs();
-    let stored = match done.seen_exp {
-        Some(exp) if matches!(rule, Rule::Jti { .. }) => rule.shortened(exp + leeway),
-        _ => rule,
-    };
+    let stored = rule.once_seen(done.seen_exp, shared.config.jwt_leeway.as_secs());
     let persisted = match &admin.store {
         None => false,
         Some(store) => match store.save(&stored).await {

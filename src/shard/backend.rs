@@ -95,11 +95,7 @@ impl Core {
                 self.close_by_backend(key, "token revoked", cause);
             }
         }
-        let leeway = self.shared.config.jwt_leeway.as_secs();
-        let rule = match (rule, out.seen_exp) {
-            (Rule::Jti { .. }, Some(exp)) => rule.shortened(exp + leeway),
-            _ => rule.clone(),
-        };
+        let rule = rule.once_seen(out.seen_exp, self.shared.config.jwt_leeway.as_secs());
         self.revoked.insert(&rule, now);
         if let Some(reply) = reply {
             let _ = reply.send(out);
