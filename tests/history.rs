@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::history::{recover_repeatedly, subscribe_since, Hammer};
+use common::history::{offsets, recover_repeatedly, subscribe_since, Hammer};
 use common::*;
 use ringhub::config::{Driver, Namespace};
 use serde_json::{json, Value};
@@ -108,12 +108,7 @@ fn trimmed_by_size_and_age(driver: Driver) {
         publish(&mut p, "short:x", n, n);
     }
     let h = p.request(json!({"type": "history", "channel": "short:x"}), 20);
-    let offsets: Vec<u64> = h["publications"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["offset"].as_u64().unwrap())
-        .collect();
+    let offsets = offsets(&h);
     assert_eq!(offsets, vec![8, 9, 10], "{h}");
     assert_eq!(h["publications"][0]["from"], "trim");
     assert!(h["publications"][0]["ts"].as_u64().unwrap() > 1_700_000_000_000);
@@ -191,12 +186,7 @@ fn history_through_the_server_api() {
     let h = api.get("/api/history/log:api?since=2&limit=2").json();
     assert_eq!(h["channel"], "log:api");
     assert!(h["epoch"].is_string());
-    let offsets: Vec<u64> = h["publications"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["offset"].as_u64().unwrap())
-        .collect();
+    let offsets = offsets(&h);
     assert_eq!(offsets, vec![3, 4]);
     assert!(
         h["publications"][0].get("from").is_none(),

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::cluster::{cluster_with, eventually_long, scrape};
-use common::history::{recover_repeatedly, subscribe_since, Hammer};
+use common::history::{offsets, recover_repeatedly, subscribe_since, Hammer};
 use common::redis::Redis;
 use common::*;
 use ringhub::config::Namespace;
@@ -86,12 +86,7 @@ fn one_sequence_for_the_cluster_and_recovery_across_instances() {
         assert_eq!(back.recv()["offset"], n);
     }
     let h = hubs[1].api().get("/api/history/log:x?since=6").json();
-    let offsets: Vec<u64> = h["publications"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["offset"].as_u64().unwrap())
-        .collect();
+    let offsets = offsets(&h);
     assert_eq!(offsets, vec![7, 8]);
     assert_eq!(h["epoch"], epoch);
     let r = hubs[1]
@@ -124,12 +119,7 @@ fn a_lost_stream_changes_the_epoch_and_trimming_holds() {
         );
     }
     let h = c.request(json!({"type": "history", "channel": "short:t"}), 10);
-    let offsets: Vec<u64> = h["publications"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["offset"].as_u64().unwrap())
-        .collect();
+    let offsets = offsets(&h);
     assert_eq!(offsets, vec![3, 4, 5], "trimmed to history_size: {h}");
     let epoch = h["epoch"].as_str().unwrap().to_string();
     let (mut late, _) = connect(hubs[1].addr, "late");

@@ -94,3 +94,13 @@ pub fn recover_repeatedly(
     }
     last
 }
+
+/// The offsets of a `history` answer's publications, in order.
+pub fn offsets(history: &Value) -> Vec<u64> {
+    history["publications"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a history answer: {history}"))
+        .iter()
+        .map(|e| e["offset"].as_u64().unwrap())
+        .collect()
+}
