@@ -66,7 +66,7 @@ impl Shared {
         self.inboxes.len()
     }
 
-    /// The shard that owns a user: `hash(user) % N`.
+    /// The shard that owns a user (or, through `owner_of`, a channel): `hash(key) % N`.
     pub fn shard_of(&self, user: &str) -> usize {
         (fnv1a(user.as_bytes()) % self.shards() as u64) as usize
     }
@@ -121,7 +121,7 @@ impl Shared {
 
     /// The shard that sequences and keeps a channel's history: `hash(channel) % N`.
     pub fn owner_of(&self, channel: &str) -> usize {
-        (fnv1a(channel.as_bytes()) % self.shards() as u64) as usize
+        self.shard_of(channel)
     }
 
     /// The shards with subscribers for a channel.
