@@ -10,7 +10,7 @@
 //! lost), so clients can tell their offsets no longer apply. With `history_ttl` both keys
 //! expire after that long without publications, and history restarts with a new epoch.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
 use redis::aio::MultiplexedConnection;
@@ -63,6 +63,13 @@ if n <= 0 then return {epoch, top, {}} end
 return {epoch, top, redis.call('XREVRANGE', KEYS[1], '+', oldest, 'COUNT', n)}
 ";
 
+/// The scripts, loaded once per pipeline (`SCRIPT LOAD`) and then called by their digest:
+/// the script text does not travel with every publication.
+static APPEND_SCRIPT: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(&format!("{EPOCH}{APPEND}")));
+static READ_SCRIPT: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(&format!("{EPOCH}{READ}")));
+
 /// A publication waiting to be sequenced.
 pub struct Append {
     pub channel: Arc<str>,
@@ -96,26 +103,26 @@ pub async fn append(
     if batch.is_empty() {
         return Ok(());
     }
-    let script = format!("{EPOCH}{APPEND}");
     let mut pipe = redis::pipe();
+    pipe.load_script(&APPEND_SCRIPT).ignore();
     for a in &batch {
         let (stream, meta) = keys(shared, &a.channel);
         let frame = protocol::message(&a.channel, &a.data, a.from.as_deref());
         let json = crate::ws::frame::payload_of(&frame);
         let head = &json[..json.len() - 1];
         let size = shared.config.namespace(&a.channel).history_size;
-        pipe.cmd("EVAL")
-            .arg(&script)
-            .arg(2)
-            .arg(stream)
-            .arg(meta)
-            .arg(size)
-            .arg(ttl_ms(shared, &a.channel))
-            .arg(head)
-            .arg(format!("{}ch.{}", shared.config.redis_prefix, a.channel))
-            .arg(&*a.channel)
-            .arg(a.from.as_deref().unwrap_or(""))
-            .arg(&*a.data);
+        pipe.invoke_script(
+            APPEND_SCRIPT
+                .key(stream)
+                .key(meta)
+                .arg(size)
+                .arg(ttl_ms(shared, &a.channel))
+                .arg(head)
+                .arg(format!("{}ch.{}", shared.config.redis_prefix, a.channel))
+                .arg(&*a.channel)
+                .arg(a.from.as_deref().unwrap_or(""))
+                .arg(&*a.data),
+        );
     }
     let result: redis::RedisResult<Vec<(u64, String)>> = timed(pipe.query_async(conn)).await;
     match result {
@@ -176,14 +183,12 @@ async fn read(
     let (stream, meta) = keys(shared, channel);
     type Raw = (String, u64, Vec<(String, Vec<(String, String)>)>);
     let (epoch, top, raw): Raw = timed(
-        redis::cmd("EVAL")
-            .arg(format!("{EPOCH}{READ}"))
-            .arg(2)
-            .arg(stream)
-            .arg(meta)
+        READ_SCRIPT
+            .key(stream)
+            .key(meta)
             .arg(ttl_ms(shared, channel))
             .arg(since)
-            .query_async(conn),
+            .invoke_async(conn),
     )
     .await?;
     let mut entries: Vec<Entry> = raw

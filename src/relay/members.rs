@@ -30,6 +30,9 @@ end
 return redis.call('SCARD', KEYS[1])
 ";
 
+static CHANGE: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(SCRIPT));
+
 /// One transition to apply.
 pub struct Change {
     pub channel: Arc<str>,
@@ -64,15 +67,17 @@ pub async fn apply(
     let prefix = &shared.config.redis_prefix;
     let index = index_key(prefix, instance);
     let mut pipe = redis::pipe();
+    // Loaded once per pipeline, then called by its digest.
+    pipe.load_script(&CHANGE).ignore();
     for c in changes {
-        pipe.cmd("EVAL")
-            .arg(SCRIPT)
-            .arg(2)
-            .arg(set_key(prefix, &c.channel, &c.user))
-            .arg(&index)
-            .arg(instance)
-            .arg(member(c))
-            .arg(if c.joined { "1" } else { "-1" });
+        pipe.invoke_script(
+            CHANGE
+                .key(set_key(prefix, &c.channel, &c.user))
+                .key(&index)
+                .arg(instance)
+                .arg(member(c))
+                .arg(if c.joined { "1" } else { "-1" }),
+        );
     }
     let left: Vec<i64> = timed(pipe.query_async(conn)).await?;
     for (c, n) in changes.iter().zip(left) {
