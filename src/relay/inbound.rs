@@ -25,7 +25,7 @@ pub fn handle(shared: &Arc<Shared>, msg: &redis::Msg) {
     if name == "egress" {
         return egress::handle(shared, payload, false);
     }
-    if name == format!("egress.{}", shared.instance) {
+    if name.strip_prefix("egress.") == Some(shared.instance.as_str()) {
         return egress::handle(shared, payload, true);
     }
     let Some(e) = envelope::decode(payload) else {
