@@ -11,11 +11,13 @@ SECRET=bench-secret
 OUT=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$OUT"' EXIT
 
+PING=25s # both hubs' ping interval; the heartbeat measurement sets 1s
 start_hub() { # name port -> pid
   case $1 in
     ringhub) RINGHUB_CONFIG=bench/hub.toml RINGHUB_LISTEN=127.0.0.1:$2 RINGHUB_ADMIN_LISTEN=127.0.0.1:0 \
-               RINGHUB_SHARDS=2 $BIN/ringhub >/dev/null 2>&1 & ;;
-    baseline) $BIN/baseline-hub --listen 127.0.0.1:$2 --secret $SECRET --threads 2 >/dev/null 2>&1 & ;;
+               RINGHUB_SHARDS=2 RINGHUB_PING_INTERVAL=$PING $BIN/ringhub >/dev/null 2>&1 & ;;
+    baseline) $BIN/baseline-hub --listen 127.0.0.1:$2 --secret $SECRET --threads 2 \
+                --ping-interval $PING >/dev/null 2>&1 & ;;
   esac
   echo $!
 }
@@ -38,6 +40,7 @@ for round in $(seq "$ROUNDS"); do
     run $hub fanout-max fanout --subs 1000 --channels 10 --pubs 10 --rate max --seconds 10
     run $hub fanout-100k fanout --subs 1000 --channels 10 --pubs 10 --rate 100 --seconds 10
     run $hub idle idle --conns 10000 --pid PID --seconds 5
+    PING=1s run $hub heartbeat idle --conns 19000 --pid PID --seconds 10
   done
 done
 
@@ -55,6 +58,9 @@ metrics = [
     ("delivery P99 ms at 100k/s offered", "fanout-100k", lambda r: r["latency_ms"]["p99"], "lower"),
     ("deliveries/s at 100k/s offered", "fanout-100k", lambda r: r["achieved_per_s"], "higher"),
     ("RSS KiB per idle connection", "idle", lambda r: r["kib_per_conn"], "lower"),
+    ("hub CPU us per ping (19k conns, 1 s)", "heartbeat", lambda r: r["hub_cpu_us_per_ping"], "lower"),
+    ("  of which user space", "heartbeat", lambda r: r["hub_user_us_per_ping"], "lower"),
+    ("  of which kernel", "heartbeat", lambda r: r["hub_system_us_per_ping"], "lower"),
 ]
 print("\n| measure | ringhub | baseline | ringhub / baseline |\n|---|---|---|---|")
 for label, name, f, better in metrics:

@@ -10,13 +10,14 @@ pub fn rss_kib(pid: u32) -> u64 {
         .expect("VmRSS line")
 }
 
-/// User + system CPU time of `pid`, in clock ticks.
-pub fn cpu_ticks(pid: u32) -> u64 {
+/// User and system CPU time of `pid`, in clock ticks, apart: system time on loopback
+/// includes the peer's TCP receive path, which the hub's own code does not control.
+pub fn cpu_split(pid: u32) -> (u64, u64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("hub pid readable");
     // Fields after the command name (which may hold spaces) start after the last ')'.
     let rest = &stat[stat.rfind(')').unwrap() + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
-    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+    (f[11].parse().unwrap(), f[12].parse().unwrap())
 }
 
 pub fn ticks_per_second() -> u64 {

@@ -66,16 +66,22 @@ pub async fn run_idle(cli: &Cli, n: usize, pid: u32, seconds: u64) -> serde_json
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = proc::rss_kib(pid);
     let per_conn = (after.saturating_sub(before)) as f64 / conns.max(1) as f64;
-    let (t0, p0) = (proc::cpu_ticks(pid), pings.load(Ordering::Relaxed));
+    let ((u0, s0), p0) = (proc::cpu_split(pid), pings.load(Ordering::Relaxed));
     tokio::time::sleep(Duration::from_secs(seconds)).await;
-    let cpu_s = (proc::cpu_ticks(pid) - t0) as f64 / proc::ticks_per_second() as f64;
+    let (u1, s1) = proc::cpu_split(pid);
+    let hz = proc::ticks_per_second() as f64;
+    let (user_s, system_s) = ((u1 - u0) as f64 / hz, (s1 - s0) as f64 / hz);
+    let cpu_s = user_s + system_s;
     let pinged = pings.load(Ordering::Relaxed) - p0;
     let cpu = cpu_s / seconds as f64 * 100.0;
-    let us_per_ping = if pinged > 0 {
-        cpu_s * 1e6 / pinged as f64
-    } else {
-        0.0
+    let per_ping = |s: f64| {
+        if pinged > 0 {
+            s * 1e6 / pinged as f64
+        } else {
+            0.0
+        }
     };
+    let (us_per_ping, user_us, system_us) = (per_ping(cpu_s), per_ping(user_s), per_ping(system_s));
     for t in tasks {
         if t.is_finished() {
             if let Ok(Err(f)) = t.await {
@@ -86,10 +92,11 @@ pub async fn run_idle(cli: &Cli, n: usize, pid: u32, seconds: u64) -> serde_json
         }
     }
     eprintln!("idle: {conns} connections, RSS {before} KiB -> {after} KiB: {per_conn:.2} KiB per connection");
-    eprintln!("  hub CPU while idle: {cpu:.2}% of one core over {seconds} s; {pinged} pings answered ({us_per_ping:.2} us of hub CPU per ping); closed {}", closed.load(Ordering::Relaxed));
+    eprintln!("  hub CPU while idle: {cpu:.2}% of one core over {seconds} s; {pinged} pings answered ({us_per_ping:.2} us of hub CPU per ping: {user_us:.2} user, {system_us:.2} system); closed {}", closed.load(Ordering::Relaxed));
     json!({"scenario": "idle", "conns": conns, "failures": failures, "rss_before_kib": before,
            "rss_after_kib": after, "kib_per_conn": per_conn, "idle_cpu_percent": cpu,
-           "pings": pinged, "hub_cpu_us_per_ping": us_per_ping, "closed": closed.load(Ordering::Relaxed)})
+           "pings": pinged, "hub_cpu_us_per_ping": us_per_ping,
+           "hub_user_us_per_ping": user_us, "hub_system_us_per_ping": system_us, "closed": closed.load(Ordering::Relaxed)})
 }
 
 pub async fn run_presence(cli: &Cli, members: usize, queries: usize) -> serde_json::Value {

@@ -10,12 +10,16 @@
 //! It speaks the subset of PROTOCOL.md the benchmarks use: token in the `token` query
 //! parameter or `Authorization: Bearer`, `welcome`, `subscribe`/`subscribed`,
 //! `publish`/`message`/`ack`, `ping`/`pong`. A consumer whose queue is full is closed
-//! with 4009.
+//! with 4009. Heartbeats as PROTOCOL.md §2 has them, written the usual way: a
+//! `tokio::time::Interval` per connection, raced against the reader, sends a ping frame
+//! every `--ping-interval`, and a connection silent for that plus `--pong-timeout` is
+//! closed with 1011.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser;
 use dashmap::DashMap;
@@ -23,6 +27,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
@@ -45,6 +50,12 @@ struct Cli {
     /// Frames queued per connection before it counts as a slow consumer.
     #[arg(long, default_value_t = 4096)]
     queue: usize,
+    /// How often every connection is pinged.
+    #[arg(long, default_value = "25s", value_parser = humantime::parse_duration)]
+    ping_interval: Duration,
+    /// How long past a ping a connection may stay silent.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pong_timeout: Duration,
 }
 
 #[derive(Deserialize)]
@@ -73,6 +84,8 @@ struct Hub {
     channels: DashMap<String, Subscribers>,
     next_id: AtomicU64,
     queue: usize,
+    ping_interval: Duration,
+    pong_timeout: Duration,
 }
 
 fn main() {
@@ -88,6 +101,8 @@ fn main() {
         channels: DashMap::new(),
         next_id: AtomicU64::new(1),
         queue: cli.queue,
+        ping_interval: cli.ping_interval,
+        pong_timeout: cli.pong_timeout,
     });
     rt.block_on(async move {
         let socket = if cli.listen.is_ipv4() {
@@ -185,7 +200,26 @@ async fn serve(hub: Arc<Hub>, stream: TcpStream) {
         }
     });
     let mut subscribed: Vec<String> = Vec::new();
-    while let Some(Ok(msg)) = source.next().await {
+    let mut heartbeat =
+        tokio::time::interval_at(Instant::now() + hub.ping_interval, hub.ping_interval);
+    let mut last_seen = Instant::now();
+    loop {
+        let msg = tokio::select! {
+            msg = source.next() => match msg {
+                Some(Ok(msg)) => msg,
+                _ => break,
+            },
+            _ = heartbeat.tick() => {
+                if last_seen.elapsed() >= hub.ping_interval + hub.pong_timeout {
+                    let close = CloseFrame { code: CloseCode::from(1011), reason: "ping timeout".into() };
+                    let _ = tx.try_send(Message::Close(Some(close)));
+                    break;
+                }
+                let _ = tx.try_send(Message::Ping(Default::default()));
+                continue;
+            }
+        };
+        last_seen = Instant::now();
         let text = match msg {
             Message::Text(t) => t,
             Message::Close(_) => break,
