@@ -125,6 +125,30 @@ impl Conn {
         }
     }
 
+    /// Hands every complete frame already read to `f` (opcode, payload) in place, without
+    /// waiting or copying, then drops them from the buffer; pings are answered after.
+    /// False when the connection closed.
+    pub async fn drain_frames(&mut self, mut f: impl FnMut(u8, &[u8])) -> bool {
+        let mut at = 0;
+        let mut pongs = Vec::new();
+        while let Some((op, head, len)) = parse(&self.buf[at..]) {
+            let payload = &self.buf[at + head..at + head + len];
+            if op == 9 {
+                pongs.extend_from_slice(&client_frame(true, 0xA, payload, MASK));
+            } else {
+                f(op, payload);
+            }
+            at += head + len;
+        }
+        self.buf.advance(at);
+        pongs.is_empty() || self.stream.write_all(&pongs).await.is_ok()
+    }
+
+    /// Reads more, waiting at most `wait`: Some(0) when closed, None on timeout.
+    pub async fn fill_within(&mut self, wait: Duration) -> Option<usize> {
+        tokio::time::timeout(wait, self.fill()).await.ok()
+    }
+
     pub async fn send(&mut self, frame: &[u8]) -> bool {
         self.stream.write_all(frame).await.is_ok()
     }

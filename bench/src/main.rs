@@ -323,21 +323,33 @@ async fn run_fanout(
         readers.push(tokio::spawn(async move {
             let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
             loop {
-                let next = tokio::time::timeout(Duration::from_millis(200), c.next_frame()).await;
-                match next {
-                    Ok(Some((1, p))) => {
-                        if let Some(t) = client::field_u64(&p, br#""t":"#) {
-                            h.saturating_record(now_us().saturating_sub(t).max(1));
-                            received.fetch_add(1, Ordering::Relaxed);
+                // Every frame of one read arrived at the same moment: what a client sees.
+                let (now, mut got, mut close) = (now_us(), 0, false);
+                let open = c
+                    .drain_frames(|op, p| match op {
+                        1 => {
+                            if let Some(t) = client::field_u64(p, br#""t":"#) {
+                                h.saturating_record(now.saturating_sub(t).max(1));
+                                got += 1;
+                            }
                         }
-                    }
-                    Ok(Some((8, _))) | Ok(None) => {
+                        8 => close = true,
+                        _ => {}
+                    })
+                    .await;
+                received.fetch_add(got, Ordering::Relaxed);
+                if close || !open {
+                    closed.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+                match c.fill_within(Duration::from_millis(200)).await {
+                    Some(0) => {
                         closed.fetch_add(1, Ordering::Relaxed);
                         break;
                     }
-                    Ok(Some(_)) => {}
-                    Err(_) if now_us() > stop_at.load(Ordering::Relaxed) => break,
-                    Err(_) => {}
+                    Some(_) => {}
+                    None if now_us() > stop_at.load(Ordering::Relaxed) => break,
+                    None => {}
                 }
             }
             h
