@@ -369,7 +369,11 @@ async fn run_fanout(
             let mut payload = Vec::with_capacity(size + 100);
             let mut n: u64 = 0;
             let interval = rate.map(|r| Duration::from_secs_f64(1.0 / r as f64));
-            let mut next = Instant::now();
+            // Independent publishers are not in step: publisher p starts p/P of an
+            // interval late, so P publishers at R/s offer a publication every 1/(P*R) s
+            // rather than P at once every 1/R s.
+            let mut next = Instant::now() + interval.unwrap_or_default() * p as u32 / pubs as u32;
+            tokio::time::sleep_until(next.into()).await;
             while Instant::now() < deadline {
                 let ch = (p + n as usize) % published.len();
                 payload.clear();
