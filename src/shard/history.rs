@@ -261,32 +261,18 @@ impl Core {
                 }
             }
         };
-        let msg = ShardMsg::Recovered {
-            to,
-            channel: channel.clone(),
-            epoch,
-            top,
-            recovered,
-            frames,
-        };
         if to.shard == self.index {
-            self.on_recovered(msg);
+            self.recovered(to, channel, &epoch, top, recovered, frames);
         } else {
+            let msg = ShardMsg::Recovered {
+                to,
+                channel: channel.clone(),
+                epoch,
+                top,
+                recovered,
+                frames,
+            };
             self.shared.send(to.shard, msg);
-        }
-    }
-
-    fn on_recovered(&mut self, msg: ShardMsg) {
-        if let ShardMsg::Recovered {
-            to,
-            channel,
-            epoch,
-            top,
-            recovered,
-            frames,
-        } = msg
-        {
-            self.recovered(to, &channel, &epoch, top, recovered, frames);
         }
     }
 
