@@ -249,7 +249,6 @@ impl Client {
         assert_eq!(r["type"], "subscribed", "{r}");
     }
 
-    /// Reads until the hub closes; returns the close code and reason.
     /// Every JSON frame that arrives within `d`.
     pub fn frames_for(&mut self, d: Duration) -> Vec<Value> {
         let deadline = Instant::now() + d;
