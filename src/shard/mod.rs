@@ -43,6 +43,8 @@ pub use requests::MAX_MALFORMED;
 const READ_BUF: usize = 64 * 1024;
 /// Inbox messages handled before the other tasks get a turn.
 const BATCH: usize = 512;
+/// Connections accepted in a row before the other tasks get a turn.
+const ACCEPT_BURST: usize = 128;
 
 pub struct Shard {
     pub core: RefCell<Core>,
@@ -94,14 +96,19 @@ async fn serve(shared: Arc<Shared>, index: usize, listener: TcpListener) {
         core: RefCell::new(Core::new(shared.clone(), index)),
         readbuf: RefCell::new(vec![0u8; READ_BUF].into_boxed_slice()),
     });
-    let listener = match monoio::net::TcpListener::from_std(listener) {
+    // A second descriptor of the same (non-blocking) listener, registered with the runtime
+    // for readiness only; connections are taken from `listener` itself, in bursts.
+    let ready = match listener
+        .try_clone()
+        .and_then(monoio::net::TcpListener::from_std)
+    {
         Ok(l) => l,
         Err(e) => {
             tracing::error!(shard = index, error = %e, "cannot register the listener");
             return;
         }
     };
-    monoio::spawn(accept_loop(shard.clone(), listener));
+    monoio::spawn(accept_loop(shard.clone(), listener, ready));
     monoio::spawn(ticker(shard.clone()));
     let inbox = &shared.inboxes[index];
     loop {
@@ -200,27 +207,59 @@ fn handle(shard: &Rc<Shard>, msg: ShardMsg) {
     }
 }
 
-async fn accept_loop(shard: Rc<Shard>, listener: monoio::net::TcpListener) {
-    loop {
-        let accepted = monoio::select! {
-            r = listener.accept() => Some(r),
+/// Waits until the listener is readable, then takes every connection already queued (up to
+/// [`ACCEPT_BURST`]) with plain non-blocking `accept4` calls. One io_uring accept per pass
+/// of the event loop took one connection per pass: under a connect storm the backlog
+/// drained at the pace of the loop, and the connections at its end waited for it.
+async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, ready: monoio::net::TcpListener) {
+    'outer: loop {
+        let readable = monoio::select! {
+            r = ready.readable(false) => Some(r),
             _ = DrainSignal(&shard) => None,
         };
-        match accepted {
+        match readable {
             None => break,
-            Some(Ok((stream, peer))) => {
-                let _ = stream.set_nodelay(true);
-                let key = shard.core.borrow_mut().accepted(&stream, peer);
-                monoio::spawn(task::run(shard.clone(), key, stream));
-            }
+            Some(Ok(())) => {}
             Some(Err(e)) => {
-                // EMFILE and friends: back off instead of spinning on the error.
-                tracing::warn!(shard = shard.core.borrow().index, error = %e, "accept failed");
+                tracing::warn!(shard = shard.core.borrow().index, error = %e, "listener failed");
                 monoio::time::sleep(Duration::from_millis(50)).await;
+                continue;
             }
         }
+        for _ in 0..ACCEPT_BURST {
+            match listener.accept() {
+                Ok((socket, peer)) => start(&shard, socket, peer),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue 'outer,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionAborted => {}
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning on the error.
+                    tracing::warn!(shard = shard.core.borrow().index, error = %e, "accept failed");
+                    monoio::time::sleep(Duration::from_millis(50)).await;
+                    continue 'outer;
+                }
+            }
+        }
+        // A full burst: let the connections just accepted (and everything else) have a turn.
+        YieldNow(false).await;
     }
     tracing::debug!(shard = shard.core.borrow().index, "stopped accepting");
+}
+
+/// A connection just accepted: it gets its record and its task on this shard.
+fn start(shard: &Rc<Shard>, socket: std::net::TcpStream, peer: std::net::SocketAddr) {
+    // Non-blocking as the epoll driver needs; under io_uring the hub's own reads and writes
+    // pass MSG_DONTWAIT either way.
+    let _ = socket.set_nonblocking(true);
+    let _ = socket.set_nodelay(true);
+    let stream = match monoio::net::TcpStream::from_std(socket) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(shard = shard.core.borrow().index, error = %e, "cannot register a connection");
+            return;
+        }
+    };
+    let key = shard.core.borrow_mut().accepted(&stream, peer);
+    monoio::spawn(task::run(shard.clone(), key, stream));
 }
 
 /// Drives the timing wheel: one tick task per shard. It sleeps until the next slot that
