@@ -11,6 +11,7 @@ SECRET=bench-secret
 OUT=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$OUT"' EXIT
 
+BENCH_THREADS=${BENCH_THREADS:-2} # one per core: with one, the bench is what a fast hub waits for
 PING=25s # both hubs' ping interval; the heartbeat measurement sets 1s
 start_hub() { # name port -> pid
   case $1 in
@@ -29,7 +30,7 @@ run() { # hub scenario args...
   sleep 1
   local args=("$@")
   for i in "${!args[@]}"; do [ "${args[$i]}" = PID ] && args[$i]=$pid; done
-  $BIN/ringhub-bench --secret $SECRET --addr 127.0.0.1:$port --users "$hub$RANDOM" "${args[@]}" 2>/dev/null \
+  $BIN/ringhub-bench --threads $BENCH_THREADS --secret $SECRET --addr 127.0.0.1:$port --users "$hub$RANDOM" "${args[@]}" 2>/dev/null \
     | tail -1 | sed "s/^{/{\"hub\":\"$hub\",\"name\":\"$name\",/" | tee -a "$OUT/results.jsonl"
   kill $pid; wait $pid 2>/dev/null || true
 }
