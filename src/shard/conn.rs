@@ -170,6 +170,32 @@ impl Conn {
         metrics::local(|m| metrics::bump(&m.bytes_discarded, dropped));
     }
 
+    /// Everything queued and not yet written, to go with the connection to another shard.
+    /// A frame already partly written is finished here first; None when that is not
+    /// possible (the peer is not reading).
+    pub fn take_unsent(&mut self) -> Option<Vec<Bytes>> {
+        if self.out_offset > 0 {
+            self.flush();
+            if self.has_output() {
+                return None;
+            }
+        }
+        let mut frames = Vec::new();
+        while let Some(frame) = self.out.pop_front() {
+            frames.push(frame);
+        }
+        self.out_bytes = 0;
+        Some(frames)
+    }
+
+    /// Queues frames taken with `take_unsent` on another shard, which counted them already.
+    pub fn restore_unsent(&mut self, frames: Vec<Bytes>) {
+        for frame in frames {
+            self.out_bytes += frame.len();
+            self.out.push_back(frame);
+        }
+    }
+
     pub fn queued_bytes(&self) -> usize {
         self.out_bytes
     }

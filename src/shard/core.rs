@@ -147,6 +147,7 @@ impl Core {
         conn.client = d.client;
         conn.request_id = d.request_id;
         conn.counted = d.counted;
+        conn.restore_unsent(d.unsent);
         let key = self.conns.insert(conn);
         self.open(key, d.identity);
         self.flush_dirty();
@@ -164,13 +165,12 @@ impl Core {
             self.open(key, identity);
             return Step::Continue;
         }
-        let conn = &mut self.conns[key];
-        conn.flush();
-        if conn.has_output() {
-            // The 101 did not fit in a fresh socket's buffer: the peer is not reading.
-            conn.done = true;
+        // What is still queued (usually the 101) goes along and leaves with `welcome` in one
+        // write: one wakeup of the client instead of two.
+        let Some(unsent) = self.conns[key].take_unsent() else {
+            self.conns[key].done = true;
             return Step::Exit;
-        }
+        };
         let conn = self.conns.remove(key);
         Step::Handoff(
             target,
@@ -183,6 +183,7 @@ impl Core {
                 peer: conn.peer,
                 counted: conn.counted,
                 accepted_at: conn.accepted_at,
+                unsent,
             },
         )
     }

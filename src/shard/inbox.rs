@@ -182,6 +182,8 @@ pub struct Detached {
     /// Already counted against `max_connections`.
     pub counted: bool,
     pub accepted_at: std::time::Instant,
+    /// Frames queued on the shard that authenticated it and not yet written (the 101).
+    pub unsent: Vec<bytes::Bytes>,
 }
 
 pub struct Inbox {
