@@ -47,6 +47,10 @@ enum Scenario {
         conns: usize,
         #[arg(long, default_value_t = 500)]
         concurrency: usize,
+        /// The hub's process id: also report its CPU per connection opened (from /proc),
+        /// and the bench's own.
+        #[arg(long)]
+        pid: Option<u32>,
     },
     /// N idle subscribed connections: the hub's RSS per connection and its idle CPU.
     Idle {
@@ -136,7 +140,11 @@ fn main() {
     );
     let result = rt.block_on(async {
         match cli.scenario.clone() {
-            Scenario::Connect { conns, concurrency } => run_connect(&cli, conns, concurrency).await,
+            Scenario::Connect {
+                conns,
+                concurrency,
+                pid,
+            } => run_connect(&cli, conns, concurrency, pid).await,
             Scenario::Idle {
                 conns,
                 pid,
@@ -238,10 +246,27 @@ async fn open_many(
     (conns, hist, failures)
 }
 
-async fn run_connect(cli: &Cli, n: usize, concurrency: usize) -> serde_json::Value {
+async fn run_connect(
+    cli: &Cli,
+    n: usize,
+    concurrency: usize,
+    pid: Option<u32>,
+) -> serde_json::Value {
+    let me = std::process::id();
+    let cpu_before = (pid.map(proc::cpu_split), proc::cpu_split(me));
     let started = Instant::now();
     let (conns, hist, failures) = open_many(cli, cli.addr, n, concurrency, "c").await;
     let secs = started.elapsed().as_secs_f64();
+    // Read while every connection is still open: closing them is not part of the storm.
+    let per_conn = |before: (u64, u64), after: (u64, u64)| {
+        let us = |ticks: u64| ticks as f64 * 1e6 / proc::ticks_per_second() as f64;
+        let ok = conns.len().max(1) as f64;
+        json!({"user": us(after.0 - before.0) / ok, "system": us(after.1 - before.1) / ok})
+    };
+    let hub_cpu = pid
+        .zip(cpu_before.0)
+        .map(|(pid, b)| per_conn(b, proc::cpu_split(pid)));
+    let bench_cpu = per_conn(cpu_before.1, proc::cpu_split(me));
     let p = percentiles(&hist, 1000.0);
     eprintln!(
         "connect: {} ok, {:?} failed, {:.0} conn/s",
@@ -253,8 +278,15 @@ async fn run_connect(cli: &Cli, n: usize, concurrency: usize) -> serde_json::Val
         "  ms to welcome: p50 {} p90 {} p99 {} p99.9 {} max {}",
         p["p50"], p["p90"], p["p99"], p["p999"], p["max"]
     );
+    if let Some(h) = &hub_cpu {
+        eprintln!(
+            "  CPU per connection (us): hub user {:.1} system {:.1}; bench user {:.1} system {:.1}",
+            h["user"], h["system"], bench_cpu["user"], bench_cpu["system"]
+        );
+    }
     json!({"scenario": "connect", "conns": n, "concurrency": concurrency, "ok": conns.len(),
-           "failures": failures, "conns_per_s": conns.len() as f64 / secs, "connect_ms": p})
+           "failures": failures, "conns_per_s": conns.len() as f64 / secs, "connect_ms": p,
+           "hub_cpu_us_per_conn": hub_cpu, "bench_cpu_us_per_conn": bench_cpu})
 }
 
 fn now_us() -> u64 {
