@@ -259,9 +259,9 @@ async fn run_connect(
     let secs = started.elapsed().as_secs_f64();
     // Read while every connection is still open: closing them is not part of the storm.
     let per_conn = |before: (u64, u64), after: (u64, u64)| {
-        let us = |ticks: u64| ticks as f64 * 1e6 / proc::ticks_per_second() as f64;
+        let (user, system) = proc::cpu_seconds(before, after);
         let ok = conns.len().max(1) as f64;
-        json!({"user": us(after.0 - before.0) / ok, "system": us(after.1 - before.1) / ok})
+        json!({"user": user * 1e6 / ok, "system": system * 1e6 / ok})
     };
     let hub_cpu = pid
         .zip(cpu_before.0)

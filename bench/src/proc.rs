@@ -20,7 +20,16 @@ pub fn cpu_split(pid: u32) -> (u64, u64) {
     (f[11].parse().unwrap(), f[12].parse().unwrap())
 }
 
-pub fn ticks_per_second() -> u64 {
+/// User and system seconds used between two `cpu_split` readings.
+pub fn cpu_seconds(before: (u64, u64), after: (u64, u64)) -> (f64, f64) {
+    let hz = ticks_per_second() as f64;
+    (
+        (after.0 - before.0) as f64 / hz,
+        (after.1 - before.1) as f64 / hz,
+    )
+}
+
+fn ticks_per_second() -> u64 {
     // SAFETY: sysconf takes no pointers.
     (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).max(1) as u64
 }

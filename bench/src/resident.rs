@@ -66,11 +66,9 @@ pub async fn run_idle(cli: &Cli, n: usize, pid: u32, seconds: u64) -> serde_json
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = proc::rss_kib(pid);
     let per_conn = (after.saturating_sub(before)) as f64 / conns.max(1) as f64;
-    let ((u0, s0), p0) = (proc::cpu_split(pid), pings.load(Ordering::Relaxed));
+    let (c0, p0) = (proc::cpu_split(pid), pings.load(Ordering::Relaxed));
     tokio::time::sleep(Duration::from_secs(seconds)).await;
-    let (u1, s1) = proc::cpu_split(pid);
-    let hz = proc::ticks_per_second() as f64;
-    let (user_s, system_s) = ((u1 - u0) as f64 / hz, (s1 - s0) as f64 / hz);
+    let (user_s, system_s) = proc::cpu_seconds(c0, proc::cpu_split(pid));
     let cpu_s = user_s + system_s;
     let pinged = pings.load(Ordering::Relaxed) - p0;
     let cpu = cpu_s / seconds as f64 * 100.0;
