@@ -97,14 +97,55 @@ fn bad_requests_get_clear_statuses() {
     assert_eq!(r.status, 400, "no presence on chat: {}", r.body);
     let r = c.get("/api/history/chat:1");
     assert_eq!(r.status, 404, "chat keeps no history: {}", r.body);
-    // Over 1 MiB: 413, announced or not.
-    let big = vec![b' '; ringhub::control::MAX_BODY + 1];
-    let r = c.call("POST", "/api/publish", Some(&big), &[]);
-    assert_eq!(
-        (r.status, r.json()["error"].as_str()),
-        (413, Some("too_large"))
-    );
     // The connection is still good after all that.
+    assert_eq!(c.get("/api/info").status, 200);
+}
+
+/// Over 1 MiB is 413, announced or not. The sender gets to finish sending (the server
+/// reads and discards), so it reads its 413 rather than a reset, and keeps its connection.
+#[test]
+fn too_large_bodies_get_413_and_keep_the_connection() {
+    let hub = start_default(Driver::IoUring);
+    let mut c = hub.api();
+    let too_large = |r: &admin::Response| {
+        assert_eq!(
+            (r.status, r.json()["error"].as_str()),
+            (413, Some("too_large")),
+            "{}",
+            r.body
+        )
+    };
+    let big = vec![b' '; ringhub::control::MAX_BODY + 1];
+    too_large(&c.call("POST", "/api/publish", Some(&big), &[]));
+    assert_eq!(c.get("/api/info").status, 200, "kept alive");
+
+    // Chunked: no length announced, 1 MiB + 1 in 64 KiB chunks.
+    let mut chunked = format!(
+        "POST /api/publish HTTP/1.1\r\nHost: admin\r\nAuthorization: Bearer {API_KEY}\r\n\
+         Transfer-Encoding: chunked\r\n\r\n"
+    )
+    .into_bytes();
+    for piece in big.chunks(64 << 10) {
+        chunked.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        chunked.extend_from_slice(piece);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    too_large(&c.raw(&chunked));
+    assert_eq!(c.get("/api/info").status, 200, "kept alive");
+
+    // A client that waits for 100-continue is told at once, without sending its 100 MiB.
+    let mut waiting = hub.api();
+    too_large(
+        &waiting.raw(
+            format!(
+                "POST /api/publish HTTP/1.1\r\nHost: admin\r\nAuthorization: Bearer {API_KEY}\r\n\
+             Content-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+                100 << 20
+            )
+            .as_bytes(),
+        ),
+    );
     assert_eq!(hub.api().get("/api/info").status, 200);
 }
 

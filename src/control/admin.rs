@@ -8,10 +8,10 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use bytes::{Bytes, BytesMut};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT};
 use hyper::{Method, Request, Response, StatusCode};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -23,8 +23,12 @@ use crate::shared::Shared;
 
 /// Largest request body the API reads; larger ones get 413.
 pub const MAX_BODY: usize = 1 << 20;
+/// How much of a too-large body is read and discarded so that its sender gets the 413.
+const DRAIN_LIMIT: u64 = 16 << 20;
 /// Time a client has to send a request head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a client has to send a request body, once its head has arrived.
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Admin {
     pub shared: Arc<Shared>,
@@ -215,30 +219,52 @@ fn check_key(admin: &Admin, req: &Request<Incoming>) -> Option<Answer> {
     }
 }
 
+/// Reads a request body of at most [`MAX_BODY`] bytes.
+///
+/// A larger one still gets read, and thrown away, up to [`DRAIN_LIMIT`]: a client that is
+/// still sending when the server answers and closes gets a reset, and with it often loses
+/// the 413 it was about to read. Past the limit (or when the client asked for `Expect:
+/// 100-continue`, so it sends nothing until told) the 413 goes at once and the connection
+/// closes.
 async fn read_body(req: Request<Incoming>) -> Result<Bytes, Answer> {
     let too_large = || Answer::error(413, "too_large", "the body is larger than 1 MiB");
-    let declared = req
-        .headers()
+    let unreadable = || Answer::error(400, "bad_request", "the body could not be read");
+    let headers = req.headers();
+    let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+    let waits_for_continue = headers
+        .get(EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if declared.is_some_and(|n| n > DRAIN_LIMIT || (n > MAX_BODY as u64 && waits_for_continue)) {
         return Err(too_large());
     }
-    match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(body) => Ok(body.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(too_large())
+    let mut body = req.into_body();
+    let mut kept = BytesMut::new();
+    let mut seen = 0u64;
+    let read_all = async {
+        while let Some(frame) = body.frame().await {
+            let Ok(data) = frame.map_err(|_| unreadable())?.into_data() else {
+                continue; // trailers
+            };
+            seen += data.len() as u64;
+            if seen > DRAIN_LIMIT {
+                return Err(too_large());
+            }
+            if seen <= MAX_BODY as u64 {
+                kept.extend_from_slice(&data);
+            }
         }
-        Err(_) => Err(Answer::error(
-            400,
-            "bad_request",
-            "the body could not be read",
-        )),
+        Ok(())
+    };
+    tokio::time::timeout(BODY_TIMEOUT, read_all)
+        .await
+        .map_err(|_| Answer::error(400, "timeout", "the body took too long to arrive"))??;
+    if seen > MAX_BODY as u64 {
+        return Err(too_large());
     }
+    Ok(kept.freeze())
 }
 
 /// The caller's `X-Correlation-Id` when it is sane (1..=128 visible ASCII), else a new one.

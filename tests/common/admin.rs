@@ -97,6 +97,13 @@ impl AdminClient {
         self.read_response()
     }
 
+    /// Sends bytes as they are (a request the helpers above cannot shape) and reads one
+    /// answer.
+    pub fn raw(&mut self, request: &[u8]) -> Response {
+        self.reader.get_mut().write_all(request).unwrap();
+        self.read_response()
+    }
+
     fn read_response(&mut self) -> Response {
         let mut line = String::new();
         self.reader.read_line(&mut line).expect("status line");
