@@ -84,6 +84,8 @@ metrics = [
     ("deliveries/s sustained (no loss, P99 < 500 ms)", "sustained", lambda r: r["achieved_per_s"], "higher"),
     ("  P99 ms at that rate", "sustained", lambda r: r["latency_ms"]["p99"], "lower"),
     ("delivery P99 ms at 100k/s offered", "fanout-100k", lambda r: r["latency_ms"]["p99"], "lower"),
+    ("  P50 ms", "fanout-100k", lambda r: r["latency_ms"]["p50"], "lower"),
+    ("  read P99 ms (bench's own queueing added)", "fanout-100k", lambda r: r["read_latency_ms"]["p99"], "lower"),
     ("deliveries/s at 100k/s offered", "fanout-100k", lambda r: r["achieved_per_s"], "higher"),
     ("RSS KiB per idle connection", "idle", lambda r: r["kib_per_conn"], "lower"),
     ("hub CPU us per ping (19k conns, 1 s)", "heartbeat", lambda r: r["hub_cpu_us_per_ping"], "lower"),

@@ -2,6 +2,7 @@
 //! server frames parsed in place without allocating per message.
 
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -144,14 +145,89 @@ impl Conn {
         pongs.is_empty() || self.stream.write_all(&pongs).await.is_ok()
     }
 
-    /// Reads more, waiting at most `wait`: Some(0) when closed, None on timeout.
-    pub async fn fill_within(&mut self, wait: Duration) -> Option<usize> {
-        tokio::time::timeout(wait, self.fill()).await.ok()
+    /// Has the kernel stamp each segment this connection receives with its arrival time
+    /// (`SO_TIMESTAMPNS`), for [`Conn::fill_stamped`].
+    pub fn stamp_arrivals(&self) -> std::io::Result<()> {
+        let on: libc::c_int = 1;
+        // SAFETY: a valid socket and a c_int option of the size given.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.stream.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_TIMESTAMPNS,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+
+    /// Reads more (0 when closed), and when the newest segment read arrived at this socket,
+    /// by the kernel's stamp (µs since the epoch; None without one). Frames that arrived
+    /// earlier in the same read are given that time too: never earlier than true.
+    pub async fn fill_stamped(&mut self) -> (usize, Option<u64>) {
+        loop {
+            if self.buf.capacity() - self.buf.len() < 4096 {
+                self.buf.reserve(16 * 1024);
+            }
+            let _ = self.stream.readable().await;
+            let fd = self.stream.as_raw_fd();
+            let buf = &mut self.buf;
+            match self
+                .stream
+                .try_io(tokio::io::Interest::READABLE, || recv_stamped(fd, buf))
+            {
+                Ok(got) => return got,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(_) => return (0, None),
+            }
+        }
     }
 
     pub async fn send(&mut self, frame: &[u8]) -> bool {
         self.stream.write_all(frame).await.is_ok()
     }
+}
+
+/// One `recvmsg` into the spare capacity of `buf`, with the arrival stamp from its control
+/// message.
+fn recv_stamped(fd: RawFd, buf: &mut BytesMut) -> std::io::Result<(usize, Option<u64>)> {
+    let spare = buf.spare_capacity_mut();
+    let mut iov = libc::iovec {
+        iov_base: spare.as_mut_ptr().cast(),
+        iov_len: spare.len(),
+    };
+    let mut control = [0u64; 16];
+    // SAFETY: a zeroed msghdr is valid; every pointer set below outlives the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control);
+    // SAFETY: fd is an open socket; iov points at `spare`, writable for its length.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, 0) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the kernel initialised the first n bytes of the spare capacity.
+    unsafe { buf.set_len(buf.len() + n as usize) };
+    let mut stamp = None;
+    // SAFETY: CMSG_* walk the control buffer the kernel filled, within msg_controllen.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SO_TIMESTAMPNS {
+                let ts = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::timespec>());
+                stamp = Some(ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000);
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Ok((n as usize, stamp))
 }
 
 fn parse(b: &[u8]) -> Option<(u8, usize, usize)> {

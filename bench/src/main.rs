@@ -2,10 +2,12 @@
 //! against a running hub (ringhub, or anything speaking the same protocol subset).
 
 mod client;
+mod fanout;
 mod proc;
 mod recover;
 mod resident;
 
+use fanout::{run_fanout, Shape};
 use resident::{run_idle, run_presence};
 
 use std::collections::HashMap;
@@ -18,7 +20,7 @@ use clap::{Parser, Subcommand};
 use hdrhistogram::Histogram;
 use serde_json::json;
 
-use client::{connect, source_ip, text_frame, Conn, Failure};
+use client::{connect, source_ip, Conn, Failure};
 
 #[derive(Parser)]
 #[command(name = "ringhub-bench", about = "Load generator for ringhub")]
@@ -89,6 +91,8 @@ enum Scenario {
         recover: bool,
     },
     /// S subscribers over K channels, P publishers at R messages/s of B bytes each.
+    /// Latency is reported to the frame's arrival at the subscriber's socket (the kernel's
+    /// receive stamp) and, beside it, to the bench's read of it.
     Fanout {
         #[arg(long, default_value_t = 1000)]
         subs: usize,
@@ -294,186 +298,4 @@ fn now_us() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_micros() as u64
-}
-
-/// What a fan-out run offers.
-struct Shape {
-    subs: usize,
-    channels: usize,
-    pubs: usize,
-    rate: Option<u64>,
-    size: usize,
-    seconds: u64,
-}
-
-async fn run_fanout(
-    cli: &Cli,
-    shape: Shape,
-    prefix: &str,
-    sub_addr: Option<SocketAddr>,
-) -> serde_json::Value {
-    let Shape {
-        subs,
-        channels,
-        pubs,
-        rate,
-        size,
-        seconds,
-    } = shape;
-    let prefix = prefix.to_string();
-    let sub_at = sub_addr.unwrap_or(cli.addr);
-    let (mut sub_conns, _, failures) = open_many(cli, sub_at, subs, 256, "s").await;
-    for (i, c) in sub_conns.iter_mut().enumerate() {
-        let f = text_frame(
-            format!(
-                r#"{{"id":1,"type":"subscribe","channel":"{prefix}-{}"}}"#,
-                i % channels
-            )
-            .as_bytes(),
-        );
-        c.send(&f).await;
-        let (_, p) = c.next_frame().await.expect("subscribed");
-        assert!(
-            p.starts_with(br#"{"id":1,"type":"subscribed""#),
-            "{}",
-            String::from_utf8_lossy(&p)
-        );
-    }
-    if sub_addr.is_some() {
-        // The subscribers' instance subscribes to Redis asynchronously: let it settle.
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    let per_channel: Vec<u64> = (0..channels)
-        .map(|ch| (0..subs).filter(|i| i % channels == ch).count() as u64)
-        .collect();
-    let received = Arc::new(AtomicU64::new(0));
-    let closed = Arc::new(AtomicU64::new(0));
-    let stop_at = Arc::new(AtomicU64::new(u64::MAX));
-    let mut readers = Vec::new();
-    for mut c in sub_conns {
-        let (received, closed, stop_at) = (received.clone(), closed.clone(), stop_at.clone());
-        readers.push(tokio::spawn(async move {
-            let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
-            let mut last = 0;
-            loop {
-                // Every frame of one read arrived at the same moment: what a client sees.
-                let (now, mut got, mut close) = (now_us(), 0, false);
-                let open = c
-                    .drain_frames(|op, p| match op {
-                        1 => {
-                            if let Some(t) = client::field_u64(p, br#""t":"#) {
-                                h.saturating_record(now.saturating_sub(t).max(1));
-                                got += 1;
-                            }
-                        }
-                        8 => close = true,
-                        _ => {}
-                    })
-                    .await;
-                received.fetch_add(got, Ordering::Relaxed);
-                if got > 0 {
-                    last = now;
-                }
-                if close || !open {
-                    closed.fetch_add(1, Ordering::Relaxed);
-                    break;
-                }
-                match c.fill_within(Duration::from_millis(200)).await {
-                    Some(0) => {
-                        closed.fetch_add(1, Ordering::Relaxed);
-                        break;
-                    }
-                    Some(_) => {}
-                    None if now_us() > stop_at.load(Ordering::Relaxed) => break,
-                    None => {}
-                }
-            }
-            (h, last)
-        }));
-    }
-    let (pub_conns, _, _) = open_many(cli, cli.addr, pubs, 64, "p").await;
-    let published: Vec<Arc<AtomicU64>> =
-        (0..channels).map(|_| Arc::new(AtomicU64::new(0))).collect();
-    let started = Instant::now();
-    let started_us = now_us();
-    let deadline = started + Duration::from_secs(seconds);
-    let mut writers = Vec::new();
-    for (p, mut c) in pub_conns.into_iter().enumerate() {
-        let published = published.clone();
-        let prefix = prefix.clone();
-        writers.push(tokio::spawn(async move {
-            let pad = "x".repeat(size.saturating_sub(40));
-            let mut payload = Vec::with_capacity(size + 100);
-            let mut n: u64 = 0;
-            let interval = rate.map(|r| Duration::from_secs_f64(1.0 / r as f64));
-            // Independent publishers are not in step: publisher p starts p/P of an
-            // interval late, so P publishers at R/s offer a publication every 1/(P*R) s
-            // rather than P at once every 1/R s.
-            let mut next = Instant::now() + interval.unwrap_or_default() * p as u32 / pubs as u32;
-            tokio::time::sleep_until(next.into()).await;
-            while Instant::now() < deadline {
-                let ch = (p + n as usize) % published.len();
-                payload.clear();
-                use std::io::Write;
-                let _ = write!(payload, r#"{{"type":"publish","channel":"{prefix}-{ch}","data":{{"t":{},"n":{n},"p":"{pad}"}}}}"#, now_us());
-                if !c.send(&text_frame(&payload)).await {
-                    break;
-                }
-                published[ch].fetch_add(1, Ordering::Relaxed);
-                n += 1;
-                if let Some(iv) = interval {
-                    next += iv;
-                    if let Some(wait) = next.checked_duration_since(Instant::now()) {
-                        tokio::time::sleep(wait).await;
-                    }
-                }
-            }
-            c
-        }));
-    }
-    let mut keep = Vec::new();
-    for w in writers {
-        keep.push(w.await.unwrap());
-    }
-    let send_secs = started.elapsed().as_secs_f64();
-    stop_at.store(now_us() + 3_000_000, Ordering::Relaxed);
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
-    let mut last = started_us;
-    for r in readers {
-        let (h, l) = r.await.unwrap();
-        hist.add(h).unwrap();
-        last = last.max(l);
-    }
-    drop(keep);
-    let expected: u64 = published
-        .iter()
-        .zip(&per_channel)
-        .map(|(p, s)| p.load(Ordering::Relaxed) * s)
-        .sum();
-    let got = received.load(Ordering::Relaxed);
-    let offered = expected as f64 / send_secs;
-    // Over the time it took to deliver them: what queued during the run and arrived after
-    // the publishers stopped counts, and so does the time it took to arrive.
-    let deliver_secs = ((last - started_us) as f64 / 1e6).max(send_secs);
-    let achieved = got as f64 / deliver_secs;
-    let p = percentiles(&hist, 1000.0);
-    eprintln!("fanout: {subs} subscribers over {channels} channels, {pubs} publishers, rate {rate:?}/s each, {size} B");
-    eprintln!(
-        "  deliveries/s offered {offered:.0}, achieved {achieved:.0}; lost {}; closed {}",
-        expected.saturating_sub(got),
-        closed.load(Ordering::Relaxed)
-    );
-    eprintln!(
-        "  delivery ms: p50 {} p90 {} p99 {} p99.9 {} max {}",
-        p["p50"], p["p90"], p["p99"], p["p999"], p["max"]
-    );
-    let scenario = if sub_addr.is_some() {
-        "relay"
-    } else {
-        "fanout"
-    };
-    json!({"scenario": scenario, "subs": subs, "channels": channels, "pubs": pubs, "rate": rate, "size": size,
-           "seconds": send_secs, "deliver_seconds": deliver_secs, "failures": failures, "deliveries_expected": expected, "deliveries": got,
-           "lost": expected.saturating_sub(got), "closed": closed.load(Ordering::Relaxed),
-           "offered_per_s": offered, "achieved_per_s": achieved, "latency_ms": p})
 }
