@@ -92,7 +92,8 @@ pub async fn run_fanout(
     } = shape;
     let prefix = prefix.to_string();
     let sub_at = sub_addr.unwrap_or(cli.addr);
-    let (mut sub_conns, _, failures) = open_many(cli, sub_at, subs, 256, "s").await;
+    let opened = open_many(cli, sub_at, subs, 256, "s").await;
+    let (mut sub_conns, failures) = (opened.conns, opened.failures);
     for (i, c) in sub_conns.iter_mut().enumerate() {
         let f = text_frame(
             format!(
@@ -169,7 +170,7 @@ pub async fn run_fanout(
             (last, c)
         }));
     }
-    let (pub_conns, _, _) = open_many(cli, cli.addr, pubs, 64, "p").await;
+    let pub_conns = open_many(cli, cli.addr, pubs, 64, "p").await.conns;
     let published: Vec<Arc<AtomicU64>> =
         (0..channels).map(|_| Arc::new(AtomicU64::new(0))).collect();
     let started = Instant::now();

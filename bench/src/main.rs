@@ -12,7 +12,7 @@ use resident::{run_idle, run_presence};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -203,37 +203,69 @@ fn percentiles(h: &Histogram<u64>, unit: f64) -> serde_json::Value {
     })
 }
 
-/// Opens `n` connections with `concurrency` in flight; returns them, the connect-time
-/// histogram (µs) and the failures by kind.
-async fn open_many(
-    cli: &Cli,
-    addr: SocketAddr,
-    n: usize,
-    concurrency: usize,
-    tag: &str,
-) -> (Vec<Conn>, Histogram<u64>, HashMap<String, usize>) {
-    let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
-    let done = Arc::new(AtomicU64::new(0));
-    let mut tasks = Vec::with_capacity(n);
-    for i in 0..n {
-        let permit = sem.clone().acquire_owned().await.unwrap();
-        let token = token(&cli.secret, &format!("{}-{tag}-{i}", cli.users));
-        let done = done.clone();
-        tasks.push(tokio::spawn(async move {
-            let r = connect(addr, source_ip(i), &token, Duration::from_secs(30)).await;
-            drop(permit);
-            let d = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if d % 5000 == 0 {
-                eprintln!("  {d}/{n} connected");
-            }
-            r
-        }));
+/// What [`open_many`] opened.
+struct Opened {
+    /// In the order of their index (the `i` in their user name).
+    conns: Vec<Conn>,
+    /// µs from TCP connect to `welcome`, per connection.
+    hist: Histogram<u64>,
+    failures: HashMap<String, usize>,
+    /// When the first connection attempt began (the tokens were minted before).
+    started: Instant,
+}
+
+/// Opens `n` connections with `concurrency` in flight.
+///
+/// The tokens are minted first, as real clients have theirs before they connect. Then
+/// `concurrency` tasks each open connection after connection, taking the next index: the
+/// bench spawns nothing and wakes no thread per connection beyond the connection itself,
+/// so its own overhead does not crowd the hub it measures.
+async fn open_many(cli: &Cli, addr: SocketAddr, n: usize, concurrency: usize, tag: &str) -> Opened {
+    open_with(addr, mint_all(cli, n, tag), concurrency).await
+}
+
+/// Tokens for users `<users>-<tag>-0` to `<users>-<tag>-<n-1>`.
+fn mint_all(cli: &Cli, n: usize, tag: &str) -> Vec<String> {
+    (0..n)
+        .map(|i| token(&cli.secret, &format!("{}-{tag}-{i}", cli.users)))
+        .collect()
+}
+
+/// As [`open_many`], with the tokens already minted: connection `i` uses `tokens[i]`.
+async fn open_with(addr: SocketAddr, tokens: Vec<String>, concurrency: usize) -> Opened {
+    let n = tokens.len();
+    let tokens = Arc::new(tokens);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let openers: Vec<_> = (0..concurrency.clamp(1, n.max(1)))
+        .map(|_| {
+            let (tokens, next) = (tokens.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut opened = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(token) = tokens.get(i) else {
+                        return opened;
+                    };
+                    if i > 0 && i % 5000 == 0 {
+                        eprintln!("  {i}/{} connecting", tokens.len());
+                    }
+                    let r = connect(addr, source_ip(i), token, Duration::from_secs(30)).await;
+                    opened.push((i, r));
+                }
+            })
+        })
+        .collect();
+    let mut results = Vec::with_capacity(n);
+    for o in openers {
+        results.extend(o.await.unwrap());
     }
+    results.sort_unstable_by_key(|(i, _)| *i);
     let mut conns = Vec::with_capacity(n);
     let mut hist = Histogram::<u64>::new(3).unwrap();
     let mut failures = HashMap::new();
-    for t in tasks {
-        match t.await.unwrap() {
+    for (_, r) in results {
+        match r {
             Ok((c, d)) => {
                 hist.record(d.as_micros() as u64).unwrap();
                 conns.push(c);
@@ -247,7 +279,12 @@ async fn open_many(
             }
         }
     }
-    (conns, hist, failures)
+    Opened {
+        conns,
+        hist,
+        failures,
+        started,
+    }
 }
 
 async fn run_connect(
@@ -257,9 +294,14 @@ async fn run_connect(
     pid: Option<u32>,
 ) -> serde_json::Value {
     let me = std::process::id();
+    let tokens = mint_all(cli, n, "c");
     let cpu_before = (pid.map(proc::cpu_split), proc::cpu_split(me));
-    let started = Instant::now();
-    let (conns, hist, failures) = open_many(cli, cli.addr, n, concurrency, "c").await;
+    let Opened {
+        conns,
+        hist,
+        failures,
+        started,
+    } = open_with(cli.addr, tokens, concurrency).await;
     let secs = started.elapsed().as_secs_f64();
     // Read while every connection is still open: closing them is not part of the storm.
     let per_conn = |before: (u64, u64), after: (u64, u64)| {

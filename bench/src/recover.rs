@@ -11,7 +11,8 @@ use crate::client::{field_u64, text_frame};
 use crate::{open_many, percentiles, Cli};
 
 pub async fn run_recover(cli: &Cli, missed: u64, queries: usize) -> serde_json::Value {
-    let (mut conns, _, failures) = open_many(cli, cli.addr, 2, 2, "r").await;
+    let opened = open_many(cli, cli.addr, 2, 2, "r").await;
+    let (mut conns, failures) = (opened.conns, opened.failures);
     let (mut publisher, mut sub) = (conns.pop().expect("two"), conns.pop().expect("two"));
     let channel = "hist:recover";
     sub.send(&text_frame(
@@ -91,7 +92,8 @@ pub async fn run_storm(
     recover: bool,
 ) -> serde_json::Value {
     let prefix = if recover { "hist:storm" } else { "bench:storm" };
-    let (mut conns, _, failures) = open_many(cli, cli.addr, n, concurrency, "storm").await;
+    let opened = open_many(cli, cli.addr, n, concurrency, "storm").await;
+    let (mut conns, failures) = (opened.conns, opened.failures);
     let mut positions = Vec::with_capacity(conns.len());
     for (i, c) in conns.iter_mut().enumerate() {
         let f = format!(
@@ -107,10 +109,14 @@ pub async fn run_storm(
         });
     }
     let held = conns.len();
+    let tokens = crate::mint_all(cli, held, "storm");
     drop(conns);
-    let started = Instant::now();
-    let (mut again, hist, failures_again) =
-        open_many(cli, cli.addr, held, concurrency, "storm").await;
+    let crate::Opened {
+        conns: mut again,
+        hist,
+        failures: failures_again,
+        started,
+    } = crate::open_with(cli.addr, tokens, concurrency).await;
     let mut not_recovered = 0;
     for (i, c) in again.iter_mut().enumerate() {
         let since = match &positions[i % positions.len()] {

@@ -98,7 +98,8 @@ pub async fn run_idle(cli: &Cli, n: usize, pid: u32, seconds: u64) -> serde_json
 }
 
 pub async fn run_presence(cli: &Cli, members: usize, queries: usize) -> serde_json::Value {
-    let (mut conns, _, failures) = open_many(cli, cli.addr, members, 256, "m").await;
+    let opened = open_many(cli, cli.addr, members, 256, "m").await;
+    let (mut conns, failures) = (opened.conns, opened.failures);
     let sub = text_frame(br#"{"id":1,"type":"subscribe","channel":"presence:big"}"#);
     for c in conns.iter_mut() {
         c.send(&sub).await;
@@ -110,7 +111,7 @@ pub async fn run_presence(cli: &Cli, members: usize, queries: usize) -> serde_js
             while c.next_frame().await.is_some() {}
         }));
     }
-    let (mut asker, _, _) = open_many(cli, cli.addr, 1, 1, "asker").await;
+    let mut asker = open_many(cli, cli.addr, 1, 1, "asker").await.conns;
     let mut asker = asker.pop().expect("asker connected");
     let query = text_frame(br#"{"id":7,"type":"presence","channel":"presence:big"}"#);
     // wait until every member is present
