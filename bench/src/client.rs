@@ -95,10 +95,15 @@ pub fn text_frame(payload: &[u8]) -> Vec<u8> {
 
 impl Conn {
     async fn fill(&mut self) -> usize {
+        self.make_room();
+        self.stream.read_buf(&mut self.buf).await.unwrap_or(0)
+    }
+
+    /// At least 4 KiB free at the end of the buffer for the next read.
+    fn make_room(&mut self) {
         if self.buf.capacity() - self.buf.len() < 4096 {
             self.buf.reserve(16 * 1024);
         }
-        self.stream.read_buf(&mut self.buf).await.unwrap_or(0)
     }
 
     /// The next frame's opcode and payload, answering pings on the way; None when closed.
@@ -171,9 +176,7 @@ impl Conn {
     /// earlier in the same read are given that time too: never earlier than true.
     pub async fn fill_stamped(&mut self) -> (usize, Option<u64>) {
         loop {
-            if self.buf.capacity() - self.buf.len() < 4096 {
-                self.buf.reserve(16 * 1024);
-            }
+            self.make_room();
             let _ = self.stream.readable().await;
             let fd = self.stream.as_raw_fd();
             let buf = &mut self.buf;
