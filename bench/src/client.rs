@@ -31,19 +31,31 @@ pub fn source_ip(i: usize) -> IpAddr {
     IpAddr::from([127, 0, 0, 2 + (i % 16) as u8])
 }
 
+/// How long a connection took to open, as a client sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Opening {
+    /// From the first system call to the bench seeing the TCP connection established. On
+    /// loopback the handshake itself finishes inside `connect`, so this is mostly the wait
+    /// for the bench's own turn: its share of a storm's queueing.
+    pub established: Duration,
+    /// From the first system call to `welcome`.
+    pub welcome: Duration,
+}
+
 /// Connects with a token in the query and waits for `welcome`; returns the time it took.
 pub async fn connect(
     addr: SocketAddr,
     src: IpAddr,
     token: &str,
     timeout: Duration,
-) -> Result<(Conn, Duration), Failure> {
+) -> Result<(Conn, Opening), Failure> {
     let started = Instant::now();
     let fut = async {
         let sock = TcpSocket::new_v4().map_err(|_| Failure::Connect)?;
         sock.bind(SocketAddr::new(src, 0))
             .map_err(|_| Failure::Connect)?;
         let mut stream = sock.connect(addr).await.map_err(|_| Failure::Connect)?;
+        let established = started.elapsed();
         stream.set_nodelay(true).ok();
         let req = format!(
             "GET /ws?token={token} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
@@ -76,10 +88,16 @@ pub async fn connect(
         if op != 1 || !payload.starts_with(b"{\"type\":\"welcome\"") {
             return Err(Failure::Closed);
         }
-        Ok(conn)
+        Ok((conn, established))
     };
     match tokio::time::timeout(timeout, fut).await {
-        Ok(Ok(conn)) => Ok((conn, started.elapsed())),
+        Ok(Ok((conn, established))) => Ok((
+            conn,
+            Opening {
+                established,
+                welcome: started.elapsed(),
+            },
+        )),
         Ok(Err(f)) => Err(f),
         Err(_) => Err(Failure::Timeout),
     }

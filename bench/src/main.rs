@@ -209,6 +209,10 @@ struct Opened {
     conns: Vec<Conn>,
     /// µs from TCP connect to `welcome`, per connection.
     hist: Histogram<u64>,
+    /// µs from TCP connect to the bench seeing it established (see [`client::Opening`]),
+    /// and from then to `welcome`.
+    established: Histogram<u64>,
+    upgrade: Histogram<u64>,
     failures: HashMap<String, usize>,
     /// When the first connection attempt began (the tokens were minted before).
     started: Instant,
@@ -263,11 +267,19 @@ async fn open_with(addr: SocketAddr, tokens: Vec<String>, concurrency: usize) ->
     results.sort_unstable_by_key(|(i, _)| *i);
     let mut conns = Vec::with_capacity(n);
     let mut hist = Histogram::<u64>::new(3).unwrap();
+    let mut established = Histogram::<u64>::new(3).unwrap();
+    let mut upgrade = Histogram::<u64>::new(3).unwrap();
     let mut failures = HashMap::new();
     for (_, r) in results {
         match r {
-            Ok((c, d)) => {
-                hist.record(d.as_micros() as u64).unwrap();
+            Ok((c, t)) => {
+                hist.record(t.welcome.as_micros() as u64).unwrap();
+                established
+                    .record(t.established.as_micros() as u64)
+                    .unwrap();
+                upgrade
+                    .record((t.welcome - t.established).as_micros() as u64)
+                    .unwrap();
                 conns.push(c);
             }
             Err(f) => {
@@ -282,6 +294,8 @@ async fn open_with(addr: SocketAddr, tokens: Vec<String>, concurrency: usize) ->
     Opened {
         conns,
         hist,
+        established,
+        upgrade,
         failures,
         started,
     }
@@ -299,6 +313,8 @@ async fn run_connect(
     let Opened {
         conns,
         hist,
+        established,
+        upgrade,
         failures,
         started,
     } = open_with(cli.addr, tokens, concurrency).await;
@@ -324,6 +340,14 @@ async fn run_connect(
         "  ms to welcome: p50 {} p90 {} p99 {} p99.9 {} max {}",
         p["p50"], p["p90"], p["p99"], p["p999"], p["max"]
     );
+    let (e, u) = (
+        percentiles(&established, 1000.0),
+        percentiles(&upgrade, 1000.0),
+    );
+    eprintln!(
+        "  until the bench saw it established: p50 {} p90 {} p99 {}; from there to welcome: p50 {} p90 {} p99 {}",
+        e["p50"], e["p90"], e["p99"], u["p50"], u["p90"], u["p99"]
+    );
     if let Some(h) = &hub_cpu {
         eprintln!(
             "  CPU per connection (us): hub user {:.1} system {:.1}; bench user {:.1} system {:.1}",
@@ -332,7 +356,7 @@ async fn run_connect(
     }
     json!({"scenario": "connect", "conns": n, "concurrency": concurrency, "ok": conns.len(),
            "failures": failures, "conns_per_s": conns.len() as f64 / secs, "connect_ms": p,
-           "hub_cpu_us_per_conn": hub_cpu, "bench_cpu_us_per_conn": bench_cpu})
+           "established_ms": e, "upgrade_ms": u, "hub_cpu_us_per_conn": hub_cpu, "bench_cpu_us_per_conn": bench_cpu})
 }
 
 fn now_us() -> u64 {

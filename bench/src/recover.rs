@@ -116,6 +116,7 @@ pub async fn run_storm(
         hist,
         failures: failures_again,
         started,
+        ..
     } = crate::open_with(cli.addr, tokens, concurrency).await;
     let mut not_recovered = 0;
     for (i, c) in again.iter_mut().enumerate() {
