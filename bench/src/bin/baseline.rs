@@ -151,6 +151,8 @@ async fn serve(hub: Arc<Hub>, stream: TcpStream) {
         .read_buffer_size(4096)
         .write_buffer_size(0)
         .max_message_size(Some(64 << 10));
+    // The callback's type is tungstenite's: its error is a whole HTTP response.
+    #[allow(clippy::result_large_err)]
     let callback = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
         let token = token_of(req).unwrap_or_default();
         match jsonwebtoken::decode::<Claims>(&token, &hub.key, &hub.validation) {
