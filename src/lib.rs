@@ -14,6 +14,7 @@
 //!   server API) and the operations it asks of the shards through their inboxes.
 //! - [`metrics`]: per-shard counters and latency histograms, merged for Prometheus.
 //! - [`relay`]: the Redis relay between instances, and egress / ingress for backends.
+//! - [`rpc`]: client `rpc` calls forwarded over HTTP to the backend of their method.
 //! - [`revocation`]: token revocation rules, copied to every shard.
 //! - [`hub`]: binding the listeners, starting the shards, draining and stopping.
 //! - [`limits`]: the token bucket behind per-user and per-IP rate limits.
@@ -34,6 +35,7 @@ pub mod per_ip;
 pub mod protocol;
 pub mod relay;
 pub mod revocation;
+pub mod rpc;
 pub mod shard;
 pub mod shared;
 pub mod sys;

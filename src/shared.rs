@@ -31,6 +31,8 @@ pub struct Shared {
     pub metrics: crate::metrics::Metrics,
     /// The Redis relay's queue and state (None without `redis_url`).
     pub relay: Option<crate::relay::Handle>,
+    /// `rpc` routes and the queue to the control thread (None: no backend configured).
+    pub rpc: Option<crate::rpc::Rpc>,
     /// This process's history epoch (without Redis, history does not outlive the process).
     pub epoch: Arc<str>,
 }
@@ -45,6 +47,7 @@ impl Shared {
             .redis_url
             .as_ref()
             .map(|_| crate::relay::Handle::new(config.relay_queue));
+        let rpc = crate::rpc::Rpc::new(&config);
         Arc::new(Shared {
             per_ip,
             config,
@@ -58,6 +61,7 @@ impl Shared {
             draining: AtomicBool::new(false),
             metrics: crate::metrics::Metrics::new(shards),
             relay,
+            rpc,
             epoch: format!("{:08x}", rand::random::<u32>()).into(),
         })
     }

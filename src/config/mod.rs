@@ -145,6 +145,18 @@ pub struct Config {
     /// Testing only: serve an echo endpoint at `/echo` (for the Autobahn suite).
     pub echo_endpoint: bool,
 
+    /// `rpc`: the HTTP backend for every method `rpc_methods` does not route elsewhere.
+    pub rpc_url: Option<String>,
+    /// `rpc`: method pattern (an exact name, or a prefix ending in `*`) -> backend URL; the
+    /// longest matching pattern wins.
+    pub rpc_methods: HashMap<String, String>,
+    /// `rpc`: how long a call may take, from the client's frame to the backend's answer.
+    #[serde(deserialize_with = "duration")]
+    pub rpc_timeout: Duration,
+    /// `rpc`: calls posted to backends at once (hub-wide); as many more may wait, and
+    /// beyond that a call is refused with `unavailable`.
+    pub rpc_max_in_flight: usize,
+
     pub namespaces: HashMap<String, Namespace>,
 }
 
@@ -189,6 +201,10 @@ impl Default for Config {
             listen_backlog: 4096,
             reconnect_jitter: Duration::from_secs(5),
             echo_endpoint: false,
+            rpc_url: None,
+            rpc_methods: HashMap::new(),
+            rpc_timeout: Duration::from_secs(5),
+            rpc_max_in_flight: 1024,
             namespaces: HashMap::new(),
         }
     }
@@ -320,6 +336,9 @@ impl Config {
             "max_connections_per_ip" => self.max_connections_per_ip = num(key, value)?,
             "listen_backlog" => self.listen_backlog = num(key, value)?,
             "echo_endpoint" => self.echo_endpoint = flag(key, value)?,
+            "rpc_url" => self.rpc_url = opt(value),
+            "rpc_timeout" => self.rpc_timeout = dur(key, value)?,
+            "rpc_max_in_flight" => self.rpc_max_in_flight = num(key, value)?,
             _ => {
                 return Err(value_err(
                     &format!("RINGHUB_{}", key.to_uppercase()),

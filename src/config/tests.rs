@@ -37,3 +37,21 @@ fn toml_namespaces_and_durations() {
     assert!(!c.namespace("table:1").public);
     assert!(toml::from_str::<Config>("ping_intervall = \"1s\"").is_err());
 }
+
+#[test]
+fn rpc_backends_from_toml_and_env_and_bad_urls_refused() {
+    let c: Config = toml::from_str(
+        "rpc_url = \"http://lobby:7000/rpc\"\nrpc_timeout = \"2s\"\n[rpc_methods]\n\"game.*\" = \"http://game:7000/rpc\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.rpc_timeout, Duration::from_secs(2));
+    assert_eq!(c.rpc_methods["game.*"], "http://game:7000/rpc");
+    c.validate().unwrap();
+    let vars = [(
+        "RINGHUB_RPC_URL".to_string(),
+        "https://lobby/rpc".to_string(),
+    )];
+    let bad = Config::load(None, vars).unwrap();
+    let err = bad.validate().unwrap_err().to_string();
+    assert!(err.contains("https is not supported"), "{err}");
+}

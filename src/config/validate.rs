@@ -11,6 +11,7 @@ impl Config {
             ("auth_timeout", self.auth_timeout),
             ("close_timeout", self.close_timeout),
             ("handshake_timeout", self.handshake_timeout),
+            ("rpc_timeout", self.rpc_timeout),
         ];
         for (key, d) in positive {
             if d.is_zero() {
@@ -59,6 +60,10 @@ impl Config {
                 ));
             }
         }
+        if self.rpc_max_in_flight == 0 {
+            return Err(value_err("rpc_max_in_flight", "must be greater than zero"));
+        }
+        crate::rpc::Routes::new(self).map_err(|e| value_err("rpc_url / rpc_methods", e))?;
         for name in self.namespaces.keys() {
             if name.is_empty() || name.contains(':') || !crate::channel::valid_name(name) {
                 return Err(value_err(

@@ -52,6 +52,9 @@ impl Control {
                     if shared.relay.is_some() {
                         tokio::spawn(crate::relay::run(shared.clone()));
                     }
+                    if shared.rpc.is_some() {
+                        tokio::spawn(crate::rpc::run(shared.clone()));
+                    }
                     let admin = Arc::new(admin::Admin::new(shared, store));
                     tokio::select! {
                         _ = admin::serve(listener, admin) => {}

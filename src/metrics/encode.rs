@@ -171,6 +171,9 @@ impl Collector for HubCollector {
         if let Some(relay) = &shared.relay {
             relay_metrics(&mut encoder, relay)?;
         }
+        if let Some(rpc) = &shared.rpc {
+            rpc_metrics(&mut encoder, &rpc.stats)?;
+        }
         gauge(
             &mut encoder,
             "ringhub_uptime_seconds",
@@ -243,6 +246,34 @@ fn quantiles(
         &samples,
         "Samples in the latency quantiles above",
         h.len(),
+    )
+}
+
+fn rpc_metrics(e: &mut DescriptorEncoder, s: &crate::rpc::Stats) -> std::fmt::Result {
+    let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    counter(
+        e,
+        "ringhub_rpc_calls",
+        "rpc calls queued for a backend",
+        n(&s.calls),
+    )?;
+    counter(
+        e,
+        "ringhub_rpc_answered",
+        "rpc calls the backend answered with data or an error of its own",
+        n(&s.answered),
+    )?;
+    counter(
+        e,
+        "ringhub_rpc_failed",
+        "rpc calls without a usable answer: unreachable, HTTP error, malformed, timeout",
+        n(&s.failed),
+    )?;
+    counter(
+        e,
+        "ringhub_rpc_refused",
+        "rpc calls refused at once: too many waiting",
+        n(&s.refused),
     )
 }
 

@@ -32,6 +32,9 @@ pub struct Request<'a> {
     /// `event`: the event's name.
     #[serde(default, borrow)]
     pub event: Option<Cow<'a, str>>,
+    /// `rpc`: the method called.
+    #[serde(default, borrow)]
+    pub method: Option<Cow<'a, str>>,
     /// An addition: the client's correlation id, carried into the ingress entry and logs.
     #[serde(default, borrow)]
     pub correlation_id: Option<Cow<'a, str>>,
@@ -92,6 +95,27 @@ impl ErrorCode {
             ErrorCode::Timeout => "timeout",
             ErrorCode::Internal => "internal",
         }
+    }
+}
+
+impl ErrorCode {
+    /// The code named `s` (as a backend may name it).
+    pub fn parse(s: &str) -> Option<ErrorCode> {
+        use ErrorCode::*;
+        [
+            BadRequest,
+            Unauthorized,
+            Forbidden,
+            NotFound,
+            RateLimited,
+            TooLarge,
+            LimitExceeded,
+            Unavailable,
+            Timeout,
+            Internal,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
     }
 }
 
@@ -167,6 +191,23 @@ pub struct Welcome<'a> {
 
 pub fn welcome(w: &Welcome<'_>) -> Bytes {
     text_frame(w)
+}
+
+/// `{"id":..,"type":"result","data":..}`: an `rpc` answer, `data` as the backend wrote it.
+pub fn result(id: Option<u64>, data: &RawValue) -> Bytes {
+    #[derive(Serialize)]
+    struct Result<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+        #[serde(rename = "type")]
+        kind: &'static str,
+        data: &'a RawValue,
+    }
+    text_frame(&Result {
+        id,
+        kind: "result",
+        data,
+    })
 }
 
 /// `{"type":"reconnect","after_ms":N}`.

@@ -17,6 +17,7 @@ pub mod inbox;
 mod outq;
 mod presence;
 mod requests;
+mod rpc;
 mod stop;
 mod task;
 mod timers;

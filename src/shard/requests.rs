@@ -87,7 +87,8 @@ impl Core {
                 | "status"
                 | "event"
                 | "history"
-        ) || NOT_YET.contains(&&*req.kind);
+                | "rpc"
+        );
         if !known {
             return self.malformed(key, id, "unknown type");
         }
@@ -125,14 +126,13 @@ impl Core {
             "refresh" => self.on_refresh(key, &req),
             "history" => self.on_history(key, &req),
             "event" => self.on_client_event(key, &req),
+            "rpc" => self.on_rpc(key, &req),
             "auth" => self.send(
                 key,
                 protocol::error(id, ErrorCode::BadRequest, "already authenticated"),
             ),
-            _ => self.send(
-                key,
-                protocol::error(id, ErrorCode::Unavailable, "not supported by this hub yet"),
-            ),
+            // `known` above lists exactly the types matched here.
+            _ => self.malformed(key, id, "unknown type"),
         }
     }
 
@@ -315,10 +315,6 @@ impl Core {
         }
     }
 }
-
-/// Request types of the protocol that later parts of the hub answer; until then a clear
-/// `unavailable` error, never silence.
-const NOT_YET: [&str; 1] = ["rpc"];
 
 fn code_of(denied: channel::Denied) -> ErrorCode {
     match denied {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod admin;
+pub mod backend;
 pub mod cluster;
 pub mod history;
 pub mod redis;

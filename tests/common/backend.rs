@@ -1,0 +1,106 @@
+//! A real HTTP/1.1 backend on a loopback port, for `rpc`: it reads each request (keep-alive,
+//! `Content-Length` bodies), keeps its JSON, and answers what the test's handler says.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// What the backend answers to one request.
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+    /// Wait this long before answering.
+    pub delay: Duration,
+}
+
+impl Answer {
+    pub fn ok(body: Value) -> Answer {
+        Answer {
+            status: 200,
+            body: body.to_string(),
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+pub struct Backend {
+    pub addr: SocketAddr,
+    /// Every request body received, in order.
+    pub seen: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Backend {
+    pub fn start(handler: impl Fn(&Value) -> Answer + Send + Sync + 'static) -> Backend {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let handler = Arc::new(handler);
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (handler, log) = (handler.clone(), log.clone());
+                std::thread::spawn(move || serve(stream, &*handler, &log));
+            }
+        });
+        Backend { addr, seen }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/rpc", self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<Value> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+fn serve(stream: TcpStream, handler: &dyn Fn(&Value) -> Answer, log: &Mutex<Vec<Value>>) {
+    let mut out = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut length = 0usize;
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        assert!(
+            line.starts_with("POST /rpc HTTP/1.1"),
+            "request line {line:?}"
+        );
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = l.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().unwrap();
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let request: Value = serde_json::from_slice(&body).expect("the hub posts JSON");
+        log.lock().unwrap().push(request.clone());
+        let answer = handler(&request);
+        std::thread::sleep(answer.delay);
+        let response = format!(
+            "HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{}",
+            answer.status,
+            answer.body.len(),
+            answer.body
+        );
+        if out.write_all(response.as_bytes()).is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! `rpc`: calls reach the backend of their method over real HTTP, and its answers (or
+//! failures) come back to the caller as `result` or clear errors.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::backend::{Answer, Backend};
+use common::*;
+use ringhub::config::Driver;
+use serde_json::{json, Value};
+
+both_drivers!(
+    calls_reach_the_backend_of_their_method_and_answers_come_back,
+    failures_are_clear_errors_and_the_connection_carries_on,
+    calls_beyond_what_may_wait_are_refused_at_once,
+);
+
+fn calls_reach_the_backend_of_their_method_and_answers_come_back(driver: Driver) {
+    let lobby =
+        Backend::start(|r| Answer::ok(json!({"data": {"from": "lobby", "echo": r["data"]}})));
+    let game =
+        Backend::start(|r| Answer::ok(json!({"data": {"from": "game", "method": r["method"]}})));
+    let mut config = config(driver);
+    config.rpc_url = Some(lobby.url());
+    config.rpc_methods.insert("game.*".into(), game.url());
+    let hub = start(config);
+    let (mut c, welcome) = connect_token(hub.addr, &token_info("alice", json!({"level": 3})));
+
+    let r = c.request(
+        json!({"type": "rpc", "method": "game.move", "data": {"x": 1}}),
+        1,
+    );
+    assert_eq!(
+        r,
+        json!({"id": 1, "type": "result", "data": {"from": "game", "method": "game.move"}})
+    );
+    let seen = game.requests();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0]["method"], "game.move");
+    assert_eq!(seen[0]["data"], json!({"x": 1}));
+    assert_eq!(seen[0]["user"], "alice");
+    assert_eq!(seen[0]["info"], json!({"level": 3}));
+    assert_eq!(seen[0]["conn"], welcome["conn"]);
+    assert_eq!(seen[0]["instance"], welcome["instance"]);
+
+    // Every other method goes to `rpc_url`; `data` comes back as the backend wrote it.
+    let r = c.request(
+        json!({"type": "rpc", "method": "lobby.list", "data": [1, "two", null]}),
+        2,
+    );
+    assert_eq!(
+        r["data"],
+        json!({"from": "lobby", "echo": [1, "two", null]}),
+        "{r}"
+    );
+
+    // Without an id the call is made, and no success reply comes.
+    c.send(json!({"type": "rpc", "method": "lobby.ping"}));
+    assert!(eventually(|| lobby.requests().len() == 2));
+    assert_eq!(lobby.requests()[1]["data"], Value::Null);
+    let r = c.request(json!({"type": "ping"}), 3);
+    assert_eq!(r["type"], "pong");
+    let late = c.frames_for(Duration::from_millis(200));
+    assert!(
+        late.is_empty(),
+        "no reply expected for a call without id: {late:?}"
+    );
+}
+
+fn calls_beyond_what_may_wait_are_refused_at_once(driver: Driver) {
+    let backend = Backend::start(|_| Answer {
+        delay: Duration::from_millis(300),
+        ..Answer::ok(json!({"data": "done"}))
+    });
+    let mut config = config(driver);
+    config.rpc_url = Some(backend.url());
+    config.rpc_max_in_flight = 1;
+    let hub = start(config);
+    let (mut c, _) = connect(hub.addr, "carol");
+    for id in 1..=6 {
+        c.send(json!({"id": id, "type": "rpc", "method": "m"}));
+    }
+    let mut answers = Vec::new();
+    while answers.len() < 6 {
+        answers.push(c.recv());
+    }
+    let done = answers.iter().filter(|a| a["type"] == "result").count();
+    let refused = answers
+        .iter()
+        .filter(|a| a["code"] == "unavailable")
+        .count();
+    assert_eq!(done + refused, 6, "{answers:?}");
+    // One posted, one waiting, at most one more taken by the poster: the rest refused.
+    assert!(done >= 1 && refused >= 3, "{answers:?}");
+    let metrics = cluster::scrape(&hub);
+    assert_eq!(
+        admin::metric(&metrics, "ringhub_rpc_refused_total"),
+        refused as f64
+    );
+}
+
+fn failures_are_clear_errors_and_the_connection_carries_on(driver: Driver) {
+    let backend = Backend::start(|r| match r["method"].as_str().unwrap() {
+        "err.forbidden" => {
+            Answer::ok(json!({"error": {"code": "forbidden", "message": "not your table"}}))
+        }
+        "err.500" => Answer {
+            status: 500,
+            body: "oops".into(),
+            delay: Duration::ZERO,
+        },
+        "err.garbage" => Answer {
+            status: 200,
+            body: "<html>".into(),
+            delay: Duration::ZERO,
+        },
+        "slow" => Answer {
+            delay: Duration::from_secs(2),
+            ..Answer::ok(json!({"data": "late"}))
+        },
+        _ => Answer::ok(json!({"data": "fine"})),
+    });
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let down = format!("http://{}/rpc", closed.local_addr().unwrap());
+    drop(closed);
+    let mut config = config(driver);
+    for pattern in ["err.*", "slow", "ok"] {
+        config.rpc_methods.insert(pattern.into(), backend.url());
+    }
+    config.rpc_methods.insert("down.*".into(), down);
+    config.rpc_timeout = Duration::from_millis(300);
+    let hub = start(config);
+    let (mut c, _) = connect(hub.addr, "bob");
+    let call = |c: &mut Client, method: &str, id: u64| {
+        c.request(json!({"type": "rpc", "method": method, "data": {}}), id)
+    };
+    let code = |r: &Value| r["code"].as_str().unwrap_or("-").to_string();
+
+    let r = call(&mut c, "err.forbidden", 1);
+    assert_eq!(
+        (code(&r), r["message"].clone()),
+        ("forbidden".into(), json!("not your table"))
+    );
+    assert_eq!(code(&call(&mut c, "err.500", 2)), "unavailable");
+    assert_eq!(code(&call(&mut c, "err.garbage", 3)), "internal");
+    assert_eq!(code(&call(&mut c, "down.there", 4)), "unavailable");
+    assert_eq!(code(&call(&mut c, "nowhere", 5)), "not_found");
+    let r = c.request(json!({"type": "rpc", "data": {}}), 6);
+    assert_eq!(code(&r), "bad_request", "{r}");
+
+    let asked = Instant::now();
+    let r = call(&mut c, "slow", 7);
+    assert_eq!(code(&r), "timeout", "{r}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "answered at the timeout, not the backend's pace"
+    );
+
+    // The connection is still whole, the late answer never shows, and the backend still serves.
+    assert_eq!(call(&mut c, "ok", 8)["data"], "fine");
+    let late = c.frames_for(Duration::from_millis(2200));
+    assert!(late.is_empty(), "nothing after a timed-out call: {late:?}");
+    assert_eq!(call(&mut c, "ok", 9)["data"], "fine");
+
+    let metrics = cluster::scrape(&hub);
+    // Answered: forbidden, ok, ok; failed: 500, garbage, down, slow.
+    assert_eq!(
+        admin::metric(&metrics, "ringhub_rpc_answered_total"),
+        3.0,
+        "{metrics}"
+    );
+    assert_eq!(admin::metric(&metrics, "ringhub_rpc_failed_total"), 4.0);
+    assert_eq!(admin::metric(&metrics, "ringhub_rpc_calls_total"), 7.0);
+}
