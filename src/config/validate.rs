@@ -52,14 +52,6 @@ impl Config {
                 ));
             }
         }
-        for digest in &self.api_keys {
-            if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(value_err(
-                    "api_keys",
-                    "each key must be a SHA-256 hex digest (64 hex digits)",
-                ));
-            }
-        }
         if self.rpc_max_in_flight == 0 {
             return Err(value_err("rpc_max_in_flight", "must be greater than zero"));
         }
