@@ -66,57 +66,44 @@ pub fn decode(text: &str) -> Result<Request<'_>, (Option<u64>, String)> {
     })
 }
 
-/// Error codes of §2.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
-    BadRequest,
-    Unauthorized,
-    Forbidden,
-    NotFound,
-    RateLimited,
-    TooLarge,
-    LimitExceeded,
-    Unavailable,
-    Timeout,
-    Internal,
-}
-
-impl ErrorCode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::BadRequest => "bad_request",
-            ErrorCode::Unauthorized => "unauthorized",
-            ErrorCode::Forbidden => "forbidden",
-            ErrorCode::NotFound => "not_found",
-            ErrorCode::RateLimited => "rate_limited",
-            ErrorCode::TooLarge => "too_large",
-            ErrorCode::LimitExceeded => "limit_exceeded",
-            ErrorCode::Unavailable => "unavailable",
-            ErrorCode::Timeout => "timeout",
-            ErrorCode::Internal => "internal",
+/// Declares [`ErrorCode`] with its wire names, once: the enum, `as_str` and `parse`.
+macro_rules! error_codes {
+    ($($variant:ident => $name:literal),* $(,)?) => {
+        /// Error codes of §2.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorCode {
+            $($variant),*
         }
-    }
+
+        impl ErrorCode {
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $name),*
+                }
+            }
+
+            /// The code named `s` (as a backend may name it).
+            pub fn parse(s: &str) -> Option<ErrorCode> {
+                match s {
+                    $($name => Some(ErrorCode::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+    };
 }
 
-impl ErrorCode {
-    /// The code named `s` (as a backend may name it).
-    pub fn parse(s: &str) -> Option<ErrorCode> {
-        use ErrorCode::*;
-        [
-            BadRequest,
-            Unauthorized,
-            Forbidden,
-            NotFound,
-            RateLimited,
-            TooLarge,
-            LimitExceeded,
-            Unavailable,
-            Timeout,
-            Internal,
-        ]
-        .into_iter()
-        .find(|c| c.as_str() == s)
-    }
+error_codes! {
+    BadRequest => "bad_request",
+    Unauthorized => "unauthorized",
+    Forbidden => "forbidden",
+    NotFound => "not_found",
+    RateLimited => "rate_limited",
+    TooLarge => "too_large",
+    LimitExceeded => "limit_exceeded",
+    Unavailable => "unavailable",
+    Timeout => "timeout",
+    Internal => "internal",
 }
 
 fn text_frame<T: Serialize>(value: &T) -> Bytes {
