@@ -14,6 +14,7 @@ both_drivers!(
     calls_reach_the_backend_of_their_method_and_answers_come_back,
     failures_are_clear_errors_and_the_connection_carries_on,
     calls_beyond_what_may_wait_are_refused_at_once,
+    one_connection_cannot_hold_more_than_sixteen_calls,
 );
 
 fn calls_reach_the_backend_of_their_method_and_answers_come_back(driver: Driver) {
@@ -98,6 +99,40 @@ fn calls_beyond_what_may_wait_are_refused_at_once(driver: Driver) {
         admin::metric(&metrics, "ringhub_rpc_refused_total"),
         refused as f64
     );
+}
+
+fn one_connection_cannot_hold_more_than_sixteen_calls(driver: Driver) {
+    let backend = Backend::start(|_| Answer {
+        delay: Duration::from_millis(300),
+        ..Answer::ok(json!({"data": "done"}))
+    });
+    let mut config = config(driver);
+    config.rpc_url = Some(backend.url());
+    let hub = start(config);
+    let (mut greedy, _) = connect(hub.addr, "greedy");
+    let (mut other, _) = connect(hub.addr, "other");
+    for id in 1..=20 {
+        greedy.send(json!({"id": id, "type": "rpc", "method": "m"}));
+    }
+    let r = other.request(json!({"type": "rpc", "method": "m"}), 1);
+    assert_eq!(
+        r["data"], "done",
+        "another connection is served meanwhile: {r}"
+    );
+    let answers: Vec<Value> = (0..20).map(|_| greedy.recv()).collect();
+    let limited: Vec<&Value> = answers
+        .iter()
+        .filter(|a| a["code"] == "limit_exceeded")
+        .collect();
+    assert_eq!(limited.len(), 4, "{answers:?}");
+    assert!(
+        limited.iter().all(|a| a["id"].as_u64().unwrap() > 16),
+        "{limited:?}"
+    );
+    assert_eq!(answers.iter().filter(|a| a["type"] == "result").count(), 16);
+    // Answered calls free their places.
+    let r = greedy.request(json!({"type": "rpc", "method": "m"}), 21);
+    assert_eq!(r["data"], "done", "{r}");
 }
 
 fn failures_are_clear_errors_and_the_connection_carries_on(driver: Driver) {

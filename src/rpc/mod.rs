@@ -171,9 +171,8 @@ pub async fn run(shared: Arc<Shared>) {
                 Outcome::Failed(..) => &rpc.stats.failed,
             };
             counter.fetch_add(1, Ordering::Relaxed);
-            if let Some(frame) = outcome.frame(to.id) {
-                shared.send(to.shard, ShardMsg::ToConn { to, frame });
-            }
+            let frame = outcome.frame(to.id);
+            shared.send(to.shard, ShardMsg::RpcDone { to, frame });
         });
     }
 }

@@ -58,6 +58,8 @@ pub struct Conn {
     pub last_seen: Instant,
     /// Consecutive malformed requests (1008 past a bound).
     pub malformed: u32,
+    /// `rpc` calls of this connection not yet answered.
+    pub rpc_in_flight: u8,
     /// The stream broke the protocol: further input is ignored while closing.
     pub poisoned: bool,
     /// The `id` of the `auth` request, echoed in `welcome`.
@@ -119,6 +121,7 @@ impl Conn {
             counted: false,
             last_seen: now,
             malformed: 0,
+            rpc_in_flight: 0,
             poisoned: false,
             request_id: None,
             close_code: None,

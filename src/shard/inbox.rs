@@ -68,6 +68,8 @@ pub enum ShardMsg {
     },
     /// A frame for one connection (an `ack` with its offset, a `history` answer).
     ToConn { to: ConnRef, frame: Bytes },
+    /// One of the connection's `rpc` calls ended; its answer, if the client gets one.
+    RpcDone { to: ConnRef, frame: Option<Bytes> },
     /// Deliver a direct message's frame to every connection of `user` on this shard.
     Direct { user: Arc<str>, frame: Bytes },
     /// Deliver a frame to every open connection of this shard.

@@ -198,6 +198,7 @@ fn handle(shard: &Rc<Shard>, msg: ShardMsg) {
             to,
         } => core.history_query(&channel, since, limit, to),
         ShardMsg::ToConn { to, frame } => core.to_conn(to, frame),
+        ShardMsg::RpcDone { to, frame } => core.rpc_done(to, frame),
         ShardMsg::Direct { user, frame } => core.deliver_to_user(&user, &frame),
         ShardMsg::BroadcastAll { frame } => core.broadcast_all(&frame),
         ShardMsg::Disconnect {

@@ -3,6 +3,8 @@
 
 use std::time::Instant;
 
+use bytes::Bytes;
+
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -13,6 +15,9 @@ use crate::rpc::Call;
 
 /// Longest method name, in bytes.
 const MAX_METHOD: usize = 128;
+/// `rpc` calls one connection may have waiting for answers: a client cannot take the
+/// hub-wide `rpc_max_in_flight` for itself.
+pub const MAX_PER_CONNECTION: u8 = 16;
 
 /// What the backend receives.
 #[derive(Serialize)]
@@ -36,6 +41,10 @@ impl Core {
                 return self.send(key, protocol::error(id, ErrorCode::BadRequest, message));
             }
         };
+        if self.conns[key].rpc_in_flight >= MAX_PER_CONNECTION {
+            let message = "at most 16 rpc calls may wait for answers per connection";
+            return self.send(key, protocol::error(id, ErrorCode::LimitExceeded, message));
+        }
         let shared = self.shared.clone();
         let Some((rpc, url)) = shared
             .rpc
@@ -72,9 +81,22 @@ impl Core {
             },
             queued_at: Instant::now(),
         };
-        if !rpc.queue(call) {
+        if rpc.queue(call) {
+            self.conns[key].rpc_in_flight += 1;
+        } else {
             let message = "too many rpc calls are waiting for their backends; retry";
             self.send(key, protocol::error(id, ErrorCode::Unavailable, message));
+        }
+    }
+
+    /// A call ended: one fewer in flight, and its answer (if any) to the client.
+    pub fn rpc_done(&mut self, to: ConnRef, frame: Option<Bytes>) {
+        let Some(conn) = self.conns.get_mut(to.key).filter(|c| c.id == to.conn) else {
+            return;
+        };
+        conn.rpc_in_flight = conn.rpc_in_flight.saturating_sub(1);
+        if let Some(frame) = frame {
+            self.send(to.key, frame);
         }
     }
 }
