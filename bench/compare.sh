@@ -78,6 +78,8 @@ def med(hub, name, f):
     return statistics.median(v) if v else float("nan")
 metrics = [
     ("connect P99 ms (10k, 1000 in flight)", "connect", lambda r: r["connect_ms"]["p99"], "lower"),
+    ("  P99 ms until the bench saw TCP established (its own queue)", "connect", lambda r: r["established_ms"]["p99"], "lower"),
+    ("  P99 ms from there to welcome", "connect", lambda r: r["upgrade_ms"]["p99"], "lower"),
     ("connections/s", "connect", lambda r: r["conns_per_s"], "higher"),
     ("deliveries/s at --rate max", "fanout-max", lambda r: r["achieved_per_s"], "higher"),
     ("delivery P99 ms at --rate max", "fanout-max", lambda r: r["latency_ms"]["p99"], "lower"),
