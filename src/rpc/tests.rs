@@ -90,7 +90,13 @@ fn backend_errors_keep_protocol_codes_and_others_become_internal() {
         .unwrap()
         .contains(r#""code":"internal""#));
 
-    for garbage in [&b"<html>"[..], b"[1,2]", b"{\"error\":3}"] {
+    for garbage in [
+        &b"<html>"[..],
+        b"[1,2]",
+        b"[]",
+        b" [null]",
+        b"{\"error\":3}",
+    ] {
         let text = frame_text(&read_answer(garbage), Some(5)).unwrap();
         assert!(text.contains(r#""code":"internal""#), "{text}");
     }
