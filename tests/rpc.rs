@@ -15,6 +15,7 @@ both_drivers!(
     failures_are_clear_errors_and_the_connection_carries_on,
     calls_beyond_what_may_wait_are_refused_at_once,
     one_connection_cannot_hold_more_than_sixteen_calls,
+    an_answer_for_a_closed_connection_reaches_nobody,
 );
 
 fn calls_reach_the_backend_of_their_method_and_answers_come_back(driver: Driver) {
@@ -207,4 +208,31 @@ fn failures_are_clear_errors_and_the_connection_carries_on(driver: Driver) {
     );
     assert_eq!(admin::metric(&metrics, "ringhub_rpc_failed_total"), 4.0);
     assert_eq!(admin::metric(&metrics, "ringhub_rpc_calls_total"), 7.0);
+}
+
+fn an_answer_for_a_closed_connection_reaches_nobody(driver: Driver) {
+    let backend = Backend::start(|r| match r["method"].as_str().unwrap() {
+        "slow" => Answer {
+            delay: Duration::from_millis(400),
+            ..Answer::ok(json!({"data": "for the first connection"}))
+        },
+        _ => Answer::ok(json!({"data": "fine"})),
+    });
+    let mut config = config(driver);
+    config.rpc_url = Some(backend.url());
+    let hub = start(config);
+    let (mut first, _) = connect(hub.addr, "dave");
+    first.send(json!({"id": 1, "type": "rpc", "method": "slow"}));
+    assert!(eventually(|| backend.requests().len() == 1));
+    first.close();
+    // The same user lands on the same shard, where the closed connection's place is free.
+    let (mut second, _) = connect(hub.addr, "dave");
+    let metrics = || cluster::scrape(&hub);
+    assert!(eventually(|| admin::metric(
+        &metrics(),
+        "ringhub_rpc_answered_total"
+    ) == 1.0));
+    second.expect_silence(Duration::from_millis(200));
+    let r = second.request(json!({"type": "rpc", "method": "ok"}), 2);
+    assert_eq!(r["data"], "fine", "{r}");
 }
