@@ -270,9 +270,9 @@ fn read_answer(body: &[u8]) -> Outcome {
     // serde reads a struct from a JSON array too (`[]` would pass as `{}`): only an object is
     // an answer.
     let is_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    let answer: Answer = match serde_json::from_slice(body).ok().filter(|_| is_object) {
-        Some(a) => a,
-        None => {
+    let answer = match is_object.then(|| serde_json::from_slice::<Answer>(body)) {
+        Some(Ok(a)) => a,
+        _ => {
             let message = "the rpc backend's answer is not the expected JSON object";
             return Outcome::Failed(ErrorCode::Internal, message.into());
         }
