@@ -227,11 +227,8 @@ fn an_answer_for_a_closed_connection_reaches_nobody(driver: Driver) {
     first.close();
     // The same user lands on the same shard, where the closed connection's place is free.
     let (mut second, _) = connect(hub.addr, "dave");
-    let metrics = || cluster::scrape(&hub);
-    assert!(eventually(|| admin::metric(
-        &metrics(),
-        "ringhub_rpc_answered_total"
-    ) == 1.0));
+    let answered = || admin::metric(&cluster::scrape(&hub), "ringhub_rpc_answered_total");
+    assert!(eventually(|| answered() == 1.0));
     second.expect_silence(Duration::from_millis(200));
     let r = second.request(json!({"type": "rpc", "method": "ok"}), 2);
     assert_eq!(r["data"], "fine", "{r}");
