@@ -13,7 +13,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use crate::auth::Verifier;
 use crate::config::Config;
 use crate::control::Control;
-use crate::shard::inbox::ShardMsg;
+use crate::route::inbox::ShardMsg;
 use crate::shard::{self};
 use crate::shared::Shared;
 use crate::sys;

@@ -35,6 +35,7 @@ pub mod per_ip;
 pub mod protocol;
 pub mod relay;
 pub mod revocation;
+pub mod route;
 pub mod rpc;
 pub mod shard;
 pub mod shared;

@@ -9,7 +9,7 @@ use dashmap::DashMap;
 use crate::auth::Verifier;
 use crate::config::Config;
 use crate::per_ip::PerIp;
-use crate::shard::inbox::{Inbox, ShardMsg};
+use crate::route::inbox::{Inbox, ShardMsg};
 
 pub struct Shared {
     pub config: Config,
@@ -30,9 +30,9 @@ pub struct Shared {
     pub per_ip: PerIp,
     pub metrics: crate::metrics::Metrics,
     /// The Redis relay's queue and state (None without `redis_url`).
-    pub relay: Option<crate::relay::Handle>,
+    pub relay: Option<crate::route::relay_queue::RelayQueue>,
     /// `rpc` routes and the queue to the control thread (None: no backend configured).
-    pub rpc: Option<crate::rpc::Rpc>,
+    pub rpc: Option<crate::route::rpc_queue::RpcQueue>,
     /// This process's history epoch (without Redis, history does not outlive the process).
     pub epoch: Arc<str>,
 }
@@ -46,8 +46,8 @@ impl Shared {
         let relay = config
             .redis_url
             .as_ref()
-            .map(|_| crate::relay::Handle::new(config.relay_queue));
-        let rpc = crate::rpc::Rpc::new(&config);
+            .map(|_| crate::route::relay_queue::RelayQueue::new(config.relay_queue));
+        let rpc = crate::route::rpc_queue::RpcQueue::new(&config);
         Arc::new(Shared {
             per_ip,
             config,

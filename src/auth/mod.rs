@@ -264,6 +264,13 @@ fn family_of(key: &DecodingKey) -> Vec<Algorithm> {
 }
 
 /// Seconds since the Unix epoch.
+/// Milliseconds since the Unix epoch (`ts` fields, token deadlines in milliseconds).
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -9,6 +9,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+mod rpc_routes;
+pub use rpc_routes::Routes;
+
 /// Environment variables named by the protocol (§8). Every top-level key `k` can also be set
 /// as `RINGHUB_<K>`; these are the ones whose names do not follow from a key.
 pub mod env {

@@ -55,7 +55,7 @@ impl Config {
         if self.rpc_max_in_flight == 0 {
             return Err(value_err("rpc_max_in_flight", "must be greater than zero"));
         }
-        crate::rpc::Routes::new(self).map_err(|e| value_err("rpc_url / rpc_methods", e))?;
+        crate::config::Routes::new(self).map_err(|e| value_err("rpc_url / rpc_methods", e))?;
         for name in self.namespaces.keys() {
             if name.is_empty() || name.contains(':') || !crate::channel::valid_name(name) {
                 return Err(value_err(

@@ -12,9 +12,9 @@ use serde_json::json;
 use serde_json::value::RawValue;
 
 use super::admin::Admin;
-use super::bodies::{Broadcast, Data, Disconnect, Publish, Send};
-use super::ops::{self, OpError, Scope};
+use crate::protocol::bodies::{Broadcast, Data, Disconnect, Publish, Send};
 use crate::revocation::Rule;
+use crate::route::ops::{self, OpError, Scope};
 
 /// An HTTP answer before hyper sees it.
 pub struct Answer {

@@ -1,12 +1,10 @@
 //! The control plane: one thread with a small tokio runtime, off the shards' hot path. It
 //! serves the admin port (health, readiness, metrics, the server API) and keeps the
 //! revocation rules in Redis and runs the Redis relay when one is configured. It talks to
-//! the shards only through their inboxes (`ops`).
+//! the shards only through the routing layer (`route::ops`).
 
 mod admin;
 mod api;
-pub mod bodies;
-pub mod ops;
 mod store;
 
 use std::net::{SocketAddr, TcpListener};
@@ -111,7 +109,7 @@ async fn open_store(shared: &Arc<Shared>) -> Option<store::Store> {
         Ok(rules) => {
             tracing::info!(rules = rules.len(), "revocations loaded from Redis");
             for rule in rules {
-                ops::install_rule(shared, rule);
+                crate::route::ops::install_rule(shared, rule);
             }
         }
         Err(e) => {

@@ -249,7 +249,7 @@ fn quantiles(
     )
 }
 
-fn rpc_metrics(e: &mut DescriptorEncoder, s: &crate::rpc::Stats) -> std::fmt::Result {
+fn rpc_metrics(e: &mut DescriptorEncoder, s: &crate::route::rpc_queue::Stats) -> std::fmt::Result {
     let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
     counter(
         e,
@@ -277,7 +277,10 @@ fn rpc_metrics(e: &mut DescriptorEncoder, s: &crate::rpc::Stats) -> std::fmt::Re
     )
 }
 
-fn relay_metrics(e: &mut DescriptorEncoder, relay: &crate::relay::Handle) -> std::fmt::Result {
+fn relay_metrics(
+    e: &mut DescriptorEncoder,
+    relay: &crate::route::relay_queue::RelayQueue,
+) -> std::fmt::Result {
     let s = &relay.stats;
     let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
     gauge(

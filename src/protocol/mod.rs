@@ -9,8 +9,13 @@ use serde_json::value::RawValue;
 
 use crate::ws::frame::{FrameBuf, Opcode};
 
+pub mod bodies;
+pub mod envelope;
 mod history;
+mod presence;
+
 pub use history::*;
+pub use presence::merge_presence;
 
 /// A client request. `data` stays raw JSON: it is relayed byte for byte.
 #[derive(Debug, Deserialize)]

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use crate::control::bodies::{Broadcast, Data, Disconnect, Publish, Send};
-use crate::control::ops::{self, Scope};
+use crate::protocol::bodies::{Broadcast, Data, Disconnect, Publish, Send};
+use crate::route::ops::{self, Scope};
 use crate::shared::Shared;
 
 /// The op name alone: the rest is read by the op's own struct (an internally tagged enum

@@ -17,7 +17,8 @@ use redis::aio::MultiplexedConnection;
 
 use super::link::timed;
 use crate::protocol::{self, Publication, Since};
-use crate::shard::inbox::{AckTo, ConnRef, HistoryAnswer, HistoryTo, ShardMsg};
+use crate::route::inbox::{AckTo, ConnRef, HistoryAnswer, HistoryTo, ShardMsg};
+use crate::route::relay_queue::{answer_unavailable, Append, Out};
 use crate::shared::Shared;
 
 /// The epoch of the channel, made when missing or when the stream is gone (a Lua snippet
@@ -69,14 +70,6 @@ static APPEND_SCRIPT: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(&format!("{EPOCH}{APPEND}")));
 static READ_SCRIPT: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(&format!("{EPOCH}{READ}")));
-
-/// A publication waiting to be sequenced.
-pub struct Append {
-    pub channel: Arc<str>,
-    pub data: Box<str>,
-    pub from: Option<Arc<str>>,
-    pub ack: Option<AckTo>,
-}
 
 fn keys(shared: &Shared, channel: &str) -> (String, String) {
     let p = &shared.config.redis_prefix;
@@ -142,28 +135,15 @@ pub async fn append(
         }
         Err(e) => {
             for a in batch {
-                refuse_append(shared, a.ack);
+                answer_unavailable(shared, Out::Sequence(a));
             }
             Err(e)
         }
     }
 }
 
-/// A publication that could not be sequenced: its publisher hears `unavailable`.
-pub fn refuse_append(shared: &Shared, ack: Option<AckTo>) {
-    if let Some(AckTo::Conn(to)) = ack {
-        let msg = "history is unavailable (Redis is not reachable)";
-        send_to(
-            shared,
-            to,
-            protocol::error(to.id, protocol::ErrorCode::Unavailable, msg),
-        );
-    }
-    // An API caller's channel is dropped: it answers 503.
-}
-
 fn send_to(shared: &Shared, to: ConnRef, frame: Bytes) {
-    shared.send(to.shard, ShardMsg::ToConn { to, frame });
+    let _ = crate::route::to_conn(shared, None, to, frame);
 }
 
 struct Entry {
@@ -220,7 +200,7 @@ pub async fn recover(
     let (epoch, top, entries) = match read(shared, conn, &channel, after).await {
         Ok(read) => read,
         Err(e) => {
-            refuse_recover(shared, channel, since, to);
+            answer_unavailable(shared, Out::Recover { channel, since, to });
             return Err(e);
         }
     };
@@ -247,33 +227,16 @@ pub async fn recover(
             }
         }
     };
-    shared.send(
-        to.shard,
-        ShardMsg::Recovered {
-            to,
-            channel,
-            epoch: epoch.into(),
-            top,
-            recovered,
-            frames,
-        },
-    );
+    let msg = ShardMsg::Recovered {
+        to,
+        channel,
+        epoch: epoch.into(),
+        top,
+        recovered,
+        frames,
+    };
+    let _ = crate::route::answer(shared, None, to, msg);
     Ok(())
-}
-
-/// Redis is away: the subscription is answered as having nothing to recover from.
-pub fn refuse_recover(shared: &Shared, channel: Arc<str>, since: Option<Since>, to: ConnRef) {
-    shared.send(
-        to.shard,
-        ShardMsg::Recovered {
-            to,
-            channel,
-            epoch: "".into(),
-            top: 0,
-            recovered: since.map(|_| false),
-            frames: Vec::new(),
-        },
-    );
 }
 
 /// Stored publications after `since`, at most `limit`.
@@ -289,7 +252,13 @@ pub async fn history(
     let (epoch, _, entries) = match read(shared, conn, &channel, after).await {
         Ok(read) => read,
         Err(e) => {
-            refuse_history(shared, to);
+            let out = Out::History {
+                channel,
+                since,
+                limit,
+                to,
+            };
+            answer_unavailable(shared, out);
             return Err(e);
         }
     };
@@ -316,16 +285,4 @@ pub async fn history(
         }
     }
     Ok(())
-}
-
-/// Redis is away: a client's history request is answered `unavailable`.
-pub fn refuse_history(shared: &Shared, to: HistoryTo) {
-    if let HistoryTo::Conn(to) = to {
-        let msg = "history is unavailable (Redis is not reachable)";
-        send_to(
-            shared,
-            to,
-            protocol::error(to.id, protocol::ErrorCode::Unavailable, msg),
-        );
-    }
 }

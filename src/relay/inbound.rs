@@ -5,11 +5,11 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::envelope::{self, Kind};
 use super::{egress, presence};
-use crate::control::ops;
+use crate::protocol::envelope::{self, Kind};
 use crate::revocation::Rule;
-use crate::shard::inbox::ShardMsg;
+use crate::route::inbox::ShardMsg;
+use crate::route::ops;
 use crate::shared::Shared;
 use crate::ws::frame::{self, Opcode};
 
@@ -44,13 +44,8 @@ pub fn handle(shared: &Arc<Shared>, msg: &redis::Msg) {
     match e.kind {
         Kind::Message => {
             let offset = offset_of(e.payload);
-            ops::deliver(
-                shared,
-                e.target,
-                frame::encode(Opcode::Text, e.payload),
-                None,
-                offset,
-            );
+            let frame = frame::encode(Opcode::Text, e.payload);
+            crate::route::deliver(shared, None, e.target, &frame, offset, None);
         }
         Kind::Direct => shared.send(
             shared.shard_of(e.target),

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use rand::Rng;
 
-use super::{inbound, outbound, Out, UNSUBSCRIBE_GRACE};
+use super::{inbound, outbound, UNSUBSCRIBE_GRACE};
+use crate::route::relay_queue::Out;
 use crate::shared::Shared;
 
 /// Most messages published in one pipeline.
@@ -56,7 +57,7 @@ pub async fn run(shared: Arc<Shared>) {
             tokio::select! {
                 _ = &mut deadline => break,
                 out = rx.recv() => match out {
-                    Some(out) => outbound::drop_one(&shared, out),
+                    Some(out) => crate::route::relay_queue::refuse(&shared, out),
                     None => return,
                 },
             }
@@ -193,7 +194,7 @@ async fn session(
 /// Answers what can no longer be done in this session (the link broke).
 fn refuse_all(shared: &Shared, outs: Vec<Out>) {
     for out in outs {
-        outbound::drop_one(shared, out);
+        crate::route::relay_queue::refuse(shared, out);
     }
 }
 

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use redis::aio::MultiplexedConnection;
 
 use super::link::timed;
-use crate::control::ops;
 use crate::protocol;
+use crate::route::ops;
 use crate::shared::Shared;
 
 /// KEYS: the channel-user set, the instance's index. ARGV: instance, index member, +1/-1.

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use redis::aio::MultiplexedConnection;
 
 use super::link::timed;
-use super::{history, members, presence, IngressAck, Out, Peer, Topic};
-use crate::shard::inbox::ShardMsg;
+use super::{history, members};
+use crate::route::inbox::ShardMsg;
+use crate::route::relay_queue::{answer_unavailable, Append, IngressAck, Out, Peer, Topic};
 use crate::shared::Shared;
 
 /// An instance missing heartbeats this long is no longer a peer (and is removed).
@@ -29,7 +30,7 @@ pub async fn publish(
     let mut pipe = redis::pipe();
     let mut acks: Vec<IngressAck> = Vec::new();
     let mut changes: Vec<members::Change> = Vec::new();
-    let mut appends: Vec<history::Append> = Vec::new();
+    let mut appends: Vec<Append> = Vec::new();
     let mut sent = 0u64;
     let mut ingress = 0u64;
     for out in batch.drain(..) {
@@ -76,7 +77,7 @@ pub async fn publish(
             } => {
                 let shared = shared.clone();
                 tokio::spawn(async move {
-                    let users = presence::gather_remote(&shared, &channel).await;
+                    let users = crate::route::ops::remote_presence(&shared, &channel).await;
                     shared.send(shard, ShardMsg::PresencePart { query, users });
                 });
             }
@@ -90,7 +91,7 @@ pub async fn publish(
         result = history::append(shared, conn, appends).await;
     } else {
         for a in appends {
-            history::refuse_append(shared, a.ack);
+            answer_unavailable(shared, Out::Sequence(a));
         }
     }
     if result.is_ok() && sent + ingress > 0 {
@@ -109,27 +110,6 @@ pub async fn publish(
         answer(shared, ack, ok);
     }
     result
-}
-
-/// Redis is away: the message is dropped (counted); an ingress request is answered
-/// `unavailable`, a presence query gets an empty remote part.
-pub fn drop_one(shared: &Shared, out: Out) {
-    let handle = shared.relay.as_ref().expect("relay configured");
-    handle.stats.dropped.fetch_add(1, Ordering::Relaxed);
-    match out {
-        Out::Ingress { ack: Some(ack), .. } => answer(shared, ack, false),
-        Out::Sequence(a) => history::refuse_append(shared, a.ack),
-        Out::Recover { channel, since, to } => history::refuse_recover(shared, channel, since, to),
-        Out::History { to, .. } => history::refuse_history(shared, to),
-        Out::Presence { shard, query, .. } => shared.send(
-            shard,
-            ShardMsg::PresencePart {
-                query,
-                users: Vec::new(),
-            },
-        ),
-        _ => {}
-    }
 }
 
 fn answer(shared: &Shared, ack: IngressAck, ok: bool) {
@@ -151,7 +131,7 @@ pub async fn heartbeat(
 ) -> redis::RedisResult<()> {
     let handle = shared.relay.as_ref().expect("relay configured");
     let key = format!("{}instances", shared.config.redis_prefix);
-    let now = unix_ms();
+    let now = crate::auth::unix_ms();
     let me = Peer {
         instance: shared.instance.clone(),
         shards: shared.shards(),
@@ -192,10 +172,4 @@ pub async fn heartbeat(
     peers.sort_by(|a, b| a.instance.cmp(&b.instance));
     *handle.peers.lock().unwrap_or_else(|e| e.into_inner()) = peers;
     Ok(())
-}
-
-pub fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }

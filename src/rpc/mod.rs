@@ -6,22 +6,21 @@
 //! keep-alive connections) and sends the answer frame to the connection through its shard's
 //! inbox; a shard never waits for a backend. The backend's side of it is in `docs/rpc.md`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::Uri;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::config::Config;
 use crate::protocol::{self, ErrorCode};
-use crate::shard::inbox::{ConnRef, ShardMsg};
+use crate::route::inbox::ShardMsg;
+use crate::route::rpc_queue::Call;
 use crate::shared::Shared;
 
 /// Largest backend answer relayed to a client.
@@ -31,140 +30,25 @@ const IDLE: Duration = Duration::from_secs(60);
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
-/// Which backend serves which method.
-#[derive(Debug)]
-pub struct Routes {
-    default: Option<Uri>,
-    /// (pattern, backend), the longest pattern first: the first match is the most specific.
-    methods: Vec<(String, Uri)>,
-}
-
-impl Routes {
-    /// The routes of `rpc_url` and `rpc_methods`, or why a URL cannot be used.
-    pub fn new(config: &Config) -> Result<Routes, String> {
-        let default = config.rpc_url.as_deref().map(parse_url).transpose()?;
-        let mut methods = config
-            .rpc_methods
-            .iter()
-            .map(|(pattern, url)| {
-                if pattern.is_empty() {
-                    return Err("an empty method pattern (use rpc_url for every method)".into());
-                }
-                Ok((pattern.clone(), parse_url(url)?))
-            })
-            .collect::<Result<Vec<_>, String>>()?;
-        methods.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
-        Ok(Routes { default, methods })
-    }
-
-    /// True when at least one method has a backend.
-    pub fn any(&self) -> bool {
-        self.default.is_some() || !self.methods.is_empty()
-    }
-
-    /// The backend for `method`: the longest matching pattern, else `rpc_url`.
-    pub fn backend(&self, method: &str) -> Option<&Uri> {
-        self.methods
-            .iter()
-            .find(|(pattern, _)| crate::channel::pattern_matches(pattern, method))
-            .map(|(_, uri)| uri)
-            .or(self.default.as_ref())
-    }
-}
-
-/// An `http://host[:port]/path` URL; TLS to backends is left to a proxy beside the hub.
-fn parse_url(url: &str) -> Result<Uri, String> {
-    let uri: Uri = url.parse().map_err(|e| format!("{url:?}: {e}"))?;
-    match uri.scheme_str() {
-        Some("http") if uri.host().is_some() => Ok(uri),
-        Some("https") => Err(format!(
-            "{url:?}: https is not supported; reach the backend over http (a TLS proxy beside the hub)"
-        )),
-        _ => Err(format!("{url:?}: expected http://host[:port]/path")),
-    }
-}
-
-/// One call on its way to a backend.
-pub struct Call {
-    pub url: Uri,
-    /// The JSON the backend receives.
-    pub body: Vec<u8>,
-    /// Where the answer goes (`id` included).
-    pub to: ConnRef,
-    pub queued_at: Instant,
-}
-
-/// Counters for `/metrics`.
-#[derive(Default)]
-pub struct Stats {
-    /// Calls queued for a backend.
-    pub calls: AtomicU64,
-    /// Answered by the backend with `data` or an `error` of its own.
-    pub answered: AtomicU64,
-    /// Unreachable backend, HTTP error status, malformed answer, or timeout.
-    pub failed: AtomicU64,
-    /// Refused at once: too many calls waiting.
-    pub refused: AtomicU64,
-}
-
-/// The shards' side: the routes, and the queue to the control thread.
-pub struct Rpc {
-    pub routes: Routes,
-    tx: tokio::sync::mpsc::Sender<Call>,
-    rx: Mutex<Option<tokio::sync::mpsc::Receiver<Call>>>,
-    max_in_flight: usize,
-    timeout: Duration,
-    pub stats: Stats,
-}
-
-impl Rpc {
-    /// None when no method has a backend (every `rpc` is then answered `not_found`).
-    /// The config has been validated, so its URLs parse.
-    pub fn new(config: &Config) -> Option<Rpc> {
-        let routes = Routes::new(config).ok().filter(Routes::any)?;
-        let (tx, rx) = tokio::sync::mpsc::channel(config.rpc_max_in_flight.max(1));
-        Some(Rpc {
-            routes,
-            tx,
-            rx: Mutex::new(Some(rx)),
-            max_in_flight: config.rpc_max_in_flight.max(1),
-            timeout: config.rpc_timeout,
-            stats: Stats::default(),
-        })
-    }
-
-    /// Queues a call without waiting; false when too many are waiting already.
-    pub fn queue(&self, call: Call) -> bool {
-        let queued = self.tx.try_send(call).is_ok();
-        let counter = if queued {
-            &self.stats.calls
-        } else {
-            &self.stats.refused
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        queued
-    }
-}
-
 /// The control thread's loop: posts every queued call, `rpc_max_in_flight` at once.
 pub async fn run(shared: Arc<Shared>) {
     let Some(rpc) = shared.rpc.as_ref() else {
         return;
     };
-    let Some(mut rx) = rpc.rx.lock().expect("not poisoned").take() else {
+    let Some(mut rx) = rpc.take_receiver() else {
         return;
     };
     let client: HttpClient = Client::builder(TokioExecutor::new())
         .pool_idle_timeout(IDLE)
         .build_http();
-    let permits = Arc::new(tokio::sync::Semaphore::new(rpc.max_in_flight));
+    let permits = Arc::new(tokio::sync::Semaphore::new(rpc.max_in_flight()));
     while let Some(call) = rx.recv().await {
         let permit = permits.clone().acquire_owned().await.expect("never closed");
         let (shared, client) = (shared.clone(), client.clone());
         tokio::spawn(async move {
             let rpc = shared.rpc.as_ref().expect("checked above");
             let to = call.to;
-            let outcome = post(&client, call, rpc.timeout).await;
+            let outcome = post(&client, call, rpc.timeout()).await;
             drop(permit);
             let counter = match &outcome {
                 Outcome::Data(_) | Outcome::Refused(..) => &rpc.stats.answered,

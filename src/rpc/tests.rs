@@ -1,48 +1,5 @@
 use super::*;
 
-fn config(default: Option<&str>, methods: &[(&str, &str)]) -> Config {
-    Config {
-        rpc_url: default.map(String::from),
-        rpc_methods: methods
-            .iter()
-            .map(|(p, u)| (p.to_string(), u.to_string()))
-            .collect(),
-        ..Config::default()
-    }
-}
-
-#[test]
-fn the_longest_matching_pattern_wins_then_the_default() {
-    let routes = Routes::new(&config(
-        Some("http://all:1/rpc"),
-        &[
-            ("game.*", "http://game:1/rpc"),
-            ("game.admin.*", "http://admin:1/rpc"),
-            ("chat.report", "http://mod:1/rpc"),
-        ],
-    ))
-    .unwrap();
-    let host = |m: &str| routes.backend(m).map(|u| u.host().unwrap().to_string());
-    assert_eq!(host("game.move").as_deref(), Some("game"));
-    assert_eq!(host("game.admin.kick").as_deref(), Some("admin"));
-    assert_eq!(host("chat.report").as_deref(), Some("mod"));
-    assert_eq!(host("chat.reports").as_deref(), Some("all"));
-    assert_eq!(host("other").as_deref(), Some("all"));
-
-    let only = Routes::new(&config(None, &[("game.*", "http://game:1/rpc")])).unwrap();
-    assert!(only.backend("lobby.join").is_none());
-    assert!(!Routes::new(&config(None, &[])).unwrap().any());
-}
-
-#[test]
-fn only_plain_http_urls_are_taken() {
-    for bad in ["https://game/rpc", "game:7000/rpc", "not a url", "ftp://x/"] {
-        assert!(Routes::new(&config(Some(bad), &[])).is_err(), "{bad}");
-        assert!(Routes::new(&config(None, &[("m", bad)])).is_err(), "{bad}");
-    }
-    assert!(Routes::new(&config(None, &[("", "http://a/")])).is_err());
-}
-
 fn frame_text(outcome: &Outcome, id: Option<u64>) -> Option<String> {
     outcome.frame(id).map(|f| {
         let (head, payload) = (f[1] as usize & 0x7f, &f[..]);

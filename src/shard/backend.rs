@@ -10,10 +10,10 @@ use bytes::Bytes;
 use super::conn::Phase;
 use super::core::Core;
 use super::fanout::Subscribed;
-use super::inbox::{Cause, Reply, Revoked};
 use crate::auth::{unix_now, AuthError, Identity};
 use crate::protocol;
 use crate::revocation::Rule;
+use crate::route::inbox::{Cause, Reply, Revoked};
 
 impl Core {
     /// Verifies a token and checks it against the revocation rules; failures are counted

@@ -6,7 +6,7 @@
 
 use super::core::Core;
 use crate::protocol::{self, ErrorCode, Request};
-use crate::relay::{IngressAck, Out};
+use crate::route::relay_queue::{IngressAck, Out};
 
 /// Longest event name.
 const MAX_EVENT: usize = 128;
@@ -103,7 +103,7 @@ impl Core {
         fields.push(("conn", format!("{:x}", conn.id)));
         fields.push(("instance", self.shared.instance.clone()));
         fields.push(("client", conn.client.as_deref().unwrap_or("").to_string()));
-        fields.push(("ts", crate::relay::unix_ms().to_string()));
+        fields.push(("ts", crate::auth::unix_ms().to_string()));
         fields.push(("correlation_id", correlation));
     }
 

@@ -69,7 +69,7 @@ pub struct Conn {
     /// Channels with history this connection is catching up on (usually empty).
     pub catching_up: Vec<(std::sync::Arc<str>, Catchup)>,
     /// The correlation id of the request that closed it, for the log line.
-    pub cause: super::inbox::Cause,
+    pub cause: crate::route::inbox::Cause,
     out: FrameQueue,
     /// Bytes of `out[0]` already written.
     out_offset: usize,

@@ -15,11 +15,11 @@ use rand::Rng;
 use slab::Slab;
 
 use super::conn::{Conn, Phase, Queued};
-use super::inbox::Detached;
 use super::timers::{Timer, TimerKind};
 use super::wheel::Wheel;
 use crate::limits::{Rate, TokenBucket};
 use crate::protocol;
+use crate::route::inbox::Detached;
 use crate::shared::Shared;
 use crate::ws::frame;
 

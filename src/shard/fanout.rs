@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::conn::Queued;
 use super::core::{queue, Core};
-use super::inbox::ShardMsg;
+use crate::route;
 
 /// The outcome of a subscribe request.
 #[derive(Debug, PartialEq, Eq)]
@@ -106,50 +106,19 @@ impl Core {
         }
     }
 
-    /// Sends a publication to every shard with subscribers, this one included. The frame
-    /// is made only when some shard has subscribers.
-    /// With the relay, the frame is always made: other instances may have subscribers.
+    /// A publication on a channel without history: to every shard with subscribers (this
+    /// one included) and to the other instances. The frame is made only when someone may
+    /// receive it.
     pub(super) fn publish(&mut self, channel: &str, frame: impl FnOnce() -> Bytes) {
-        let mut shards = self.shared.interested(channel);
-        if shards == 0 && self.shared.relay.is_none() {
-            return;
-        }
-        let frame = frame();
-        crate::relay::publication(&self.shared, channel, &frame);
-        let mut name: Option<Arc<str>> = None;
-        while shards != 0 {
-            let shard = shards.trailing_zeros() as usize;
-            shards &= shards - 1;
-            if shard == self.index {
-                self.deliver(channel, &frame, None);
-            } else {
-                let channel = name.get_or_insert_with(|| channel.into()).clone();
-                self.shared.send(
-                    shard,
-                    ShardMsg::Publish {
-                        channel,
-                        frame: frame.clone(),
-                        stamp: None,
-                        offset: None,
-                    },
-                );
-            }
+        if let Some(frame) = route::publish(&self.shared, Some(self.index), channel, frame) {
+            self.deliver(channel, &frame, None);
         }
     }
 
-    /// Sends a direct message to the shard of `user`.
+    /// Sends a direct message to the shard of `user` (delivered here when it is this one).
     pub(super) fn send_to_user(&mut self, user: &str, frame: Bytes) {
-        let shard = self.shared.shard_of(user);
-        if shard == self.index {
-            self.deliver_to_user(user, &frame);
-        } else {
-            self.shared.send(
-                shard,
-                ShardMsg::Direct {
-                    user: user.into(),
-                    frame,
-                },
-            );
+        if let Some(msg) = route::send(&self.shared, Some(self.index), user, frame) {
+            self.handle(msg);
         }
     }
 }

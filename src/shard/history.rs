@@ -19,8 +19,9 @@ use bytes::Bytes;
 
 use super::conn::{Catchup, Conn};
 use super::core::Core;
-use super::inbox::{AckTo, ConnRef, HistoryAnswer, HistoryTo, ShardMsg};
 use crate::protocol::{self, Publication, Since};
+use crate::route;
+use crate::route::inbox::{AckTo, ConnRef, HistoryAnswer, HistoryTo, ShardMsg};
 
 /// One kept publication.
 pub(super) struct Stored {
@@ -124,11 +125,6 @@ impl Core {
         self.shared.config.namespace(channel).history_size > 0
     }
 
-    /// Is this shard the sequencer of `channel` (no Redis, and the owner)?
-    pub(super) fn sequences(&self, channel: &str) -> bool {
-        self.shared.relay.is_none() && self.shared.owner_of(channel) == self.index
-    }
-
     /// Sends a publication on a channel with history to its sequencer (or sequences it here).
     pub(super) fn send_to_sequencer(
         &mut self,
@@ -137,10 +133,10 @@ impl Core {
         from: Option<&str>,
         ack: Option<AckTo>,
     ) {
-        if self.sequences(channel) {
-            return self.sequence(channel, data, from, ack, None);
+        let here = Some(self.index);
+        if let Some(msg) = route::sequence(&self.shared, here, channel, data, from, ack, None) {
+            self.handle(msg);
         }
-        crate::control::ops::sequence(&self.shared, channel, data, from, ack, None);
     }
 
     /// The owner: the next offset, kept and fanned out; the offset to whoever asked.
@@ -165,31 +161,17 @@ impl Core {
         let frame = protocol::message_at(channel, data, from, offset);
         log.entries.push_back(Stored {
             offset,
-            ts: crate::relay::unix_ms(),
+            ts: crate::auth::unix_ms(),
             at: now,
             from: from.map(Into::into),
             data: data.into(),
             frame: frame.clone(),
         });
         log.trim(size, ttl, now);
-        let mut shards = self.shared.interested(channel);
-        while shards != 0 {
-            let shard = shards.trailing_zeros() as usize;
-            shards &= shards - 1;
-            if shard == self.index {
-                self.deliver(channel, &frame, Some(offset));
-                self.stamps.extend(stamp);
-            } else {
-                self.shared.send(
-                    shard,
-                    ShardMsg::Publish {
-                        channel: name.clone(),
-                        frame: frame.clone(),
-                        stamp,
-                        offset: Some(offset),
-                    },
-                );
-            }
+        let here = Some(self.index);
+        if route::deliver(&self.shared, here, channel, &frame, Some(offset), stamp) {
+            self.deliver(channel, &frame, Some(offset));
+            self.stamps.extend(stamp);
         }
         match ack {
             Some(AckTo::Conn(to)) => self.to_conn(to, protocol::ack_offset(to.id, offset)),
@@ -202,9 +184,11 @@ impl Core {
 
     /// A frame for a connection that may live on another shard.
     pub fn to_conn(&mut self, to: ConnRef, frame: Bytes) {
-        if to.shard != self.index {
-            return self.shared.send(to.shard, ShardMsg::ToConn { to, frame });
-        }
+        let here = Some(self.index);
+        let Some(ShardMsg::ToConn { to, frame }) = route::to_conn(&self.shared, here, to, frame)
+        else {
+            return;
+        };
         if self.conns.get(to.key).is_some_and(|c| c.id == to.conn) {
             self.send(to.key, frame);
         }
@@ -227,10 +211,9 @@ impl Core {
             conn: conn.id,
             id,
         };
-        if self.sequences(channel) {
-            self.recover(channel, since, to);
-        } else {
-            crate::control::ops::ask_recovery(&self.shared, channel.clone(), since, to);
+        let here = Some(self.index);
+        if let Some(msg) = route::ask_recovery(&self.shared, here, channel.clone(), since, to) {
+            self.handle(msg);
         }
     }
 
@@ -261,18 +244,16 @@ impl Core {
                 }
             }
         };
-        if to.shard == self.index {
-            self.recovered(to, channel, &epoch, top, recovered, frames);
-        } else {
-            let msg = ShardMsg::Recovered {
-                to,
-                channel: channel.clone(),
-                epoch,
-                top,
-                recovered,
-                frames,
-            };
-            self.shared.send(to.shard, msg);
+        let msg = ShardMsg::Recovered {
+            to,
+            channel: channel.clone(),
+            epoch,
+            top,
+            recovered,
+            frames,
+        };
+        if let Some(msg) = route::answer(&self.shared, Some(self.index), to, msg) {
+            self.handle(msg);
         }
     }
 

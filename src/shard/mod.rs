@@ -9,11 +9,11 @@ mod backend;
 mod cluster;
 pub mod conn;
 mod core;
+mod dispatch;
 mod fanout;
 mod frames;
 mod history;
 mod http_phase;
-pub mod inbox;
 mod outq;
 mod presence;
 mod requests;
@@ -36,8 +36,8 @@ use monoio::{IoUringDriver, LegacyDriver, RuntimeBuilder};
 
 pub use self::core::Core;
 use crate::config::Driver;
+use crate::route::inbox::ShardMsg;
 use crate::shared::Shared;
-use inbox::ShardMsg;
 pub use requests::MAX_MALFORMED;
 
 /// Size of the per-shard read buffer every connection reads into.
@@ -166,60 +166,7 @@ fn handle(shard: &Rc<Shard>, msg: ShardMsg) {
             drop(core);
             monoio::spawn(task::run(shard.clone(), key, stream));
         }
-        ShardMsg::Publish {
-            channel,
-            frame,
-            stamp,
-            offset,
-        } => {
-            core.deliver(&channel, &frame, offset);
-            core.stamps.extend(stamp);
-        }
-        ShardMsg::Sequence {
-            channel,
-            data,
-            from,
-            ack,
-            stamp,
-        } => core.sequence(&channel, &data, from.as_deref(), ack, stamp),
-        ShardMsg::Recover { channel, since, to } => core.recover(&channel, since, to),
-        ShardMsg::Recovered {
-            to,
-            channel,
-            epoch,
-            top,
-            recovered,
-            frames,
-        } => core.recovered(to, &channel, &epoch, top, recovered, frames),
-        ShardMsg::History {
-            channel,
-            since,
-            limit,
-            to,
-        } => core.history_query(&channel, since, limit, to),
-        ShardMsg::ToConn { to, frame } => core.to_conn(to, frame),
-        ShardMsg::RpcDone { to, frame } => core.rpc_done(to, frame),
-        ShardMsg::Direct { user, frame } => core.deliver_to_user(&user, &frame),
-        ShardMsg::BroadcastAll { frame } => core.broadcast_all(&frame),
-        ShardMsg::Disconnect {
-            user,
-            reason,
-            cause,
-            reply,
-        } => core.disconnect_user(&user, &reason, &cause, reply),
-        ShardMsg::Revoke { rule, cause, reply } => core.revoke(&rule, &cause, reply),
-        ShardMsg::Subscription {
-            user,
-            channel,
-            subscribe,
-            cause,
-            reply,
-        } => core.server_subscription(&user, &channel, subscribe, &cause, reply),
-        ShardMsg::PresenceQuery { channel, to } => core.presence_query(&channel, to),
-        ShardMsg::IngressDone { key, conn, id, ok } => core.ingress_done(key, conn, id, ok),
-        ShardMsg::PresencePart { query, users } => core.presence_part(query, users),
-        ShardMsg::Drain { jitter_ms } => core.drain(jitter_ms),
-        ShardMsg::Stop => unreachable!("handled by the loop"),
+        msg => core.handle(msg),
     }
 }
 

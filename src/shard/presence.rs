@@ -15,9 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::core::Core;
-use super::inbox::{PartTo, ShardMsg};
 use super::timers::TimerKind;
 use crate::protocol::{self, ErrorCode, PresenceUser, Status};
+use crate::route::inbox::{PartTo, ShardMsg};
 
 /// How long a presence query waits for the other shards.
 pub const PRESENCE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -194,7 +194,7 @@ impl Core {
         }
         let p = self.queries.remove(&query).expect("present above");
         if self.conns.get(p.key).is_some_and(|c| c.id == p.conn) {
-            let users = crate::relay::presence::merge(p.users);
+            let users = crate::protocol::merge_presence(p.users);
             self.send(p.key, protocol::presence(p.id, &p.channel, &users));
         }
     }

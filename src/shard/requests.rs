@@ -5,10 +5,10 @@ use std::time::Instant;
 
 use super::core::Core;
 use super::fanout::Subscribed;
-use super::inbox::{AckTo, ConnRef, HistoryTo};
 use crate::auth::Identity;
 use crate::channel;
 use crate::protocol::{self, ErrorCode, Request, Status};
+use crate::route::inbox::{AckTo, ConnRef, HistoryTo};
 
 /// Consecutive malformed requests after which the connection is closed with 1008.
 pub const MAX_MALFORMED: u32 = 10;
@@ -252,7 +252,7 @@ impl Core {
             .clone()
             .expect("open connections have a user");
         let frame = protocol::direct(data.get(), Some(&from));
-        crate::relay::direct(&self.shared, user, &frame);
+        crate::route::relay_direct(&self.shared, user, &frame);
         self.send_to_user(user, frame);
         self.reply(key, id, "ack", None);
     }
@@ -283,10 +283,11 @@ impl Core {
             id: req.id,
         });
         let since = req.since.as_ref().map(|s| s.offset());
-        if self.sequences(ch) {
-            self.history_query(&ch.into(), since, limit, to);
-        } else {
-            crate::control::ops::ask_history(&self.shared, ch.into(), since, limit, to);
+        let here = Some(self.index);
+        if let Some(msg) =
+            crate::route::ask_history(&self.shared, here, ch.into(), since, limit, to)
+        {
+            self.handle(msg);
         }
     }
 

@@ -9,9 +9,9 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::core::Core;
-use super::inbox::ConnRef;
 use crate::protocol::{self, ErrorCode, Request};
-use crate::rpc::Call;
+use crate::route::inbox::ConnRef;
+use crate::route::rpc_queue::Call;
 
 /// Longest method name, in bytes.
 const MAX_METHOD: usize = 128;

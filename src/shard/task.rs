@@ -11,8 +11,8 @@ use std::task::{Context, Poll};
 use monoio::net::TcpStream;
 
 use super::core::Step;
-use super::inbox::{Handoff, ShardMsg};
 use super::Shard;
+use crate::route::inbox::{Handoff, ShardMsg};
 use crate::sys;
 
 enum Wake {

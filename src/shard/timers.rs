@@ -48,7 +48,7 @@ impl Core {
             return;
         };
         // In milliseconds: whole seconds would lose up to one of the refresh window.
-        let now = crate::relay::unix_ms();
+        let now = crate::auth::unix_ms();
         let exp = identity.expires_at * 1000;
         let window = self.shared.config.refresh_window.as_millis() as u64;
         let warn_at = exp.saturating_sub(window).max(now);
@@ -121,7 +121,7 @@ impl Core {
             (TimerKind::Expiring | TimerKind::Expiry, Phase::Open) => {
                 let exp_s = conn.identity.as_deref().map_or(0, |i| i.expires_at);
                 let exp = exp_s * 1000;
-                let now = crate::relay::unix_ms();
+                let now = crate::auth::unix_ms();
                 // A timer left over from before a refresh finds a later `exp`: ignore it.
                 // (Timers fire at or a tick after their time; `SLACK` covers the tick.)
                 const SLACK: u64 = 50;

@@ -3,24 +3,23 @@
 //! Operations that need an answer wait for the shards with a timeout and never block a
 //! shard.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde_json::value::RawValue;
 
+use super::inbox::{Cause, ShardMsg};
+use super::relay_queue::Topic;
 use crate::protocol;
-use crate::relay::envelope::Kind;
-use crate::relay::Topic;
-use crate::shard::inbox::{Cause, ShardMsg};
+use crate::protocol::envelope::Kind;
 use crate::shared::Shared;
 
 mod history;
 mod users;
-pub(crate) use history::{ask_history, ask_recovery, sequence};
 pub use history::{history, publish_sequenced};
 pub use users::{
-    disconnect, disconnect_nowait, install_rule, local_presence, presence, revoke, subscription,
+    disconnect, disconnect_nowait, install_rule, local_presence, presence, remote_presence, revoke,
+    subscription,
 };
 
 /// How long an operation waits for the shards' answers.
@@ -103,7 +102,8 @@ pub fn publish(
 ) -> Result<(), OpError> {
     check_channel(channel)?;
     if keeps_history(shared, channel) {
-        sequence(shared, channel, data.get(), None, None, stamp);
+        // `here` is None: the sequencer is never handed back to a service.
+        let _ = super::sequence(shared, None, channel, data.get(), None, None, stamp);
         return Ok(());
     }
     let frame = protocol::message(channel, data.get(), None);
@@ -141,37 +141,9 @@ pub fn publish_frame(
     scope: Scope,
 ) {
     if scope == Scope::Cluster {
-        crate::relay::publication(shared, channel, &frame);
+        super::relay_publication(shared, channel, &frame);
     }
-    deliver(shared, channel, frame, stamp, None);
-}
-
-/// Queues a finished frame to every shard with subscribers of `channel`.
-pub fn deliver(
-    shared: &Shared,
-    channel: &str,
-    frame: Bytes,
-    stamp: Option<Instant>,
-    offset: Option<u64>,
-) {
-    let mut shards = shared.interested(channel);
-    if shards == 0 {
-        return;
-    }
-    let name: Arc<str> = channel.into();
-    while shards != 0 {
-        let shard = shards.trailing_zeros() as usize;
-        shards &= shards - 1;
-        shared.send(
-            shard,
-            ShardMsg::Publish {
-                channel: name.clone(),
-                frame: frame.clone(),
-                stamp,
-                offset,
-            },
-        );
-    }
+    super::deliver(shared, None, channel, &frame, None, stamp);
 }
 
 /// A direct message from a backend to every connection of `user` (`direct` without `from`).
@@ -179,15 +151,9 @@ pub fn send(shared: &Shared, user: &str, data: &RawValue, scope: Scope) -> Resul
     check_user(user)?;
     let frame = protocol::direct(data.get(), None);
     if scope == Scope::Cluster {
-        crate::relay::direct(shared, user, &frame);
+        super::relay_direct(shared, user, &frame);
     }
-    shared.send(
-        shared.shard_of(user),
-        ShardMsg::Direct {
-            user: user.into(),
-            frame,
-        },
-    );
+    let _ = super::send(shared, None, user, frame);
     Ok(())
 }
 

@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use super::{answer, check_channel, check_user, gather, relay, OpError, Scope};
+use crate::protocol::envelope::Kind;
 use crate::protocol::PresenceUser;
-use crate::relay::envelope::Kind;
-use crate::relay::Topic;
 use crate::revocation::Rule;
-use crate::shard::inbox::{Cause, PartTo, Revoked, ShardMsg};
+use crate::route::inbox::{Cause, PartTo, Revoked, ShardMsg};
+use crate::route::relay_queue::Topic;
 use crate::shared::Shared;
 
 /// Closes every connection of `user` with 4004 (on every instance with `Scope::Cluster`);
@@ -43,7 +43,7 @@ fn disconnect_with(
     reason: &str,
     cause: Cause,
     scope: Scope,
-    reply: Option<crate::shard::inbox::Reply<usize>>,
+    reply: Option<crate::route::inbox::Reply<usize>>,
 ) -> Result<(), OpError> {
     check_user(user)?;
     if reason.len() > 120 {
@@ -167,8 +167,49 @@ pub async fn subscription(
 /// Who is in a channel, gathered from every shard.
 pub async fn presence(shared: &Arc<Shared>, channel: &str) -> Result<Vec<PresenceUser>, OpError> {
     let mut users = local_presence(shared, channel).await?;
-    users.extend(crate::relay::presence::gather_remote(shared, channel).await);
-    Ok(crate::relay::presence::merge(users))
+    users.extend(remote_presence(shared, channel).await);
+    Ok(crate::protocol::merge_presence(users))
+}
+
+/// How long the other instances have to answer (below the shards' 2 s gather timeout).
+pub const REMOTE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1200);
+
+/// The other instances' parts of a channel's presence (empty without peers or Redis): the
+/// query goes out on `cluster` through the relay queue; the relay hands each answer to
+/// `queries`. An instance that died a moment ago is still listed as a peer for a few
+/// seconds; its part is then missing, and logged.
+pub async fn remote_presence(shared: &Shared, channel: &str) -> Vec<PresenceUser> {
+    let Some(relay) = shared.relay.as_ref() else {
+        return Vec::new();
+    };
+    let expected = relay.peers.lock().unwrap_or_else(|e| e.into_inner()).len();
+    if expected == 0 || !relay.is_up() {
+        return Vec::new();
+    }
+    let (query, done) = relay.queries.start(expected);
+    let id = query.to_string();
+    relay.send(
+        &shared.instance,
+        Topic::Cluster,
+        Kind::PresenceQuery,
+        None,
+        channel,
+        id.as_bytes(),
+    );
+    let _ = tokio::time::timeout(REMOTE_TIMEOUT, done).await;
+    let Some(w) = relay.queries.finish(query) else {
+        return Vec::new();
+    };
+    if w.answered < w.expected {
+        let (answered, expected) = (w.answered, w.expected);
+        tracing::info!(
+            channel,
+            answered,
+            expected,
+            "presence: not every instance answered in time"
+        );
+    }
+    w.users
 }
 
 /// Who is in a channel on this instance.

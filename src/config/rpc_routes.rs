@@ -1,0 +1,107 @@
+//! Which HTTP backend serves which `rpc` method (`rpc_url`, `rpc_methods`): made from the
+//! configuration, checked when it is validated, and used by shards to route each call.
+
+use hyper::Uri;
+
+use super::Config;
+
+/// Which backend serves which method.
+#[derive(Debug)]
+pub struct Routes {
+    default: Option<Uri>,
+    /// (pattern, backend), the longest pattern first: the first match is the most specific.
+    methods: Vec<(String, Uri)>,
+}
+
+impl Routes {
+    /// The routes of `rpc_url` and `rpc_methods`, or why a URL cannot be used.
+    pub fn new(config: &Config) -> Result<Routes, String> {
+        let default = config.rpc_url.as_deref().map(parse_url).transpose()?;
+        let mut methods = config
+            .rpc_methods
+            .iter()
+            .map(|(pattern, url)| {
+                if pattern.is_empty() {
+                    return Err("an empty method pattern (use rpc_url for every method)".into());
+                }
+                Ok((pattern.clone(), parse_url(url)?))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        methods.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+        Ok(Routes { default, methods })
+    }
+
+    /// True when at least one method has a backend.
+    pub fn any(&self) -> bool {
+        self.default.is_some() || !self.methods.is_empty()
+    }
+
+    /// The backend for `method`: the longest matching pattern, else `rpc_url`.
+    pub fn backend(&self, method: &str) -> Option<&Uri> {
+        self.methods
+            .iter()
+            .find(|(pattern, _)| crate::channel::pattern_matches(pattern, method))
+            .map(|(_, uri)| uri)
+            .or(self.default.as_ref())
+    }
+}
+
+/// An `http://host[:port]/path` URL; TLS to backends is left to a proxy beside the hub.
+fn parse_url(url: &str) -> Result<Uri, String> {
+    let uri: Uri = url.parse().map_err(|e| format!("{url:?}: {e}"))?;
+    match uri.scheme_str() {
+        Some("http") if uri.host().is_some() => Ok(uri),
+        Some("https") => Err(format!(
+            "{url:?}: https is not supported; reach the backend over http (a TLS proxy beside the hub)"
+        )),
+        _ => Err(format!("{url:?}: expected http://host[:port]/path")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(default: Option<&str>, methods: &[(&str, &str)]) -> Config {
+        Config {
+            rpc_url: default.map(String::from),
+            rpc_methods: methods
+                .iter()
+                .map(|(p, u)| (p.to_string(), u.to_string()))
+                .collect(),
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn the_longest_matching_pattern_wins_then_the_default() {
+        let routes = Routes::new(&config(
+            Some("http://all:1/rpc"),
+            &[
+                ("game.*", "http://game:1/rpc"),
+                ("game.admin.*", "http://admin:1/rpc"),
+                ("chat.report", "http://mod:1/rpc"),
+            ],
+        ))
+        .unwrap();
+        let host = |m: &str| routes.backend(m).map(|u| u.host().unwrap().to_string());
+        assert_eq!(host("game.move").as_deref(), Some("game"));
+        assert_eq!(host("game.admin.kick").as_deref(), Some("admin"));
+        assert_eq!(host("chat.report").as_deref(), Some("mod"));
+        assert_eq!(host("chat.reports").as_deref(), Some("all"));
+        assert_eq!(host("other").as_deref(), Some("all"));
+
+        let only = Routes::new(&config(None, &[("game.*", "http://game:1/rpc")])).unwrap();
+        assert!(only.backend("lobby.join").is_none());
+        assert!(!Routes::new(&config(None, &[])).unwrap().any());
+    }
+
+    #[test]
+    fn only_plain_http_urls_are_taken() {
+        for bad in ["https://game/rpc", "game:7000/rpc", "not a url", "ftp://x/"] {
+            assert!(Routes::new(&config(Some(bad), &[])).is_err(), "{bad}");
+            assert!(Routes::new(&config(None, &[("m", bad)])).is_err(), "{bad}");
+        }
+        assert!(Routes::new(&config(None, &[("", "http://a/")])).is_err());
+    }
+}
