@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
 use crate::ws::frame::{FrameBuf, Opcode};
@@ -22,8 +22,8 @@ pub use presence::merge_presence;
 pub struct Request<'a> {
     #[serde(default)]
     pub id: Option<u64>,
-    #[serde(rename = "type", borrow)]
-    pub kind: Cow<'a, str>,
+    #[serde(rename = "type")]
+    pub kind: Kind,
     #[serde(default, borrow)]
     pub channel: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
@@ -50,6 +50,51 @@ pub struct Request<'a> {
     /// `history`: most publications to return (default 100).
     #[serde(default)]
     pub limit: Option<u64>,
+}
+
+/// Declares [`Kind`] with its wire names, once: the enum and `parse`.
+macro_rules! request_kinds {
+    ($($variant:ident => $name:literal),* $(,)?) => {
+        /// A request's `type` (§2), read once when the request is decoded.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Kind {
+            $($variant,)*
+            /// Any other string: answered `bad_request` ("unknown type").
+            Unknown,
+        }
+
+        impl Kind {
+            pub fn parse(name: &str) -> Kind {
+                match name {
+                    $($name => Kind::$variant,)*
+                    _ => Kind::Unknown,
+                }
+            }
+        }
+    };
+}
+
+request_kinds! {
+    Auth => "auth",
+    Subscribe => "subscribe",
+    Unsubscribe => "unsubscribe",
+    Publish => "publish",
+    Send => "send",
+    Presence => "presence",
+    History => "history",
+    Status => "status",
+    Refresh => "refresh",
+    Rpc => "rpc",
+    Event => "event",
+    Ping => "ping",
+}
+
+/// `type` must be a string; an unknown one is `Kind::Unknown`, anything else an error.
+impl<'de> Deserialize<'de> for Kind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Kind, D::Error> {
+        let name = <Cow<'de, str>>::deserialize(d)?;
+        Ok(Kind::parse(&name))
+    }
 }
 
 #[derive(Deserialize)]
@@ -427,6 +472,14 @@ mod tests {
         assert_eq!(id, Some(9));
         assert!(why.starts_with("invalid request"));
         assert!(decode(r#"{"id":-1,"type":"ping"}"#).is_err());
+    }
+
+    #[test]
+    fn request_kinds_are_read_once() {
+        assert_eq!(decode(r#"{"type":"publish"}"#).unwrap().kind, Kind::Publish);
+        assert_eq!(decode(r#"{"type":"dance"}"#).unwrap().kind, Kind::Unknown);
+        assert_eq!(decode(r#"{"type":"pu\u0062lish"}"#).unwrap().kind, Kind::Publish);
+        assert!(decode(r#"{"id":1}"#).is_err(), "type is required");
     }
 
     #[test]

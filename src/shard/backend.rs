@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::conn::Phase;
+use super::conn::Stage;
 use super::core::Core;
 use super::fanout::Subscribed;
 use crate::auth::{unix_now, AuthError, Identity};
@@ -46,7 +46,7 @@ impl Core {
     fn open_conns(&self) -> Vec<usize> {
         self.conns
             .iter()
-            .filter(|(_, c)| c.phase == Phase::Open)
+            .filter(|(_, c)| c.stage() == Stage::Open)
             .map(|(k, _)| k)
             .collect()
     }
@@ -86,10 +86,10 @@ impl Core {
             Rule::Jti { .. } => self.open_conns(),
         };
         for key in candidates {
-            let Some(id) = self.conns[key].identity.as_deref() else {
+            let Some(id) = self.conns[key].phase.open().map(|s| s.identity.clone()) else {
                 continue;
             };
-            if rule.matches(id) {
+            if rule.matches(&id) {
                 out.closed += 1;
                 out.seen_exp = out.seen_exp.max(Some(id.expires_at));
                 self.close_by_backend(key, "token revoked", cause);
@@ -115,7 +115,7 @@ impl Core {
         let keys = self.user_conns(user);
         let mut changed = 0;
         for key in keys {
-            if self.conns[key].phase != Phase::Open {
+            if self.conns[key].stage() != Stage::Open {
                 continue;
             }
             let done = if subscribe {
@@ -149,11 +149,11 @@ impl Core {
 
     fn close_by_backend(&mut self, key: usize, reason: &str, cause: &Cause) {
         let conn = &mut self.conns[key];
-        if conn.phase != Phase::Open {
+        if conn.stage() != Stage::Open {
             return;
         }
         conn.cause = cause.clone();
-        tracing::info!(conn = %format_args!("{:x}", conn.id), user = conn.user.as_deref().unwrap_or(""),
+        tracing::info!(conn = %format_args!("{:x}", conn.id), user = conn.phase.open().map_or("", |s| &*s.user),
             shard = self.index, reason, correlation_id = cause.as_deref(), "closing for the server API");
         self.close(key, 4004, reason);
     }

@@ -99,7 +99,8 @@ impl Core {
     /// The fields every ingress entry carries.
     fn enrich(&self, key: usize, fields: &mut Vec<(&'static str, String)>, correlation: String) {
         let conn = &self.conns[key];
-        fields.push(("user", conn.user.as_deref().unwrap_or("").to_string()));
+        let user = conn.phase.session().map_or("", |s| &*s.user);
+        fields.push(("user", user.to_string()));
         fields.push(("conn", format!("{:x}", conn.id)));
         fields.push(("instance", self.shared.instance.clone()));
         fields.push(("client", conn.client.as_deref().unwrap_or("").to_string()));

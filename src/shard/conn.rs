@@ -18,19 +18,76 @@ use crate::metrics;
 use crate::sys;
 use crate::ws::decoder::Decoder;
 
-/// Where a connection is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a connection is in its life. An open connection's session is part of its phase:
+/// code that acts for a user matches `Phase::Open` and has the session, or has nothing.
+#[derive(Debug, Clone)]
 pub enum Phase {
     /// Reading the HTTP request head.
     Http,
     /// Upgraded; the first frame must be `auth`.
     AwaitAuth,
     /// Authenticated, on its user's shard.
-    Open,
+    Open(Session),
     /// The testing echo endpoint.
     Echo,
-    /// We sent a close frame or an HTTP answer; waiting for the peer to finish.
+    /// We sent a close frame or an HTTP answer; waiting for the peer to finish. The session
+    /// stays until the connection is removed (its user, subscriptions and presence go then).
+    Closing(Option<Session>),
+}
+
+/// `Phase` without its data, for comparisons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Http,
+    AwaitAuth,
+    Open,
+    Echo,
     Closing,
+}
+
+/// An authenticated connection: its user (shared with the shard's user table) and the
+/// token it holds now (replaced by `refresh`).
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user: Rc<str>,
+    pub identity: Rc<Identity>,
+}
+
+impl Phase {
+    pub fn stage(&self) -> Stage {
+        match self {
+            Phase::Http => Stage::Http,
+            Phase::AwaitAuth => Stage::AwaitAuth,
+            Phase::Open(_) => Stage::Open,
+            Phase::Echo => Stage::Echo,
+            Phase::Closing(_) => Stage::Closing,
+        }
+    }
+
+    /// The session of an open connection.
+    pub fn open(&self) -> Option<&Session> {
+        match self {
+            Phase::Open(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The session of a connection that was authenticated, open or closing since.
+    pub fn session(&self) -> Option<&Session> {
+        match self {
+            Phase::Open(s) | Phase::Closing(Some(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Moves to `Closing`, keeping the session.
+    pub fn close(&mut self) {
+        let session = match std::mem::replace(self, Phase::Http) {
+            Phase::Open(s) | Phase::Closing(Some(s)) => Some(s),
+            _ => None,
+        };
+        *self = Phase::Closing(session);
+    }
 }
 
 /// Most slices one `sendmsg` carries.
@@ -43,9 +100,6 @@ pub struct Conn {
     pub phase: Phase,
     pub peer: std::net::SocketAddr,
     pub accepted_at: Instant,
-    /// Set once authenticated.
-    pub identity: Option<Box<Identity>>,
-    pub user: Option<Rc<str>>,
     pub client: Option<Box<str>>,
     /// Channels this connection is subscribed to.
     pub subs: Vec<std::sync::Arc<str>>,
@@ -112,8 +166,6 @@ impl Conn {
             phase: Phase::Http,
             peer,
             accepted_at: now,
-            identity: None,
-            user: None,
             client: None,
             subs: Vec::new(),
             head: Vec::new(),
@@ -139,13 +191,17 @@ impl Conn {
         }
     }
 
+    pub fn stage(&self) -> Stage {
+        self.phase.stage()
+    }
+
     /// Queues a frame unless that would pass `limit` bytes.
     pub fn queue(&mut self, frame: Bytes, limit: usize) -> Queued {
         if self.out_bytes + frame.len() > limit {
             return Queued::Overflow;
         }
         self.out_bytes += frame.len();
-        let is_frame = self.phase != Phase::Http;
+        let is_frame = self.stage() != Stage::Http;
         metrics::local(|m| {
             metrics::bump(&m.frames_out, is_frame as u64);
             metrics::bump(&m.bytes_queued, frame.len() as u64);

@@ -14,7 +14,7 @@ use indexmap::IndexSet;
 use rand::Rng;
 use slab::Slab;
 
-use super::conn::{Conn, Phase, Queued};
+use super::conn::{Conn, Phase, Queued, Session, Stage};
 use super::timers::{Timer, TimerKind};
 use super::wheel::Wheel;
 use crate::limits::{Rate, TokenBucket};
@@ -234,19 +234,20 @@ impl Core {
             expires_at: identity.expires_at,
         });
         let conn = &mut self.conns[key];
-        conn.phase = Phase::Open;
-        conn.user = Some(user);
+        conn.phase = Phase::Open(Session {
+            user: user.clone(),
+            identity: Rc::from(identity),
+        });
         conn.last_seen = now;
         let (client, peer, id) = (conn.client.clone(), conn.peer, conn.id);
         let waited = conn.accepted_at.elapsed();
-        conn.identity = Some(identity);
         self.shared.shard_connections[self.index].fetch_add(1, Ordering::Relaxed);
         crate::metrics::local(|m| crate::metrics::bump(&m.connects, 1));
         self.shared
             .metrics
             .connect_to_welcome
             .record(self.index, waited);
-        tracing::info!(conn = %format_args!("{id:x}"), user = %self.conns[key].user.as_deref().unwrap_or(""),
+        tracing::info!(conn = %format_args!("{id:x}"), user = %user,
             shard = self.index, instance = %self.shared.instance, client = client.as_deref().unwrap_or(""), %peer, "connection opened");
         self.send(key, welcome);
         self.session_event(key, true);
@@ -271,7 +272,7 @@ impl Core {
     pub fn send(&mut self, key: usize, frame: Bytes) {
         let limit = self.shared.config.send_queue_bytes;
         let conn = &mut self.conns[key];
-        if conn.phase == Phase::Closing || conn.done {
+        if conn.stage() == Stage::Closing || conn.done {
             return;
         }
         match queue(conn, &mut self.dirty, key, frame, limit) {
@@ -311,10 +312,10 @@ impl Core {
     /// or after `close_timeout`.
     pub fn close(&mut self, key: usize, code: u16, reason: &str) {
         let conn = &mut self.conns[key];
-        if conn.phase == Phase::Closing || conn.done {
+        if conn.stage() == Stage::Closing || conn.done {
             return;
         }
-        conn.phase = Phase::Closing;
+        conn.phase.close();
         conn.close_code = Some(code);
         let _ = conn.queue(frame::close(code, reason), usize::MAX);
         conn.finish_after_flush();
@@ -325,7 +326,7 @@ impl Core {
     /// Answers the HTTP request with `response` and closes after it.
     pub(super) fn answer_http(&mut self, key: usize, response: Vec<u8>) {
         let conn = &mut self.conns[key];
-        conn.phase = Phase::Closing;
+        conn.phase.close();
         let _ = conn.queue(Bytes::from(response), usize::MAX);
         conn.finish_after_flush();
         mark_dirty(conn, &mut self.dirty, key);
@@ -334,19 +335,20 @@ impl Core {
 
     /// Forgets a connection whose task is ending (its socket is closed right after).
     pub fn remove(&mut self, key: usize) {
-        if self.conns[key].phase != Phase::Http && self.conns[key].user.is_some() {
+        if self.conns[key].phase.session().is_some() {
             self.session_event(key, false);
         }
         let conn = self.conns.remove(key);
         let unsent = conn.queued_bytes() as u64;
         crate::metrics::local(|m| crate::metrics::bump(&m.bytes_discarded, unsent));
+        let user = conn.phase.session().map(|s| &s.user);
         for channel in &conn.subs {
             self.unsubscribe_local(key, channel);
-            if let Some(user) = &conn.user {
+            if let Some(user) = user {
                 self.presence_remove(channel, user);
             }
         }
-        if let Some(user) = &conn.user {
+        if let Some(user) = user {
             if let Some(state) = self.users.get_mut(user) {
                 state.conns.retain(|&k| k != key);
                 if state.conns.is_empty() {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::conn::Queued;
+use super::conn::Stage;
 use super::core::{queue, Core};
 use crate::route;
 
@@ -51,11 +52,9 @@ impl Core {
         subs.swap_remove(i);
         self.conns[key].catching_up.retain(|(c, _)| &**c != channel);
         self.unsubscribe_local(key, channel);
-        let user = self.conns[key]
-            .user
-            .clone()
-            .expect("open connections have a user");
-        self.presence_remove(channel, &user);
+        if let Some(user) = self.conns[key].phase.session().map(|s| s.user.clone()) {
+            self.presence_remove(channel, &user);
+        }
         true
     }
 
@@ -82,7 +81,7 @@ impl Core {
         crate::metrics::local(|m| crate::metrics::bump(&m.deliveries, subscribers.len() as u64));
         for &key in subscribers {
             let conn = &mut self.conns[key];
-            if conn.phase != super::conn::Phase::Open {
+            if conn.stage() != Stage::Open {
                 continue;
             }
             if !conn.catching_up.is_empty() && !super::history::passes(conn, channel, offset) {

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use super::conn::Phase;
+use super::conn::Stage;
 use super::core::{mark_dirty, Core, Step};
 use crate::auth::{AuthError, Identity};
 use crate::protocol;
@@ -19,8 +19,8 @@ enum Outcome {
 
 impl Core {
     pub(super) fn on_input(&mut self, key: usize, input: &mut [u8]) -> Step {
-        match self.conns[key].phase {
-            Phase::Http => self.on_http(key, input),
+        match self.conns[key].stage() {
+            Stage::Http => self.on_http(key, input),
             _ => self.on_frames(key, input),
         }
     }
@@ -69,7 +69,7 @@ impl Core {
 
     fn on_event(&mut self, key: usize, event: Event<'_>) -> Outcome {
         crate::metrics::local(|m| crate::metrics::bump(&m.frames_in, 1));
-        let phase = self.conns[key].phase;
+        let phase = self.conns[key].stage();
         match event {
             Event::Ping(payload) => {
                 self.send(key, frame::encode(Opcode::Pong, payload));
@@ -80,17 +80,17 @@ impl Core {
                 self.on_close_frame(key, code.map(|(c, _)| c));
                 Outcome::Stop
             }
-            _ if phase == Phase::Closing => Outcome::Continue,
-            Event::Text(text) if phase == Phase::Echo => {
+            _ if phase == Stage::Closing => Outcome::Continue,
+            Event::Text(text) if phase == Stage::Echo => {
                 self.send(key, frame::encode(Opcode::Text, text.as_bytes()));
                 Outcome::Continue
             }
-            Event::Binary(data) if phase == Phase::Echo => {
+            Event::Binary(data) if phase == Stage::Echo => {
                 self.send(key, frame::encode(Opcode::Binary, data));
                 Outcome::Continue
             }
-            Event::Text(text) if phase == Phase::AwaitAuth => self.on_auth_frame(key, text),
-            Event::Binary(_) if phase == Phase::AwaitAuth => {
+            Event::Text(text) if phase == Stage::AwaitAuth => self.on_auth_frame(key, text),
+            Event::Binary(_) if phase == Stage::AwaitAuth => {
                 self.close(key, 4001, "authenticate first");
                 Outcome::Stop
             }
@@ -112,7 +112,7 @@ impl Core {
     /// The peer closes: answer with the same code (RFC 6455 §5.5.1) unless we started it.
     fn on_close_frame(&mut self, key: usize, code: Option<u16>) {
         let conn = &mut self.conns[key];
-        if conn.phase == Phase::Closing {
+        if conn.stage() == Stage::Closing {
             // Our close was answered: the handshake is complete.
             conn.done = true;
             return;
@@ -123,7 +123,7 @@ impl Core {
             None => frame::encode(Opcode::Close, b""),
         };
         let _ = conn.queue(echo, usize::MAX);
-        conn.phase = Phase::Closing;
+        conn.phase.close();
         conn.finish_after_flush();
         mark_dirty(conn, &mut self.dirty, key);
         self.schedule(
@@ -135,7 +135,7 @@ impl Core {
 
     fn on_auth_frame(&mut self, key: usize, text: &str) -> Outcome {
         let req = match protocol::decode(text) {
-            Ok(r) if r.kind == "auth" => r,
+            Ok(r) if r.kind == protocol::Kind::Auth => r,
             _ => {
                 self.close(key, 4001, "the first frame must be auth");
                 return Outcome::Stop;

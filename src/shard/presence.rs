@@ -52,9 +52,10 @@ impl Core {
         if !self.tracks_presence(channel) {
             return;
         }
-        let conn = &self.conns[key];
-        let user = conn.user.clone().expect("open connections have a user");
-        let info = conn.identity.as_deref().map_or("{}", |i| &i.info);
+        let Some(session) = self.conns[key].phase.open() else {
+            return;
+        };
+        let (user, info) = (session.user.clone(), &*session.identity.info);
         let status = self.users.get(&user).map_or(Status::Online, |u| u.status);
         let entry = self
             .presence
@@ -213,12 +214,8 @@ impl Core {
     }
 
     /// `status`: the user's status, announced on every channel where the user is present.
-    pub(super) fn set_status(&mut self, key: usize, status: Status) {
-        let user = self.conns[key]
-            .user
-            .clone()
-            .expect("open connections have a user");
-        let Some(state) = self.users.get_mut(&user) else {
+    pub(super) fn set_status(&mut self, user: &Rc<str>, status: Status) {
+        let Some(state) = self.users.get_mut(user) else {
             return;
         };
         if state.status == status {
@@ -237,12 +234,12 @@ impl Core {
             let Some(entry) = self
                 .presence
                 .get_mut(&ch)
-                .and_then(|users| users.get_mut(&user))
+                .and_then(|users| users.get_mut(user))
             else {
                 continue;
             };
             entry.status = status;
-            self.publish(&ch, || protocol::status(&ch, &user, status));
+            self.publish(&ch, || protocol::status(&ch, user, status));
         }
     }
 }

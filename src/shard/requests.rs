@@ -5,9 +5,11 @@ use std::time::Instant;
 
 use super::core::Core;
 use super::fanout::Subscribed;
-use crate::auth::Identity;
+use std::rc::Rc;
+
+use super::conn::{Phase, Session};
 use crate::channel;
-use crate::protocol::{self, ErrorCode, Request, Status};
+use crate::protocol::{self, ErrorCode, Kind, Request, Status};
 use crate::route::inbox::{AckTo, ConnRef, HistoryTo};
 
 /// Consecutive malformed requests after which the connection is closed with 1008.
@@ -23,14 +25,12 @@ impl Core {
     pub(super) fn within_rate(&mut self, key: usize, text: &str) -> bool {
         let rate = self.user_rate();
         let now = Instant::now();
-        let user = self.conns[key]
-            .user
-            .clone()
-            .expect("open connections have a user");
-        let state = self
-            .users
-            .get_mut(&user)
-            .expect("open connections are registered");
+        let Some(user) = self.conns[key].phase.open().map(|s| s.user.clone()) else {
+            return false;
+        };
+        let Some(state) = self.users.get_mut(&user) else {
+            return false;
+        };
         let Err(wait) = state.bucket.take(rate, now) else {
             return true;
         };
@@ -74,28 +74,17 @@ impl Core {
             Err((id, why)) => return self.malformed(key, id, &why),
         };
         let id = req.id;
-        let known = matches!(
-            &*req.kind,
-            "subscribe"
-                | "unsubscribe"
-                | "publish"
-                | "send"
-                | "ping"
-                | "auth"
-                | "refresh"
-                | "presence"
-                | "status"
-                | "event"
-                | "history"
-                | "rpc"
-        );
-        if !known {
+        if req.kind == Kind::Unknown {
             return self.malformed(key, id, "unknown type");
         }
+        // Requests come from open connections only (`frames.rs`); the session is theirs.
+        let Some(session) = self.conns[key].phase.open().cloned() else {
+            return;
+        };
         self.conns[key].malformed = 0;
-        match &*req.kind {
-            "subscribe" => self.on_subscribe(key, &req),
-            "unsubscribe" => match req.channel.as_deref() {
+        match req.kind {
+            Kind::Subscribe => self.on_subscribe(key, &session, &req),
+            Kind::Unsubscribe => match req.channel.as_deref() {
                 Some(ch) => {
                     self.unsubscribe(key, ch);
                     self.reply(key, id, "unsubscribed", Some(ch));
@@ -105,13 +94,13 @@ impl Core {
                     protocol::error(id, ErrorCode::BadRequest, "channel is required"),
                 ),
             },
-            "publish" => self.on_publish(key, &req),
-            "send" => self.on_send(key, &req),
-            "ping" => self.reply(key, id, "pong", None),
-            "presence" => self.on_presence(key, &req),
-            "status" => match req.status.as_deref().and_then(Status::parse) {
+            Kind::Publish => self.on_publish(key, &session, &req),
+            Kind::Send => self.on_send(key, &session, &req),
+            Kind::Ping => self.reply(key, id, "pong", None),
+            Kind::Presence => self.on_presence(key, &session, &req),
+            Kind::Status => match req.status.as_deref().and_then(Status::parse) {
                 Some(status) => {
-                    self.set_status(key, status);
+                    self.set_status(&session.user, status);
                     self.reply(key, id, "ack", None);
                 }
                 None => self.send(
@@ -123,29 +112,26 @@ impl Core {
                     ),
                 ),
             },
-            "refresh" => self.on_refresh(key, &req),
-            "history" => self.on_history(key, &req),
-            "event" => self.on_client_event(key, &req),
-            "rpc" => self.on_rpc(key, &req),
-            "auth" => self.send(
+            Kind::Refresh => self.on_refresh(key, &session, &req),
+            Kind::History => self.on_history(key, &session, &req),
+            Kind::Event => self.on_client_event(key, &req),
+            Kind::Rpc => self.on_rpc(key, &session, &req),
+            Kind::Auth => self.send(
                 key,
                 protocol::error(id, ErrorCode::BadRequest, "already authenticated"),
             ),
-            // `known` above lists exactly the types matched here.
-            _ => self.malformed(key, id, "unknown type"),
+            Kind::Unknown => {}
         }
-    }
-
-    fn identity(&self, key: usize) -> &Identity {
-        self.conns[key]
-            .identity
-            .as_deref()
-            .expect("open connections are authenticated")
     }
 
     /// The request's channel when the connection may subscribe to it; otherwise the error
     /// frame is sent and `None` returned.
-    fn subscribable<'r>(&mut self, key: usize, req: &'r Request<'_>) -> Option<&'r str> {
+    fn subscribable<'r>(
+        &mut self,
+        key: usize,
+        session: &Session,
+        req: &'r Request<'_>,
+    ) -> Option<&'r str> {
         let Some(ch) = req.channel.as_deref() else {
             self.send(
                 key,
@@ -153,7 +139,7 @@ impl Core {
             );
             return None;
         };
-        if let Err(denied) = channel::may_subscribe(&self.shared.config, self.identity(key), ch) {
+        if let Err(denied) = channel::may_subscribe(&self.shared.config, &session.identity, ch) {
             self.send(
                 key,
                 protocol::error(req.id, code_of(denied), denied.message()),
@@ -163,9 +149,9 @@ impl Core {
         Some(ch)
     }
 
-    fn on_subscribe(&mut self, key: usize, req: &Request<'_>) {
+    fn on_subscribe(&mut self, key: usize, session: &Session, req: &Request<'_>) {
         let id = req.id;
-        let Some(ch) = self.subscribable(key, req) else {
+        let Some(ch) = self.subscribable(key, session, req) else {
             return;
         };
         let history = self.keeps_history(ch);
@@ -200,7 +186,7 @@ impl Core {
         }
     }
 
-    fn on_publish(&mut self, key: usize, req: &Request<'_>) {
+    fn on_publish(&mut self, key: usize, session: &Session, req: &Request<'_>) {
         let id = req.id;
         let (Some(ch), Some(data)) = (req.channel.as_deref(), req.data) else {
             return self.send(
@@ -208,16 +194,13 @@ impl Core {
                 protocol::error(id, ErrorCode::BadRequest, "channel and data are required"),
             );
         };
-        if let Err(denied) = channel::may_publish(&self.shared.config, self.identity(key), ch) {
+        if let Err(denied) = channel::may_publish(&self.shared.config, &session.identity, ch) {
             return self.send(key, protocol::error(id, code_of(denied), denied.message()));
         }
         if self.shared.config.namespace(ch).ingress {
             return self.ingress_publication(key, req, ch, data.get());
         }
-        let from = self.conns[key]
-            .user
-            .clone()
-            .expect("open connections have a user");
+        let from = &session.user;
         if self.keeps_history(ch) {
             let ack = id.map(|id| {
                 AckTo::Conn(ConnRef {
@@ -227,13 +210,13 @@ impl Core {
                     id: Some(id),
                 })
             });
-            return self.send_to_sequencer(ch, data.get(), Some(&from), ack);
+            return self.send_to_sequencer(ch, data.get(), Some(from), ack);
         }
-        self.publish(ch, || protocol::message(ch, data.get(), Some(&from)));
+        self.publish(ch, || protocol::message(ch, data.get(), Some(from)));
         self.reply(key, id, "ack", None);
     }
 
-    fn on_send(&mut self, key: usize, req: &Request<'_>) {
+    fn on_send(&mut self, key: usize, session: &Session, req: &Request<'_>) {
         let id = req.id;
         let (Some(user), Some(data)) = (req.user.as_deref(), req.data) else {
             return self.send(
@@ -247,11 +230,7 @@ impl Core {
                 protocol::error(id, ErrorCode::BadRequest, "user must be 1..128 bytes"),
             );
         }
-        let from = self.conns[key]
-            .user
-            .clone()
-            .expect("open connections have a user");
-        let frame = protocol::direct(data.get(), Some(&from));
+        let frame = protocol::direct(data.get(), Some(&session.user));
         crate::route::relay_direct(&self.shared, user, &frame);
         self.send_to_user(user, frame);
         self.reply(key, id, "ack", None);
@@ -260,15 +239,15 @@ impl Core {
 
 impl Core {
     /// `presence`: who is in a channel one may subscribe to, from every shard.
-    fn on_presence(&mut self, key: usize, req: &Request<'_>) {
-        if let Some(ch) = self.subscribable(key, req) {
+    fn on_presence(&mut self, key: usize, session: &Session, req: &Request<'_>) {
+        if let Some(ch) = self.subscribable(key, session, req) {
             self.presence_request(key, req.id, ch);
         }
     }
 
     /// `history`: stored publications of a channel one may subscribe to, from its owner.
-    fn on_history(&mut self, key: usize, req: &Request<'_>) {
-        let Some(ch) = self.subscribable(key, req) else {
+    fn on_history(&mut self, key: usize, session: &Session, req: &Request<'_>) {
+        let Some(ch) = self.subscribable(key, session, req) else {
             return;
         };
         if !self.keeps_history(ch) {
@@ -292,7 +271,7 @@ impl Core {
     }
 
     /// Replaces the connection's token: same `sub` only; the deadlines move with it.
-    fn on_refresh(&mut self, key: usize, req: &Request<'_>) {
+    fn on_refresh(&mut self, key: usize, session: &Session, req: &Request<'_>) {
         let id = req.id;
         let identity = match self.verify_token(key, req.token.as_deref().unwrap_or("")) {
             Ok(identity) => identity,
@@ -301,7 +280,7 @@ impl Core {
                 return self.send(key, protocol::error(id, ErrorCode::Unauthorized, &message));
             }
         };
-        if identity.user != self.identity(key).user {
+        if identity.user != session.identity.user {
             crate::metrics::local(|m| m.auth_failure("other_user"));
             return self.send(
                 key,
@@ -309,7 +288,9 @@ impl Core {
             );
         }
         let expires_at = identity.expires_at;
-        self.conns[key].identity = Some(Box::new(identity));
+        if let Phase::Open(s) = &mut self.conns[key].phase {
+            s.identity = Rc::new(identity);
+        }
         self.schedule_expiry(key);
         if id.is_some() {
             self.send(key, protocol::refreshed(id, expires_at));

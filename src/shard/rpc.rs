@@ -8,6 +8,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use super::conn::Session;
 use super::core::Core;
 use crate::protocol::{self, ErrorCode, Request};
 use crate::route::inbox::ConnRef;
@@ -32,7 +33,7 @@ struct Outgoing<'a> {
 }
 
 impl Core {
-    pub(super) fn on_rpc(&mut self, key: usize, req: &Request<'_>) {
+    pub(super) fn on_rpc(&mut self, key: usize, session: &Session, req: &Request<'_>) {
         let id = req.id;
         let method = match req.method.as_deref() {
             Some(m) if !m.is_empty() && m.len() <= MAX_METHOD => m,
@@ -55,10 +56,7 @@ impl Core {
             return self.send(key, protocol::error(id, ErrorCode::NotFound, &message));
         };
         let conn = &self.conns[key];
-        let identity = conn
-            .identity
-            .as_deref()
-            .expect("open connections are authenticated");
+        let identity = &session.identity;
         let info = serde_json::from_str::<&RawValue>(&identity.info).unwrap_or(RawValue::NULL);
         let body = serde_json::to_vec(&Outgoing {
             method,

@@ -3,7 +3,7 @@
 
 use rand::Rng;
 
-use super::conn::Phase;
+use super::conn::Stage;
 use super::core::Core;
 use crate::protocol;
 
@@ -17,20 +17,20 @@ impl Core {
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         let mut rng = rand::rng();
         for key in keys {
-            match self.conns[key].phase {
-                Phase::Open | Phase::AwaitAuth | Phase::Echo => {
-                    if self.conns[key].phase == Phase::Open {
+            match self.conns[key].stage() {
+                Stage::Open | Stage::AwaitAuth | Stage::Echo => {
+                    if self.conns[key].stage() == Stage::Open {
                         let after = rng.random_range(0..=jitter_ms);
                         self.send(key, protocol::reconnect(after));
                     }
                     self.close(key, 1001, "draining");
                 }
-                Phase::Http => {
+                Stage::Http => {
                     let body =
                         crate::ws::http::refusal(503, "unavailable", "the hub is draining", "");
                     self.answer_http(key, body);
                 }
-                Phase::Closing => {}
+                Stage::Closing => {}
             }
         }
         self.flush_dirty();

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::conn::Phase;
+use super::conn::Stage;
 use super::core::Core;
 use crate::protocol;
 
@@ -44,7 +44,7 @@ pub struct Timer {
 impl Core {
     /// Schedules `expiring` and the expiry close for the connection's current token.
     pub(super) fn schedule_expiry(&mut self, key: usize) {
-        let Some(identity) = self.conns[key].identity.as_deref() else {
+        let Some(identity) = self.conns[key].phase.open().map(|s| &s.identity) else {
             return;
         };
         // In milliseconds: whole seconds would lose up to one of the refresh window.
@@ -91,25 +91,25 @@ impl Core {
         let shared = self.shared.clone();
         let config = &shared.config;
         let now = Instant::now();
-        match (t.kind, conn.phase) {
-            (TimerKind::Handshake, Phase::Http) => {
+        match (t.kind, conn.stage()) {
+            (TimerKind::Handshake, Stage::Http) => {
                 conn.done = true;
                 conn.signal();
             }
-            (TimerKind::Auth, Phase::AwaitAuth) => {
+            (TimerKind::Auth, Stage::AwaitAuth) => {
                 crate::metrics::local(|m| m.auth_failure("timeout"));
                 self.close(t.key, 4001, "authentication timeout")
             }
-            (TimerKind::Linger, Phase::Closing) => {
+            (TimerKind::Linger, Stage::Closing) => {
                 conn.done = true;
                 conn.signal();
             }
-            (TimerKind::Ping, Phase::Open) => {
+            (TimerKind::Ping, Stage::Open) => {
                 let ping = config.ping_interval;
                 self.send(t.key, Bytes::from_static(PING));
                 self.schedule(t.key, ping, TimerKind::Ping);
             }
-            (TimerKind::Liveness, Phase::Open) => {
+            (TimerKind::Liveness, Stage::Open) => {
                 let limit = config.ping_interval + config.pong_timeout;
                 let silent = now.saturating_duration_since(conn.last_seen);
                 if silent >= limit {
@@ -118,8 +118,8 @@ impl Core {
                     self.schedule(t.key, limit - silent, TimerKind::Liveness);
                 }
             }
-            (TimerKind::Expiring | TimerKind::Expiry, Phase::Open) => {
-                let exp_s = conn.identity.as_deref().map_or(0, |i| i.expires_at);
+            (TimerKind::Expiring | TimerKind::Expiry, Stage::Open) => {
+                let exp_s = conn.phase.open().map_or(0, |s| s.identity.expires_at);
                 let exp = exp_s * 1000;
                 let now = crate::auth::unix_ms();
                 // A timer left over from before a refresh finds a later `exp`: ignore it.
