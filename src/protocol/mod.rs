@@ -478,7 +478,10 @@ mod tests {
     fn request_kinds_are_read_once() {
         assert_eq!(decode(r#"{"type":"publish"}"#).unwrap().kind, Kind::Publish);
         assert_eq!(decode(r#"{"type":"dance"}"#).unwrap().kind, Kind::Unknown);
-        assert_eq!(decode(r#"{"type":"pu\u0062lish"}"#).unwrap().kind, Kind::Publish);
+        assert_eq!(
+            decode(r#"{"type":"pu\u0062lish"}"#).unwrap().kind,
+            Kind::Publish
+        );
         assert!(decode(r#"{"id":1}"#).is_err(), "type is required");
     }
 

@@ -36,10 +36,7 @@ impl Core {
 
     /// The slab keys of `user`'s connections on this shard.
     pub(super) fn user_conns(&self, user: &str) -> Vec<usize> {
-        self.users
-            .get(user)
-            .map(|s| s.conns.clone())
-            .unwrap_or_default()
+        self.users.conns(user).to_vec()
     }
 
     /// The slab keys of this shard's open (authenticated) connections.

@@ -1,7 +1,6 @@
 //! A shard's state and the life of its connections: accept, hand-off, open, send, close,
 //! removal. Timers are in `timers.rs`, requests in `requests.rs`, fan-out in `fanout.rs`.
 
-use std::collections::HashMap;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -10,42 +9,16 @@ use std::task::Waker;
 use std::time::Instant;
 
 use bytes::Bytes;
-use indexmap::IndexSet;
 use rand::Rng;
 use slab::Slab;
 
 use super::conn::{Conn, Phase, Queued, Session, Stage};
-use super::timers::{Timer, TimerKind};
-use super::wheel::Wheel;
-use crate::limits::{Rate, TokenBucket};
+use super::state::{Logs, Presence, Subscriptions, TimerKind, Timers, Users};
+use crate::limits::Rate;
 use crate::protocol;
 use crate::route::inbox::Detached;
 use crate::shared::Shared;
 use crate::ws::frame;
-
-/// What a shard keeps per user (all of a user's connections are on its shard).
-pub struct UserState {
-    pub conns: Vec<usize>,
-    /// `messages_per_second` / `burst`, over every request of every connection of the user.
-    pub bucket: TokenBucket,
-    /// Requests refused since `window_start` (the 4029 rule).
-    pub refused: u32,
-    pub window_start: Instant,
-    /// `online` or `away`, announced on the user's presence channels.
-    pub status: crate::protocol::Status,
-}
-
-impl UserState {
-    fn new(rate: Rate, now: Instant) -> UserState {
-        UserState {
-            conns: Vec::new(),
-            bucket: TokenBucket::full(rate, now),
-            refused: 0,
-            window_start: now,
-            status: Default::default(),
-        }
-    }
-}
 
 /// What the connection task does after its input was handled.
 pub enum Step {
@@ -56,62 +29,48 @@ pub enum Step {
     Handoff(usize, Detached),
 }
 
+/// A shard's state: its connections and the owned parts of `state`, composed. The parts'
+/// fields are theirs; `Core` changes them only through their methods.
 pub struct Core {
     pub shared: Arc<Shared>,
     pub index: usize,
     pub conns: Slab<Conn>,
-    /// Channel -> local subscribers (slab keys).
-    pub(super) channels: HashMap<Arc<str>, IndexSet<usize>>,
-    /// User -> this shard's connections of that user, and the user's rate limit.
-    pub(super) users: HashMap<Rc<str>, UserState>,
+    pub(super) subscriptions: Subscriptions,
+    pub(super) users: Users,
+    pub(super) presence: Presence,
+    /// Channels with history this shard sequences.
+    pub(super) logs: Logs,
+    pub(super) timers: Timers,
     /// Connections with output queued since the last flush.
     pub(super) dirty: Vec<usize>,
-    pub wheel: Wheel<Timer>,
-    pub ticker_waker: Option<Waker>,
-    /// When the ticker will next look at the wheel (None: it waits for a timer).
-    pub ticker_at: Option<Instant>,
-    /// The ticker must recompute its sleep.
-    pub ticker_kicked: bool,
     pub accept_waker: Option<Waker>,
     pub draining: bool,
     next_id: u64,
-    /// Channel -> this shard's present users.
-    pub(super) presence: super::presence::PresenceMap,
-    /// Presence queries waiting for other shards.
-    pub(super) queries: HashMap<u64, super::presence::Pending>,
-    pub(super) next_query: u64,
     /// This shard's copy of the revocation rules.
     pub(super) revoked: crate::revocation::Revocations,
-    /// Channels with history this shard owns.
-    pub(super) logs: super::history::Logs,
-    /// History operations so far (the logs are swept every so many).
-    pub(super) history_ops: u64,
     /// Arrival times of the API publications handled in this batch (recorded after the flush).
     pub stamps: Vec<Instant>,
 }
 
 impl Core {
     pub fn new(shared: Arc<Shared>, index: usize) -> Core {
+        let c = &shared.config;
+        let rate = Rate::new(c.messages_per_second, c.burst);
+        let logs = Logs::new(shared.epoch.clone());
         Core {
             shared,
             index,
             conns: Slab::new(),
-            channels: HashMap::new(),
-            users: HashMap::new(),
+            subscriptions: Subscriptions::default(),
+            users: Users::new(rate),
+            presence: Presence::default(),
+            logs,
+            timers: Timers::new(Instant::now()),
             dirty: Vec::new(),
-            wheel: Wheel::new(Instant::now()),
-            ticker_waker: None,
-            ticker_at: None,
-            ticker_kicked: false,
             accept_waker: None,
             draining: false,
             next_id: 0,
-            presence: HashMap::new(),
-            queries: HashMap::new(),
-            next_query: 0,
             revoked: Default::default(),
-            logs: Default::default(),
-            history_ops: 0,
             stamps: Vec::new(),
         }
     }
@@ -192,36 +151,21 @@ impl Core {
     fn open(&mut self, key: usize, identity: Box<crate::auth::Identity>) {
         let shared = self.shared.clone();
         let config = &shared.config;
-        let user: Rc<str> = match self.users.get_key_value(identity.user.as_str()) {
-            Some((u, _)) => u.clone(),
-            None => identity.user.as_str().into(),
-        };
         let now = Instant::now();
-        let rate = self.user_rate();
-        let same_user = self
-            .users
-            .entry(user.clone())
-            .or_insert_with(|| UserState::new(rate, now));
         let leeway = config.jwt_leeway.as_secs();
         if self
             .revoked
             .check(&identity, crate::auth::unix_now(), leeway)
         {
             // Revoked while it moved between shards.
-            if same_user.conns.is_empty() {
-                self.users.remove(&user);
-            }
             self.close(key, 4004, "token revoked");
             return;
         }
-        if same_user.conns.len() >= config.max_connections_per_user {
-            if same_user.conns.is_empty() {
-                self.users.remove(&user);
-            }
+        let max = config.max_connections_per_user;
+        let Some(user) = self.users.register(&identity.user, key, max, now) else {
             self.close(key, 4003, "too many connections for this user");
             return;
-        }
-        same_user.conns.push(key);
+        };
         let ping = config.ping_interval;
         let welcome = protocol::welcome(&protocol::Welcome {
             id: self.conns[key].request_id,
@@ -260,11 +204,6 @@ impl Core {
         if self.conns[key].decoder.has_pending() {
             let _ = self.on_frames(key, &mut []);
         }
-    }
-
-    pub(super) fn user_rate(&self) -> Rate {
-        let c = &self.shared.config;
-        Rate::new(c.messages_per_second, c.burst)
     }
 
     /// Queues a frame for a connection (flushed at the end of the batch). A queue over
@@ -349,12 +288,7 @@ impl Core {
             }
         }
         if let Some(user) = user {
-            if let Some(state) = self.users.get_mut(user) {
-                state.conns.retain(|&k| k != key);
-                if state.conns.is_empty() {
-                    self.users.remove(user);
-                }
-            }
+            self.users.unregister(user, key);
             self.shared.shard_connections[self.index].fetch_sub(1, Ordering::Relaxed);
             let code = conn.close_code.unwrap_or(1006);
             crate::metrics::local(|m| m.close(code));

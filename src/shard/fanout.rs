@@ -2,8 +2,6 @@
 //! is queued, as the same `Bytes`, to every local subscriber; other shards get it through
 //! their inboxes only when the interest map says they have subscribers.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 
 use super::conn::Queued;
@@ -30,16 +28,11 @@ impl Core {
         if conn.subs.len() >= max {
             return Subscribed::LimitExceeded;
         }
-        let name: Arc<str> = match self.channels.get_key_value(channel) {
-            Some((name, _)) => name.clone(),
-            None => {
-                let name: Arc<str> = channel.into();
-                self.shared.add_interest(&name, self.index);
-                name
-            }
-        };
-        self.channels.entry(name.clone()).or_default().insert(key);
-        self.conns[key].subs.push(name);
+        let added = self.subscriptions.add(channel, key);
+        if added.first {
+            self.shared.add_interest(&added.name, self.index);
+        }
+        self.conns[key].subs.push(added.name);
         Subscribed::New
     }
 
@@ -60,12 +53,8 @@ impl Core {
 
     /// Drops `key` from a channel's subscribers (clearing interest after the last one).
     pub(super) fn unsubscribe_local(&mut self, key: usize, channel: &str) {
-        if let Some(set) = self.channels.get_mut(channel) {
-            set.swap_remove(&key);
-            if set.is_empty() {
-                self.channels.remove(channel);
-                self.shared.remove_interest(channel, self.index);
-            }
+        if self.subscriptions.remove(channel, key) {
+            self.shared.remove_interest(channel, self.index);
         }
     }
 
@@ -74,7 +63,7 @@ impl Core {
     /// publication twice or before what it missed.
     pub fn deliver(&mut self, channel: &str, frame: &Bytes, offset: Option<u64>) {
         let limit = self.shared.config.send_queue_bytes;
-        let Some(subscribers) = self.channels.get(channel) else {
+        let Some(subscribers) = self.subscriptions.of(channel) else {
             return;
         };
         let mut slow = Vec::new();
@@ -98,7 +87,7 @@ impl Core {
 
     /// Queues a direct message's frame to every local connection of `user`.
     pub fn deliver_to_user(&mut self, user: &str, frame: &Bytes) {
-        let keys = self.user_conns(user);
+        let keys = self.users.conns(user).to_vec();
         crate::metrics::local(|m| crate::metrics::bump(&m.deliveries, keys.len() as u64));
         for key in keys {
             self.send(key, frame.clone());

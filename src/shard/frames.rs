@@ -129,7 +129,7 @@ impl Core {
         self.schedule(
             key,
             self.shared.config.close_timeout,
-            super::timers::TimerKind::Linger,
+            super::state::TimerKind::Linger,
         );
     }
 

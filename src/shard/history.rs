@@ -11,67 +11,17 @@
 //! answer holds them. After it, anything at or below the answer's top offset is a
 //! duplicate (`Catchup::After`).
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 
 use super::conn::{Catchup, Conn};
 use super::core::Core;
-use crate::protocol::{self, Publication, Since};
+use super::state::Recovery;
+use crate::protocol::{self, Since};
 use crate::route;
 use crate::route::inbox::{AckTo, ConnRef, HistoryAnswer, HistoryTo, ShardMsg};
-
-/// One kept publication.
-pub(super) struct Stored {
-    offset: u64,
-    ts: u64,
-    at: Instant,
-    from: Option<Arc<str>>,
-    data: Box<str>,
-    frame: Bytes,
-}
-
-/// A channel's history on its owner shard.
-pub(super) struct Log {
-    top: u64,
-    entries: VecDeque<Stored>,
-    /// Made with the log: a log dropped while idle and made again has another epoch, so
-    /// offsets from before cannot be mistaken for the new ones.
-    epoch: Arc<str>,
-    used: Instant,
-}
-
-/// Logs are swept every this many history operations on a shard.
-const SWEEP_EVERY: u64 = 1024;
-/// An empty log untouched this long is dropped by the sweep.
-const IDLE: Duration = Duration::from_secs(600);
-
-pub(super) type Logs = HashMap<Arc<str>, Log>;
-
-impl Log {
-    /// Empty, and unused for `idle`: the sweep drops it.
-    fn dead(&self, now: Instant, idle: Duration) -> bool {
-        self.entries.is_empty() && now.duration_since(self.used) > idle
-    }
-
-    /// Drops what is over `size` or older than `ttl`.
-    fn trim(&mut self, size: usize, ttl: Option<Duration>, now: Instant) {
-        while self.entries.len() > size {
-            self.entries.pop_front();
-        }
-        if let Some(ttl) = ttl {
-            while self
-                .entries
-                .front()
-                .is_some_and(|e| now.duration_since(e.at) > ttl)
-            {
-                self.entries.pop_front();
-            }
-        }
-    }
-}
 
 /// May this live publication go to this connection now?
 pub(super) fn passes(conn: &mut Conn, channel: &str, offset: Option<u64>) -> bool {
@@ -92,35 +42,6 @@ pub(super) fn passes(conn: &mut Conn, channel: &str, offset: Option<u64>) -> boo
 }
 
 impl Core {
-    /// The channel's log (made, with a new epoch, when missing), marked as used. Every
-    /// `SWEEP_EVERY` calls, logs that are empty and idle are dropped first.
-    fn log(&mut self, channel: &Arc<str>) -> &mut Log {
-        self.history_ops += 1;
-        if self.history_ops % SWEEP_EVERY == 0 {
-            self.sweep_logs();
-        }
-        let epoch = &self.shared.epoch;
-        let log = self.logs.entry(channel.clone()).or_insert_with(|| Log {
-            top: 0,
-            entries: VecDeque::new(),
-            epoch: format!("{epoch}{:06x}", rand::random::<u32>() & 0xFF_FFFF).into(),
-            used: Instant::now(),
-        });
-        log.used = Instant::now();
-        log
-    }
-
-    /// Trims every log by age and drops those left empty and unused for `IDLE`.
-    fn sweep_logs(&mut self) {
-        let config = &self.shared.config;
-        let now = Instant::now();
-        self.logs.retain(|channel, log| {
-            let ns = config.namespace(channel);
-            log.trim(ns.history_size, ns.history_ttl, now);
-            !log.dead(now, IDLE)
-        });
-    }
-
     pub(super) fn keeps_history(&self, channel: &str) -> bool {
         self.shared.config.namespace(channel).history_size > 0
     }
@@ -142,32 +63,16 @@ impl Core {
     /// The owner: the next offset, kept and fanned out; the offset to whoever asked.
     pub fn sequence(
         &mut self,
-        channel: &str,
+        channel: &Arc<str>,
         data: &str,
         from: Option<&str>,
         ack: Option<AckTo>,
         stamp: Option<Instant>,
     ) {
-        let ns = self.shared.config.namespace(channel);
-        let (size, ttl) = (ns.history_size, ns.history_ttl);
-        let now = Instant::now();
-        let name: Arc<str> = match self.logs.get_key_value(channel) {
-            Some((k, _)) => k.clone(),
-            None => channel.into(),
-        };
-        let log = self.log(&name);
-        log.top += 1;
-        let offset = log.top;
-        let frame = protocol::message_at(channel, data, from, offset);
-        log.entries.push_back(Stored {
-            offset,
-            ts: crate::auth::unix_ms(),
-            at: now,
-            from: from.map(Into::into),
-            data: data.into(),
-            frame: frame.clone(),
-        });
-        log.trim(size, ttl, now);
+        let config = &self.shared.config;
+        let (offset, frame) = self
+            .logs
+            .append(config, channel, data, from, Instant::now());
         let here = Some(self.index);
         if route::deliver(&self.shared, here, channel, &frame, Some(offset), stamp) {
             self.deliver(channel, &frame, Some(offset));
@@ -219,31 +124,13 @@ impl Core {
 
     /// The owner: where the channel stands, and what was missed since `since`.
     pub fn recover(&mut self, channel: &Arc<str>, since: Option<Since>, to: ConnRef) {
-        let ns = self.shared.config.namespace(channel);
-        let (size, ttl) = (ns.history_size, ns.history_ttl);
-        let log = self.log(channel);
-        log.trim(size, ttl, Instant::now());
-        let top = log.top;
-        let epoch = log.epoch.clone();
-        let (recovered, frames) = match since {
-            None => (None, Vec::new()),
-            Some(s) => {
-                let first = log.entries.front().map_or(top + 1, |e| e.offset);
-                let same_epoch = s.epoch() == Some(&*epoch);
-                // Everything after `s` must still be kept: offsets s+1 ..= top.
-                if same_epoch && s.offset() <= top && s.offset() + 1 >= first {
-                    let frames = log
-                        .entries
-                        .iter()
-                        .filter(|e| e.offset > s.offset())
-                        .map(|e| e.frame.clone())
-                        .collect();
-                    (Some(true), frames)
-                } else {
-                    (Some(false), Vec::new())
-                }
-            }
-        };
+        let config = &self.shared.config;
+        let Recovery {
+            epoch,
+            top,
+            recovered,
+            frames,
+        } = self.logs.recover(config, channel, since, Instant::now());
         let msg = ShardMsg::Recovered {
             to,
             channel: channel.clone(),
@@ -291,24 +178,9 @@ impl Core {
         limit: usize,
         to: HistoryTo,
     ) {
-        let ns = self.shared.config.namespace(channel);
-        let (size, ttl) = (ns.history_size, ns.history_ttl);
-        let log = self.log(channel);
-        log.trim(size, ttl, Instant::now());
-        let after = since.unwrap_or(0);
-        let publications = protocol::publications_json(
-            log.entries
-                .iter()
-                .filter(|e| e.offset > after)
-                .take(limit)
-                .map(|e| Publication {
-                    offset: e.offset,
-                    from: e.from.as_deref(),
-                    ts: e.ts,
-                    data: &e.data,
-                }),
-        );
-        let epoch = log.epoch.clone();
+        let config = &self.shared.config;
+        let now = Instant::now();
+        let (epoch, publications) = self.logs.read(config, channel, since, limit, now);
         match to {
             HistoryTo::Conn(to) => {
                 let frame = protocol::history(to.id, channel, &epoch, &publications);
@@ -321,61 +193,5 @@ impl Core {
                 });
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn log(offsets: &[u64], at: Instant) -> Log {
-        Log {
-            top: offsets.last().copied().unwrap_or(0),
-            entries: offsets
-                .iter()
-                .map(|&offset| Stored {
-                    offset,
-                    ts: 0,
-                    at,
-                    from: None,
-                    data: "1".into(),
-                    frame: Bytes::new(),
-                })
-                .collect(),
-            epoch: "e".into(),
-            used: at,
-        }
-    }
-
-    #[test]
-    fn trimmed_by_size_then_age() {
-        let start = Instant::now();
-        let mut l = log(&[1, 2, 3, 4, 5], start);
-        l.trim(3, None, start);
-        let kept: Vec<u64> = l.entries.iter().map(|e| e.offset).collect();
-        assert_eq!(kept, vec![3, 4, 5]);
-        l.trim(
-            3,
-            Some(Duration::from_secs(1)),
-            start + Duration::from_secs(2),
-        );
-        assert!(l.entries.is_empty());
-        assert_eq!(l.top, 5, "the offset sequence goes on");
-    }
-
-    #[test]
-    fn only_empty_idle_logs_are_dead() {
-        let start = Instant::now();
-        let idle = Duration::from_secs(10);
-        let later = start + Duration::from_secs(11);
-        assert!(
-            !log(&[1], start).dead(later, idle),
-            "kept publications stay"
-        );
-        assert!(
-            !log(&[], start).dead(start + Duration::from_secs(5), idle),
-            "recently used"
-        );
-        assert!(log(&[], start).dead(later, idle));
     }
 }

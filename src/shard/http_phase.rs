@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 use super::conn::Phase;
 use super::core::{Core, Step};
-use super::timers::TimerKind;
+use super::state::TimerKind;
 use crate::per_ip::IpRefusal;
 use crate::ws::http::{self, HeadError};
 

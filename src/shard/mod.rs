@@ -18,6 +18,7 @@ mod outq;
 mod presence;
 mod requests;
 mod rpc;
+mod state;
 mod stop;
 mod task;
 mod timers;
@@ -230,12 +231,7 @@ fn start(shard: &Rc<Shard>, socket: std::net::TcpStream, peer: std::net::SocketA
 async fn ticker(shard: Rc<Shard>) {
     let mut due = Vec::new();
     loop {
-        let next = {
-            let mut core = shard.core.borrow_mut();
-            let next = core.wheel.next_due();
-            core.ticker_at = next;
-            next
-        };
+        let next = shard.core.borrow_mut().timers.plan();
         match next {
             None => TickerKick(&shard).await,
             Some(at) => {
@@ -249,7 +245,7 @@ async fn ticker(shard: Rc<Shard>) {
             }
         }
         let mut core = shard.core.borrow_mut();
-        core.wheel.advance(Instant::now(), &mut due);
+        core.timers.advance(Instant::now(), &mut due);
         for t in due.drain(..) {
             core.on_timer(t);
         }
@@ -263,11 +259,9 @@ struct TickerKick<'a>(&'a Shard);
 impl Future for TickerKick<'_> {
     type Output = ();
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut core = self.0.core.borrow_mut();
-        if std::mem::take(&mut core.ticker_kicked) {
+        if self.0.core.borrow_mut().timers.poll_kick(cx) {
             Poll::Ready(())
         } else {
-            core.ticker_waker = Some(cx.waker().clone());
             Poll::Pending
         }
     }

@@ -1,45 +1,23 @@
-//! Presence, shard-local: per channel, the users of this shard who are subscribed, with
-//! their connection count, `info` and status. All connections of a user live on the user's
-//! shard, so a user's entry is complete where it is kept, and `join` / `leave` are decided
-//! there without coordination: `join` on the user's first subscribed connection, `leave`
-//! after the last one goes (unsubscribe, close, timeout, drain, kick — all end in
-//! `presence_remove`), each exactly once.
+//! Presence on a shard, what it means for connections: `join` on a user's first
+//! subscribed connection, `leave` after the last one goes (unsubscribe, close, timeout,
+//! drain, kick — all end in `presence_remove`), each exactly once, decided by the user's
+//! shard alone (the bookkeeping is `state::Presence`).
 //!
 //! A `presence` request is answered by scatter/gather: the asking shard sends a query to
 //! every other shard through the inboxes, each answers with its part, and the reply goes out
 //! when all parts are in — or with a `timeout` error after `PRESENCE_TIMEOUT`.
 
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::core::Core;
-use super::timers::TimerKind;
+use super::state::{Pending, TimerKind};
 use crate::protocol::{self, ErrorCode, PresenceUser, Status};
 use crate::route::inbox::{PartTo, ShardMsg};
 
 /// How long a presence query waits for the other shards.
 pub const PRESENCE_TIMEOUT: Duration = Duration::from_secs(2);
-
-pub(super) struct Entry {
-    conns: u32,
-    status: Status,
-    info: Box<str>,
-}
-
-/// A presence query waiting for the other shards' parts.
-pub(super) struct Pending {
-    key: usize,
-    conn: u64,
-    id: Option<u64>,
-    channel: Arc<str>,
-    users: Vec<PresenceUser>,
-    waiting: usize,
-}
-
-/// Channel -> user -> entry.
-pub(super) type PresenceMap = HashMap<Arc<str>, HashMap<Rc<str>, Entry>>;
 
 impl Core {
     fn tracks_presence(&self, channel: &str) -> bool {
@@ -55,21 +33,10 @@ impl Core {
         let Some(session) = self.conns[key].phase.open() else {
             return;
         };
-        let (user, info) = (session.user.clone(), &*session.identity.info);
-        let status = self.users.get(&user).map_or(Status::Online, |u| u.status);
-        let entry = self
-            .presence
-            .entry(channel.clone())
-            .or_default()
-            .entry(user.clone())
-            .or_insert_with(|| Entry {
-                conns: 0,
-                status,
-                info: info.into(),
-            });
-        entry.conns += 1;
-        if entry.conns == 1 && self.shared.config.namespace(channel).join_leave {
-            let info = entry.info.clone();
+        let (user, identity) = (session.user.clone(), session.identity.clone());
+        let status = self.users.status(&user);
+        let joined = self.presence.add(channel, &user, &identity.info, status);
+        if let (Some(info), true) = (joined, self.shared.config.namespace(channel).join_leave) {
             if !self.relay_transition(channel, &user, &info, true) {
                 self.publish(channel, || {
                     protocol::join_leave("join", channel, &user, &info)
@@ -80,43 +47,21 @@ impl Core {
 
     /// A connection of `user` left `channel`: announce the user's last.
     pub(super) fn presence_remove(&mut self, channel: &str, user: &Rc<str>) {
-        let Some(users) = self.presence.get_mut(channel) else {
+        let Some(info) = self.presence.remove(channel, user) else {
             return;
         };
-        let Some(entry) = users.get_mut(user) else {
-            return;
-        };
-        entry.conns -= 1;
-        if entry.conns > 0 {
-            return;
-        }
-        let entry = users.remove(user).expect("present above");
-        if users.is_empty() {
-            self.presence.remove(channel);
-        }
         if self.shared.config.namespace(channel).join_leave
-            && !self.relay_transition(channel, user, &entry.info, false)
+            && !self.relay_transition(channel, user, &info, false)
         {
             self.publish(channel, || {
-                protocol::join_leave("leave", channel, user, &entry.info)
+                protocol::join_leave("leave", channel, user, &info)
             });
         }
     }
 
     /// This shard's part of a channel's presence.
     pub fn presence_local(&self, channel: &str) -> Vec<PresenceUser> {
-        let Some(users) = self.presence.get(channel) else {
-            return Vec::new();
-        };
-        users
-            .iter()
-            .map(|(user, e)| PresenceUser {
-                user: (**user).into(),
-                conns: e.conns,
-                status: e.status,
-                info: e.info.clone(),
-            })
-            .collect()
+        self.presence.local(channel)
     }
 
     /// A client's `presence` request: answer at once with one shard, else scatter.
@@ -134,8 +79,7 @@ impl Core {
         }
         let users = self.presence_local(channel);
         let others = self.shared.shards() - 1;
-        self.next_query += 1;
-        let query = self.next_query;
+        let query = self.presence.next_query();
         // Other instances (through the relay) answer as one more part.
         let remote = self.presence_remote(channel, query) as usize;
         if others + remote == 0 {
@@ -156,7 +100,7 @@ impl Core {
             );
         }
         let conn = self.conns[key].id;
-        self.queries.insert(
+        self.presence.wait(
             query,
             Pending {
                 key,
@@ -185,15 +129,9 @@ impl Core {
 
     /// A part arrived; the reply goes out with the last one.
     pub fn presence_part(&mut self, query: u64, users: Vec<PresenceUser>) {
-        let Some(p) = self.queries.get_mut(&query) else {
+        let Some(p) = self.presence.part(query, users) else {
             return;
         };
-        p.users.extend(users);
-        p.waiting -= 1;
-        if p.waiting > 0 {
-            return;
-        }
-        let p = self.queries.remove(&query).expect("present above");
         if self.conns.get(p.key).is_some_and(|c| c.id == p.conn) {
             let users = crate::protocol::merge_presence(p.users);
             self.send(p.key, protocol::presence(p.id, &p.channel, &users));
@@ -202,7 +140,7 @@ impl Core {
 
     /// The query's timer fired: whatever has not been answered gets a `timeout` error.
     pub(super) fn presence_timeout(&mut self, query: u64) {
-        let Some(p) = self.queries.remove(&query) else {
+        let Some(p) = self.presence.expire(query) else {
             return;
         };
         if self.conns.get(p.key).is_some_and(|c| c.id == p.conn) {
@@ -215,15 +153,11 @@ impl Core {
 
     /// `status`: the user's status, announced on every channel where the user is present.
     pub(super) fn set_status(&mut self, user: &Rc<str>, status: Status) {
-        let Some(state) = self.users.get_mut(user) else {
-            return;
-        };
-        if state.status == status {
+        if !self.users.set_status(user, status) {
             return;
         }
-        state.status = status;
         let mut channels: Vec<Arc<str>> = Vec::new();
-        for &k in &state.conns {
+        for &k in self.users.conns(user) {
             for ch in &self.conns[k].subs {
                 if !channels.contains(ch) {
                     channels.push(ch.clone());
@@ -231,14 +165,9 @@ impl Core {
             }
         }
         for ch in channels {
-            let Some(entry) = self
-                .presence
-                .get_mut(&ch)
-                .and_then(|users| users.get_mut(user))
-            else {
+            if !self.presence.set_status(&ch, user, status) {
                 continue;
-            };
-            entry.status = status;
+            }
             self.publish(&ch, || protocol::status(&ch, user, status));
         }
     }

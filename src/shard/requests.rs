@@ -8,6 +8,7 @@ use super::fanout::Subscribed;
 use std::rc::Rc;
 
 use super::conn::{Phase, Session};
+use super::state::Admission;
 use crate::channel;
 use crate::protocol::{self, ErrorCode, Kind, Request, Status};
 use crate::route::inbox::{AckTo, ConnRef, HistoryTo};
@@ -15,32 +16,18 @@ use crate::route::inbox::{AckTo, ConnRef, HistoryTo};
 /// Consecutive malformed requests after which the connection is closed with 1008.
 pub const MAX_MALFORMED: u32 = 10;
 
-/// The window of the 4029 rule: more than `burst` refused requests within it.
-pub const SUSTAINED: std::time::Duration = std::time::Duration::from_secs(10);
-
 impl Core {
     /// Takes a token from the user's bucket. Over the limit, the request is refused with
     /// `rate_limited`; a user refused more than `burst` times within `SUSTAINED` is far
     /// over the limit, and the connection that crossed the line is closed with 4029.
     pub(super) fn within_rate(&mut self, key: usize, text: &str) -> bool {
-        let rate = self.user_rate();
-        let now = Instant::now();
         let Some(user) = self.conns[key].phase.open().map(|s| s.user.clone()) else {
             return false;
         };
-        let Some(state) = self.users.get_mut(&user) else {
-            return false;
-        };
-        let Err(wait) = state.bucket.take(rate, now) else {
+        let Admission::Limited { wait, sustained } = self.users.admit(&user, Instant::now()) else {
             return true;
         };
-        if now.duration_since(state.window_start) > SUSTAINED {
-            state.window_start = now;
-            state.refused = 0;
-        }
-        state.refused += 1;
         crate::metrics::local(|m| crate::metrics::bump(&m.rate_limited, 1));
-        let sustained = state.refused as f64 > rate.capacity;
         let id = protocol::decode(text).ok().and_then(|r| r.id);
         self.send(
             key,

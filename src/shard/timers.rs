@@ -8,38 +8,11 @@ use bytes::Bytes;
 
 use super::conn::Stage;
 use super::core::Core;
+use super::state::{Timer, TimerKind};
 use crate::protocol;
 
 /// An empty, final, unmasked ping frame: the same bytes for every connection.
 const PING: &[u8] = &[0x89, 0x00];
-
-/// What a timer is for; checked against the connection's id when it fires (lazy cancel).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimerKind {
-    /// The HTTP request head must be complete by now.
-    Handshake,
-    /// The `auth` frame must have arrived by now.
-    Auth,
-    /// The peer had its chance to finish the close handshake.
-    Linger,
-    /// Time to ping.
-    Ping,
-    /// Something must have arrived since `ping_interval + pong_timeout` ago.
-    Liveness,
-    /// `expiring` is due.
-    Expiring,
-    /// A presence query's answers are due.
-    Gather(u64),
-    /// The token expires now.
-    Expiry,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct Timer {
-    pub(super) key: usize,
-    pub(super) conn: u64,
-    pub(super) kind: TimerKind,
-}
 
 impl Core {
     /// Schedules `expiring` and the expiry close for the connection's current token.
@@ -67,15 +40,8 @@ impl Core {
     /// Schedules a timer for a connection.
     pub(super) fn schedule(&mut self, key: usize, after: Duration, kind: TimerKind) {
         let conn = self.conns[key].id;
-        let at = Instant::now() + after;
-        self.wheel.insert(at, Timer { key, conn, kind });
-        if self.ticker_at.is_none_or(|planned| at < planned) {
-            self.ticker_at = Some(at);
-            self.ticker_kicked = true;
-            if let Some(w) = self.ticker_waker.take() {
-                w.wake();
-            }
-        }
+        self.timers
+            .schedule(Instant::now() + after, Timer { key, conn, kind });
     }
 
     pub fn on_timer(&mut self, t: Timer) {

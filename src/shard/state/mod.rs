@@ -1,0 +1,21 @@
+//! A shard's state in owned parts. Each part keeps its fields to itself and is changed
+//! only through its methods (each tested here, without sockets); `Core` composes them and
+//! decides what a change means for connections and other shards.
+//!
+//! - [`Subscriptions`]: channel -> this shard's subscribed connections.
+//! - [`Users`]: user -> this shard's connections of the user, their rate limit, status.
+//! - [`Presence`]: channel -> present users, and presence queries waiting for parts.
+//! - [`Logs`]: the history of the channels this shard sequences.
+//! - [`Timers`]: the timing wheel and the ticker that drives it.
+
+mod logs;
+mod presence;
+mod subscriptions;
+mod timers;
+mod users;
+
+pub use logs::{Logs, Recovery};
+pub use presence::{Pending, Presence};
+pub use subscriptions::Subscriptions;
+pub use timers::{Timer, TimerKind, Timers};
+pub use users::{Admission, Users};
