@@ -53,11 +53,7 @@ impl Hub {
         let shards = config.shard_count();
         let secret = if config.jwt_secret.is_empty() {
             let bytes: [u8; 32] = rand::rng().random();
-            bytes
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-                .into_bytes()
+            hex::encode(bytes).into_bytes()
         } else {
             config.jwt_secret.clone().into_bytes()
         };

@@ -105,18 +105,16 @@ fn main() -> ExitCode {
 }
 
 fn load(cli: &Cli) -> Result<Config, ringhub::config::ConfigError> {
-    let mut config = Config::load(cli.config.clone(), std::env::vars())?;
-    let flags = [
+    let named = [
         ("listen", &cli.listen),
         ("admin_listen", &cli.admin_listen),
         ("shards", &cli.shards),
         ("driver", &cli.driver),
     ];
-    for (key, value) in flags {
-        if let Some(v) = value {
-            config.set(key, v)?;
-        }
-    }
+    let mut flags: Vec<(String, String)> = named
+        .into_iter()
+        .filter_map(|(key, value)| Some((key.to_string(), value.clone()?)))
+        .collect();
     for kv in &cli.set {
         let (k, v) = kv
             .split_once('=')
@@ -124,8 +122,9 @@ fn load(cli: &Cli) -> Result<Config, ringhub::config::ConfigError> {
                 key: kv.clone(),
                 message: "expected KEY=VALUE".into(),
             })?;
-        config.set(k.trim(), v.trim())?;
+        flags.push((k.trim().to_string(), v.trim().to_string()));
     }
+    let config = Config::load_with_flags(cli.config.clone(), std::env::vars(), flags)?;
     config.validate()?;
     Ok(config)
 }

@@ -42,8 +42,10 @@ pub enum Driver {
     /// io_uring when the kernel (and seccomp profile) allow it, epoll otherwise.
     Auto,
     /// io_uring only; start fails where it is unavailable.
+    #[serde(alias = "iouring", alias = "uring")]
     IoUring,
     /// epoll (monoio's legacy driver).
+    #[serde(alias = "legacy")]
     Epoll,
 }
 
@@ -235,123 +237,6 @@ fn value_err(key: &str, message: impl ToString) -> ConfigError {
 }
 
 impl Config {
-    /// Reads the file (if any), then applies `vars` (the process environment in `main`).
-    pub fn load(
-        file: Option<PathBuf>,
-        vars: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Config, ConfigError> {
-        let vars: HashMap<String, String> = vars.into_iter().collect();
-        let file = file.or_else(|| vars.get(env::CONFIG).map(PathBuf::from));
-        let mut config = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
-                    path: path.clone(),
-                    source,
-                })?;
-                toml::from_str(&text).map_err(|e| ConfigError::Parse {
-                    path,
-                    message: e.message().replace('\n', " "),
-                })?
-            }
-            None => Config::default(),
-        };
-        for (key, value) in &vars {
-            if let Some(name) = key.strip_prefix("RINGHUB_") {
-                if !env::NOT_SETTINGS.contains(&key.as_str()) {
-                    config.set(&name.to_ascii_lowercase(), value)?;
-                }
-            }
-        }
-        Ok(config)
-    }
-
-    /// Sets one top-level key from its string form (environment variables and flags).
-    /// Unknown `RINGHUB_*` names are refused, so that a typo does not pass silently.
-    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
-        fn num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, ConfigError>
-        where
-            T::Err: std::fmt::Display,
-        {
-            v.trim().parse().map_err(|e| value_err(key, e))
-        }
-        fn dur(key: &str, v: &str) -> Result<Duration, ConfigError> {
-            parse_duration(v).map_err(|e| value_err(key, e))
-        }
-        fn flag(key: &str, v: &str) -> Result<bool, ConfigError> {
-            match v.trim() {
-                "1" | "true" | "yes" | "on" => Ok(true),
-                "0" | "false" | "no" | "off" => Ok(false),
-                _ => Err(value_err(key, "expected true or false")),
-            }
-        }
-        let opt = |v: &str| (!v.is_empty()).then(|| v.to_string());
-        match key {
-            "listen" => self.listen = num(key, value)?,
-            "admin_listen" => self.admin_listen = num(key, value)?,
-            "shards" => self.shards = num(key, value)?,
-            "instance_id" => self.instance_id = value.to_string(),
-            "driver" => {
-                self.driver = match value {
-                    "auto" => Driver::Auto,
-                    "io_uring" | "iouring" | "uring" => Driver::IoUring,
-                    "epoll" | "legacy" => Driver::Epoll,
-                    _ => return Err(value_err(key, "expected auto, io_uring or epoll")),
-                }
-            }
-            "jwt_secret" => self.jwt_secret = value.to_string(),
-            "jwt_public_key" => self.jwt_public_key = opt(value).map(PathBuf::from),
-            "jwks_file" => self.jwks_file = opt(value).map(PathBuf::from),
-            "jwt_issuer" => self.jwt_issuer = opt(value),
-            "jwt_audience" => self.jwt_audience = opt(value),
-            "jwt_leeway" => self.jwt_leeway = dur(key, value)?,
-            "redis_url" => self.redis_url = opt(value),
-            "redis_prefix" => self.redis_prefix = value.to_string(),
-            "ingress_maxlen" => self.ingress_maxlen = num(key, value)?,
-            "relay_queue" => self.relay_queue = num(key, value)?,
-            "revocation_ttl" => self.revocation_ttl = dur(key, value)?,
-            "api_keys" => {
-                self.api_keys = value
-                    .split(',')
-                    .map(|s| s.trim().to_ascii_lowercase())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            }
-            "log" => self.log = value.to_string(),
-            "ping_interval" => self.ping_interval = dur(key, value)?,
-            "pong_timeout" => self.pong_timeout = dur(key, value)?,
-            "auth_timeout" => self.auth_timeout = dur(key, value)?,
-            "refresh_window" => self.refresh_window = dur(key, value)?,
-            "drain_timeout" => self.drain_timeout = dur(key, value)?,
-            "close_timeout" => self.close_timeout = dur(key, value)?,
-            "handshake_timeout" => self.handshake_timeout = dur(key, value)?,
-            "reconnect_jitter" => self.reconnect_jitter = dur(key, value)?,
-            "max_message_size" => self.max_message_size = num(key, value)?,
-            "max_fragments" => self.max_fragments = num(key, value)?,
-            "max_connections" => self.max_connections = num(key, value)?,
-            "max_connections_per_user" => self.max_connections_per_user = num(key, value)?,
-            "max_subscriptions_per_connection" => {
-                self.max_subscriptions_per_connection = num(key, value)?
-            }
-            "send_queue_bytes" => self.send_queue_bytes = num(key, value)?,
-            "messages_per_second" => self.messages_per_second = num(key, value)?,
-            "burst" => self.burst = num(key, value)?,
-            "connects_per_second_per_ip" => self.connects_per_second_per_ip = num(key, value)?,
-            "max_connections_per_ip" => self.max_connections_per_ip = num(key, value)?,
-            "listen_backlog" => self.listen_backlog = num(key, value)?,
-            "echo_endpoint" => self.echo_endpoint = flag(key, value)?,
-            "rpc_url" => self.rpc_url = opt(value),
-            "rpc_timeout" => self.rpc_timeout = dur(key, value)?,
-            "rpc_max_in_flight" => self.rpc_max_in_flight = num(key, value)?,
-            _ => {
-                return Err(value_err(
-                    &format!("RINGHUB_{}", key.to_uppercase()),
-                    "unknown setting",
-                ))
-            }
-        }
-        Ok(())
-    }
-
     /// The namespace settings of a channel (`default` when none is configured).
     pub fn namespace(&self, channel: &str) -> &Namespace {
         static NONE: Namespace = Namespace {
@@ -391,6 +276,8 @@ fn duration_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::
     duration(d).map(Some)
 }
 
+mod lenient;
+mod sources;
 mod validate;
 
 #[cfg(test)]

@@ -16,10 +16,121 @@ fn env_overrides_and_typos_are_refused() {
     assert_eq!(c.ping_interval, Duration::from_secs(1));
     let harness = [("RINGHUB_REQUIRE_REDIS".to_string(), "1".to_string())];
     assert!(Config::load(None, harness).is_ok());
-    let bad = [("RINGHUB_PING_INTERVL".to_string(), "1s".to_string())];
-    assert!(Config::load(None, bad).is_err());
-    let bad = [("RINGHUB_SHARDS".to_string(), "many".to_string())];
-    assert!(Config::load(None, bad).is_err());
+    let err = Config::load(None, vars_of(&[("RINGHUB_PING_INTERVL", "1s")])).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid value for RINGHUB_PING_INTERVL: unknown setting"
+    );
+    let err = Config::load(None, vars_of(&[("RINGHUB_SHARDS", "many")])).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid value for shards (RINGHUB_SHARDS): invalid digit found in string"
+    );
+    let err = Config::load(None, vars_of(&[("RINGHUB_ECHO_ENDPOINT", "maybe")])).unwrap_err();
+    assert!(err.to_string().contains("expected true or false"), "{err}");
+    let err = Config::load(None, vars_of(&[("RINGHUB_DRIVER", "fast")])).unwrap_err();
+    assert!(err.to_string().contains("io_uring"), "{err}");
+    let err = Config::load(None, vars_of(&[("RINGHUB_NAMESPACES", "chat")])).unwrap_err();
+    assert!(err.to_string().contains("(RINGHUB_NAMESPACES)"), "{err}");
+}
+
+fn vars_of(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    let owned = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+    owned.collect()
+}
+
+/// A TOML file under the temp dir, removed when dropped.
+struct TempToml(std::path::PathBuf);
+
+impl TempToml {
+    fn new(name: &str, text: &str) -> TempToml {
+        let path = std::env::temp_dir().join(format!("ringhub-{}-{name}.toml", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        TempToml(path)
+    }
+}
+
+impl Drop for TempToml {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn variable_strings_take_the_type_of_their_field() {
+    let c = Config::load(
+        None,
+        vars_of(&[
+            ("RINGHUB_JWT_SECRET", "123456"),
+            ("RINGHUB_INSTANCE_ID", "7"),
+            ("RINGHUB_SHARDS", " 4 "),
+            ("RINGHUB_LISTEN", "127.0.0.1:1"),
+            ("RINGHUB_ECHO_ENDPOINT", "yes"),
+            ("RINGHUB_API_KEYS", "aa, bb,,cc "),
+            ("RINGHUB_JWT_ISSUER", ""),
+            ("RINGHUB_REDIS_URL", "redis://r:6379"),
+            ("RINGHUB_DRIVER", "uring"),
+            ("RINGHUB_MESSAGES_PER_SECOND", "0"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.jwt_secret, "123456");
+    assert_eq!(c.instance_id, "7");
+    assert_eq!(c.shards, 4);
+    assert_eq!(c.listen.port(), 1);
+    assert!(c.echo_endpoint);
+    assert_eq!(c.api_keys, ["aa", "bb", "cc"]);
+    assert_eq!(c.jwt_issuer, None);
+    assert_eq!(c.redis_url.as_deref(), Some("redis://r:6379"));
+    assert_eq!(c.driver, Driver::IoUring);
+    assert_eq!(c.messages_per_second, 0);
+    let c = Config::load(None, vars_of(&[("RINGHUB_DRIVER", "legacy")])).unwrap();
+    assert_eq!(c.driver, Driver::Epoll);
+}
+
+#[test]
+fn file_then_variables_then_flags() {
+    let file = TempToml::new(
+        "layers",
+        "shards = 2\nlog = \"debug\"\nping_interval = \"3s\"\n[namespaces.chat]\npublic = true\n",
+    );
+    let vars = vars_of(&[
+        ("RINGHUB_CONFIG", file.0.to_str().unwrap()),
+        ("RINGHUB_SHARDS", "3"),
+        ("RINGHUB_LOG", "warn"),
+    ]);
+    let flags = [("shards".to_string(), "4".to_string())];
+    let c = Config::load_with_flags(None, vars, flags).unwrap();
+    assert_eq!(c.shards, 4);
+    assert_eq!(c.log, "warn");
+    assert_eq!(c.ping_interval, Duration::from_secs(3));
+    assert!(c.namespace("chat:1").public);
+}
+
+#[test]
+fn errors_name_the_file_variable_or_flag() {
+    let file = TempToml::new("nested", "[namespaces.chat]\nhistory_ttl = \"soon\"\n");
+    let err = Config::load(Some(file.0.clone()), [])
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("invalid config file "), "{err}");
+    assert!(err.contains("namespaces.chat.history_ttl: "), "{err}");
+    let file = TempToml::new("typo", "ping_intervall = \"1s\"\n");
+    let err = Config::load(Some(file.0.clone()), [])
+        .unwrap_err()
+        .to_string();
+    assert!(err.ends_with(": ping_intervall: unknown setting"), "{err}");
+    let flags = [("pingg".to_string(), "1s".to_string())];
+    let err = Config::load_with_flags(None, [], flags).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid value for pingg (command line): unknown setting"
+    );
+    let flags = [("ping_interval".to_string(), "soon".to_string())];
+    let err = Config::load_with_flags(None, [], flags).unwrap_err();
+    assert!(err
+        .to_string()
+        .starts_with("invalid value for ping_interval (command line): "));
 }
 
 #[test]

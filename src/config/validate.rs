@@ -19,7 +19,7 @@ impl Config {
             }
         }
         for digest in &self.api_keys {
-            if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+            if <[u8; 32] as hex::FromHex>::from_hex(digest).is_err() {
                 return Err(value_err(
                     "api_keys",
                     "expected SHA-256 digests: 64 hex characters each",

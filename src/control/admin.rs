@@ -43,7 +43,7 @@ impl Admin {
             .config
             .api_keys
             .iter()
-            .filter_map(|hex| decode_digest(hex))
+            .filter_map(|digest| hex::FromHex::from_hex(digest).ok())
             .collect();
         Admin {
             registry: Registry::new(shared.clone()),
@@ -62,15 +62,6 @@ impl Admin {
         }
         ok.into()
     }
-}
-
-fn decode_digest(hex: &str) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    for (i, chunk) in hex.as_bytes().chunks(2).enumerate() {
-        let s = std::str::from_utf8(chunk).ok()?;
-        *out.get_mut(i)? = u8::from_str_radix(s, 16).ok()?;
-    }
-    (hex.len() == 64).then_some(out)
 }
 
 /// Accepts admin connections until the runtime is dropped.

@@ -119,27 +119,13 @@ impl Request {
     }
 }
 
+/// A query value as a browser's form encoding writes it: `+` is a space, `%XX` a byte, and a
+/// `%` not followed by two hex digits is itself. Bytes that are not UTF-8 become U+FFFD.
 fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        match b[i] {
-            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push((h * 16 + l) as u8);
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            b'+' => out.push(b' '),
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    let spaced = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// The `101 Switching Protocols` answer.
@@ -247,5 +233,7 @@ mod tests {
             .is_err());
         assert_eq!(percent_decode("a%2"), "a%2");
         assert_eq!(percent_decode("%41%zz"), "A%zz");
+        assert_eq!(percent_decode("a+b%2Bc%20d"), "a b+c d");
+        assert_eq!(percent_decode("%ff"), "\u{fffd}");
     }
 }
