@@ -24,8 +24,11 @@ pub struct Shared {
     pub connections: AtomicUsize,
     /// Open connections per shard.
     pub shard_connections: Vec<AtomicUsize>,
-    /// `/ready` answers 200.
+    /// The hub has started (`/ready` answers 200 while this holds, every shard serves, and
+    /// the hub is not draining).
     pub ready: AtomicBool,
+    /// Shard threads serving; `hub.rs` counts them up and down.
+    pub serving: AtomicUsize,
     pub draining: AtomicBool,
     pub per_ip: PerIp,
     pub metrics: crate::metrics::Metrics,
@@ -58,6 +61,7 @@ impl Shared {
             connections: AtomicUsize::new(0),
             shard_connections: (0..shards).map(|_| AtomicUsize::new(0)).collect(),
             ready: AtomicBool::new(false),
+            serving: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
             metrics: crate::metrics::Metrics::new(shards),
             relay,
@@ -93,6 +97,13 @@ impl Shared {
     pub fn uncount_connection(&self, ip: std::net::IpAddr) {
         self.connections.fetch_sub(1, Ordering::AcqRel);
         self.per_ip.release(ip, std::time::Instant::now());
+    }
+
+    /// `/ready` answers 200: started, every shard serving, not draining.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+            && self.serving.load(Ordering::Acquire) == self.shards()
+            && !self.is_draining()
     }
 
     pub fn is_draining(&self) -> bool {

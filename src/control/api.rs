@@ -63,11 +63,13 @@ pub fn health() -> Answer {
 }
 
 pub fn ready(shared: &crate::shared::Shared) -> Answer {
-    if shared.ready.load(Ordering::Acquire) {
+    if shared.is_ready() {
         Answer::ok(json!({"status": "ready"}))
     } else {
         let why = if shared.is_draining() {
             "draining"
+        } else if shared.ready.load(Ordering::Acquire) {
+            "a shard stopped serving"
         } else {
             "starting"
         };
