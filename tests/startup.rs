@@ -1,6 +1,6 @@
 //! Starting honestly and dying loudly: a start that cannot give every shard its runtime
 //! fails; `driver = "auto"` falls back to epoll where io_uring is refused; `/ready` turns
-//! 503 when a shard stops serving.
+//! 503 when a shard stops serving; a shutdown returns as soon as its connections are gone.
 //!
 //! io_uring is refused the way Docker's default seccomp profile refuses it: a filter that
 //! answers `io_uring_setup` with EPERM. It is installed on a thread of its own, and the hub
@@ -163,3 +163,28 @@ fn a_normal_shutdown_is_no_death() {
     hub.shutdown();
     assert!(died.is_empty(), "a stopped shard is not a dead one");
 }
+
+/// Shutdown waits for the drain only as long as connections are left: with clients that
+/// answer the 1001 at once, far less than `drain_timeout` (3 s in the test config).
+fn shutdown_returns_once_connections_are_gone(driver: Driver) {
+    let hub = start_default(driver);
+    let clients: Vec<_> = (0..8)
+        .map(|i| {
+            let (mut c, _) = connect(hub.addr, &format!("leaver{i}"));
+            std::thread::spawn(move || c.recv_until_close().1)
+        })
+        .collect();
+    let started = Instant::now();
+    assert_eq!(
+        hub.shutdown(),
+        0,
+        "every connection was gone before the stop"
+    );
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(1), "shutdown took {took:?}");
+    for c in clients {
+        assert_eq!(c.join().unwrap(), 1001);
+    }
+}
+
+both_drivers!(shutdown_returns_once_connections_are_gone);

@@ -5,7 +5,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rand::Rng;
 use socket2::{Domain, Protocol, Socket, Type};
@@ -202,10 +202,7 @@ impl Hub {
     pub fn shutdown(mut self) -> usize {
         self.begin_drain();
         let deadline = Instant::now() + self.shared.config.drain_timeout;
-        while self.shared.connections.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let left = self.shared.connections.load(Ordering::Acquire);
+        let left = self.shared.wait_no_connections(deadline);
         stop_shards(&self.shared, &self.watch, std::mem::take(&mut self.threads));
         if let Some(control) = self.control.take() {
             control.stop();
