@@ -3,6 +3,7 @@
 
 use std::cell::Cell;
 use std::io;
+use std::net::{Shutdown, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
@@ -45,13 +46,18 @@ pub(super) enum Report {
 /// A shard thread's life as the hub sees it, owned by the thread so that its end, a panic
 /// included, is seen: it reports the start exactly once, counts the shard in
 /// `Shared::serving` while it serves, and when it stops serving without being told to, logs
-/// an error and tells `Hub::shard_died`.
+/// an error and tells `Hub::shard_died`. When the thread ends it also takes the shard's
+/// listener out of the SO_REUSEPORT group.
 pub(super) struct Life {
     index: usize,
     shared: Arc<Shared>,
     watch: Arc<Watch>,
     report: Cell<Option<Sender<Report>>>,
     serving: Cell<bool>,
+    /// A second descriptor of the shard's listener. monoio drops only the runnable tasks
+    /// with a runtime and leaks the waiting ones, the accept loop and its listener among
+    /// them; a listener left open would keep taking its share of new connections for nobody.
+    listener: TcpListener,
 }
 
 impl Life {
@@ -60,6 +66,7 @@ impl Life {
         shared: Arc<Shared>,
         watch: Arc<Watch>,
         report: Sender<Report>,
+        listener: TcpListener,
     ) -> Life {
         Life {
             index,
@@ -67,6 +74,7 @@ impl Life {
             watch,
             report: Cell::new(Some(report)),
             serving: Cell::new(false),
+            listener,
         }
     }
 
@@ -109,6 +117,9 @@ impl Life {
 impl Drop for Life {
     fn drop(&mut self) {
         let panicked = std::thread::panicking();
+        // On Linux, shutting a listening socket down closes it (pending connections are
+        // reset), which takes it out of the group whatever descriptors stay open.
+        let _ = socket2::SockRef::from(&self.listener).shutdown(Shutdown::Read);
         self.tell(Report::Failed {
             shard: self.index,
             source: io::Error::other("the shard thread ended before serving"),
@@ -145,7 +156,8 @@ mod tests {
         let shared = Shared::new(config, verifier, "i".into(), 1);
         let watch = Arc::new(Watch::new());
         let (tx, rx) = std::sync::mpsc::channel();
-        let life = Life::new(0, shared.clone(), watch.clone(), tx);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let life = Life::new(0, shared.clone(), watch.clone(), tx, listener);
         (life, shared, watch, rx)
     }
 

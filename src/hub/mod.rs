@@ -105,29 +105,39 @@ impl Hub {
         for (index, listener) in listeners.into_iter().enumerate() {
             let for_shard = shared.clone();
             let cpu = (shards <= cpus.len()).then(|| cpus[index]);
-            let life = Life::new(index, shared.clone(), watch.clone(), started_tx.clone());
-            let thread = std::thread::Builder::new()
-                .name(format!("ringhub-shard-{index}"))
-                .spawn(move || {
-                    if let Some(cpu) = cpu {
-                        if !sys::pin_to_cpu(cpu) {
-                            tracing::debug!(shard = index, cpu, "not allowed to pin");
+            let life = listener.try_clone().map(|dup| {
+                Life::new(
+                    index,
+                    shared.clone(),
+                    watch.clone(),
+                    started_tx.clone(),
+                    dup,
+                )
+            });
+            let thread = life.and_then(|life| {
+                std::thread::Builder::new()
+                    .name(format!("ringhub-shard-{index}"))
+                    .spawn(move || {
+                        if let Some(cpu) = cpu {
+                            if !sys::pin_to_cpu(cpu) {
+                                tracing::debug!(shard = index, cpu, "not allowed to pin");
+                            }
                         }
-                    }
-                    let ended = shard::run(for_shard, index, listener, driver_setting, |started| {
-                        life.started(started)
-                    });
-                    life.ended(ended);
-                })
-                .map_err(|source| StartError::Shard {
-                    shard: index,
-                    source,
-                });
+                        let ended =
+                            shard::run(for_shard, index, listener, driver_setting, |started| {
+                                life.started(started)
+                            });
+                        life.ended(ended);
+                    })
+            });
             match thread {
                 Ok(t) => threads.push(t),
-                Err(e) => {
+                Err(source) => {
                     stop_shards(&shared, &watch, threads);
-                    return Err(e);
+                    return Err(StartError::Shard {
+                        shard: index,
+                        source,
+                    });
                 }
             }
         }
