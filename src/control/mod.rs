@@ -6,6 +6,7 @@
 mod admin;
 mod api;
 pub mod bodies;
+mod endpoint;
 pub mod ops;
 mod store;
 
