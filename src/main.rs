@@ -11,6 +11,8 @@ use ringhub::Hub;
 
 /// Exit status for a configuration that cannot be used (EX_USAGE).
 const EXIT_CONFIG: u8 = 64;
+/// Exit status after a shard thread died (EX_SOFTWARE): the orchestrator restarts the hub.
+const EXIT_SHARD_DIED: u8 = 70;
 
 #[derive(Parser)]
 #[command(
@@ -235,9 +237,24 @@ fn serve(config: Config) -> ExitCode {
         tracing::info!(user = "demo", "demo token: {token}");
         tracing::info!("connect: ws://{host}:{}/ws?token={token}", addr.port());
     }
-    if let Some(signal) = signals.forever().next() {
-        tracing::info!(signal, "draining");
-    }
+    // The library leaves a dead shard to its user (tests run hubs in-process); the binary
+    // drains what still serves and exits non-zero, so that it is restarted.
+    let (signal_tx, signal_rx) = crossbeam_channel::bounded(1);
+    std::thread::spawn(move || {
+        for signal in signals.forever() {
+            let _ = signal_tx.send(signal);
+        }
+    });
+    let code = crossbeam_channel::select! {
+        recv(signal_rx) -> signal => {
+            tracing::info!(signal = signal.unwrap_or_default(), "draining");
+            ExitCode::SUCCESS
+        }
+        recv(hub.shard_died()) -> shard => {
+            tracing::error!(shard = shard.unwrap_or_default(), "a shard died: draining the others, then exiting");
+            ExitCode::from(EXIT_SHARD_DIED)
+        }
+    };
     hub.shutdown();
-    ExitCode::SUCCESS
+    code
 }

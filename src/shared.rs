@@ -2,7 +2,8 @@
 //! inboxes, the channel interest map, and a few hub-wide counters.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
 
 use dashmap::DashMap;
 
@@ -24,8 +25,13 @@ pub struct Shared {
     pub connections: AtomicUsize,
     /// Open connections per shard.
     pub shard_connections: Vec<AtomicUsize>,
-    /// `/ready` answers 200.
+    /// The hub has started (`/ready` answers 200 while this holds, every shard serves, and
+    /// the hub is not draining).
     pub ready: AtomicBool,
+    /// Shard threads serving; `hub.rs` counts them up and down.
+    pub serving: AtomicUsize,
+    /// Notified when the last connection goes, which ends a drain early.
+    gone: (Mutex<()>, Condvar),
     pub draining: AtomicBool,
     pub per_ip: PerIp,
     pub metrics: crate::metrics::Metrics,
@@ -58,6 +64,8 @@ impl Shared {
             connections: AtomicUsize::new(0),
             shard_connections: (0..shards).map(|_| AtomicUsize::new(0)).collect(),
             ready: AtomicBool::new(false),
+            serving: AtomicUsize::new(0),
+            gone: (Mutex::new(()), Condvar::new()),
             draining: AtomicBool::new(false),
             metrics: crate::metrics::Metrics::new(shards),
             relay,
@@ -91,8 +99,35 @@ impl Shared {
 
     /// Releases the slots `try_count_connection` and the per-IP admission took.
     pub fn uncount_connection(&self, ip: std::net::IpAddr) {
-        self.connections.fetch_sub(1, Ordering::AcqRel);
+        if self.connections.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // Under the lock, so that a waiter between its check and its wait still hears it.
+            drop(self.gone.0.lock());
+            self.gone.1.notify_all();
+        }
         self.per_ip.release(ip, std::time::Instant::now());
+    }
+
+    /// Waits until no connection is left or `deadline` passes; returns the connections left.
+    pub fn wait_no_connections(&self, deadline: Instant) -> usize {
+        let mut guard = self.gone.0.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let left = self.connections.load(Ordering::Acquire);
+            let now = Instant::now();
+            if left == 0 || now >= deadline {
+                return left;
+            }
+            guard = match self.gone.1.wait_timeout(guard, deadline - now) {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            };
+        }
+    }
+
+    /// `/ready` answers 200: started, every shard serving, not draining.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+            && self.serving.load(Ordering::Acquire) == self.shards()
+            && !self.is_draining()
     }
 
     pub fn is_draining(&self) -> bool {

@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::api::{self, Answer};
+use super::endpoint::{Endpoint, Misrouted};
 use super::store::Store;
 use crate::metrics::{ApiLabels, Registry};
 use crate::shared::Shared;
@@ -99,17 +100,18 @@ async fn handle(admin: &Admin, req: Request<Incoming>) -> Response<Full<Bytes>> 
     let path = req.uri().path().to_string();
     let (endpoint, answer) = route(admin, req, &correlation).await;
     let status = answer.status;
-    if endpoint.starts_with("api_") || status >= 400 {
+    let api = endpoint.is_some_and(Endpoint::is_api);
+    if api || status >= 400 {
         admin
             .registry
             .api_requests
             .get_or_create(&ApiLabels {
-                endpoint: endpoint.into(),
+                endpoint: endpoint.map_or("unknown", Endpoint::label).into(),
                 status,
             })
             .inc();
     }
-    if endpoint.starts_with("api_") {
+    if api {
         tracing::info!(%method, path = %path, status, duration_us = started.elapsed().as_micros() as u64,
             instance = %admin.shared.instance, correlation_id = %correlation, "api request");
     }
@@ -117,69 +119,42 @@ async fn handle(admin: &Admin, req: Request<Incoming>) -> Response<Full<Bytes>> 
 }
 
 /// Finds the endpoint, checks the key, reads the body, and runs the handler. Returns the
-/// endpoint's metric label with the answer.
-async fn route(admin: &Admin, req: Request<Incoming>, correlation: &str) -> (&'static str, Answer) {
+/// endpoint (None: no such path) with the answer.
+async fn route(
+    admin: &Admin,
+    req: Request<Incoming>,
+    correlation: &str,
+) -> (Option<Endpoint>, Answer) {
     let path = req.uri().path().to_string();
-    let method = req.method().clone();
-    let Some((endpoint, allowed)) = endpoint_of(&path) else {
-        return (
-            "unknown",
-            Answer::error(404, "not_found", "no such endpoint"),
-        );
-    };
-    if method != allowed {
-        let msg = format!("{endpoint_path} takes {allowed}", endpoint_path = path);
-        return (
-            endpoint,
-            Answer::error(405, "method_not_allowed", &msg).with_header("allow", allowed.as_str()),
-        );
-    }
-    match endpoint {
-        "health" => return (endpoint, api::health()),
-        "ready" => return (endpoint, api::ready(&admin.shared)),
-        "metrics" => return (endpoint, api::metrics(&admin.registry)),
-        _ => {}
-    }
-    if let Some(refusal) = check_key(admin, &req) {
-        return (endpoint, refusal);
-    }
-    let query = req.uri().query().unwrap_or("").to_string();
-    let body = if method == Method::POST {
-        match read_body(req).await {
-            Ok(b) => b,
-            Err(answer) => return (endpoint, answer),
+    let endpoint = match Endpoint::parse(req.method(), &path) {
+        Ok(e) => e,
+        Err(Misrouted::Unknown) => {
+            return (None, Answer::error(404, "not_found", "no such endpoint"));
         }
-    } else {
-        Bytes::new()
+        Err(Misrouted::Method(e)) => {
+            let allowed = e.method();
+            let msg = format!("{path} takes {allowed}");
+            let answer = Answer::error(405, "method_not_allowed", &msg)
+                .with_header("allow", allowed.as_str());
+            return (Some(e), answer);
+        }
     };
-    let cause: Arc<str> = correlation.into();
-    (
-        endpoint,
-        api::call(admin, endpoint, &path, &query, &body, cause).await,
-    )
-}
-
-/// The metric label and method of each path.
-fn endpoint_of(path: &str) -> Option<(&'static str, Method)> {
-    let post = |name| Some((name, Method::POST));
-    let get = |name| Some((name, Method::GET));
-    match path {
-        "/health" => get("health"),
-        "/ready" => get("ready"),
-        "/metrics" => get("metrics"),
-        "/api/publish" => post("api_publish"),
-        "/api/broadcast" => post("api_broadcast"),
-        "/api/send" => post("api_send"),
-        "/api/broadcast_all" => post("api_broadcast_all"),
-        "/api/disconnect" => post("api_disconnect"),
-        "/api/revoke" => post("api_revoke"),
-        "/api/subscribe" => post("api_subscribe"),
-        "/api/unsubscribe" => post("api_unsubscribe"),
-        "/api/info" => get("api_info"),
-        p if p.starts_with("/api/presence/") => get("api_presence"),
-        p if p.starts_with("/api/history/") => get("api_history"),
-        _ => None,
+    let query = req.uri().query().unwrap_or("").to_string();
+    let mut body = Bytes::new();
+    if endpoint.is_api() {
+        if let Some(refusal) = check_key(admin, &req) {
+            return (Some(endpoint), refusal);
+        }
+        if endpoint.method() == Method::POST {
+            match read_body(req).await {
+                Ok(b) => body = b,
+                Err(answer) => return (Some(endpoint), answer),
+            }
+        }
     }
+    let cause: Arc<str> = correlation.into();
+    let answer = api::call(admin, endpoint, &path, &query, &body, cause).await;
+    (Some(endpoint), answer)
 }
 
 fn check_key(admin: &Admin, req: &Request<Incoming>) -> Option<Answer> {

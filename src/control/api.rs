@@ -12,6 +12,7 @@ use serde_json::json;
 use serde_json::value::RawValue;
 
 use super::admin::Admin;
+use super::endpoint::Endpoint;
 use crate::protocol::bodies::{Broadcast, Data, Disconnect, Publish, Send};
 use crate::revocation::Rule;
 use crate::route::ops::{self, OpError, Scope};
@@ -58,16 +59,18 @@ impl From<OpError> for Answer {
     }
 }
 
-pub fn health() -> Answer {
+fn health() -> Answer {
     Answer::ok(json!({"status": "ok"}))
 }
 
-pub fn ready(shared: &crate::shared::Shared) -> Answer {
-    if shared.ready.load(Ordering::Acquire) {
+fn ready(shared: &crate::shared::Shared) -> Answer {
+    if shared.is_ready() {
         Answer::ok(json!({"status": "ready"}))
     } else {
         let why = if shared.is_draining() {
             "draining"
+        } else if shared.ready.load(Ordering::Acquire) {
+            "a shard stopped serving"
         } else {
             "starting"
         };
@@ -75,7 +78,7 @@ pub fn ready(shared: &crate::shared::Shared) -> Answer {
     }
 }
 
-pub fn metrics(registry: &crate::metrics::Registry) -> Answer {
+fn metrics(registry: &crate::metrics::Registry) -> Answer {
     Answer {
         status: 200,
         body: Bytes::from(crate::metrics::render(registry)),
@@ -104,10 +107,10 @@ struct Revoke {
     issued_before: Option<u64>,
 }
 
-/// Runs an `/api/*` endpoint whose key was accepted.
+/// Answers a request for `endpoint` (for a server API endpoint, one whose key was accepted).
 pub async fn call(
     admin: &Admin,
-    endpoint: &str,
+    endpoint: Endpoint,
     path: &str,
     query: &str,
     body: &[u8],
@@ -120,7 +123,7 @@ pub async fn call(
 
 async fn run(
     admin: &Admin,
-    endpoint: &str,
+    endpoint: Endpoint,
     path: &str,
     query: &str,
     body: &[u8],
@@ -130,7 +133,7 @@ async fn run(
     let received = Some(Instant::now());
     let cause = Some(cause);
     Ok(match endpoint {
-        "api_publish" => {
+        Endpoint::Publish => {
             let b: Publish = parse(body)?;
             if ops::keeps_history(shared, &b.channel) {
                 let offset = ops::publish_sequenced(shared, &b.channel, &b.data, received).await?;
@@ -140,35 +143,35 @@ async fn run(
                 Answer::ok(json!({}))
             }
         }
-        "api_broadcast" => {
+        Endpoint::Broadcast => {
             let b: Broadcast = parse(body)?;
             ops::broadcast(shared, &b.channels, &b.data, received, Scope::Cluster)?;
             Answer::ok(json!({}))
         }
-        "api_send" => {
+        Endpoint::Send => {
             let b: Send = parse(body)?;
             ops::send(shared, &b.user, &b.data, Scope::Cluster)?;
             Answer::ok(json!({}))
         }
-        "api_broadcast_all" => {
+        Endpoint::BroadcastAll => {
             let b: Data = parse(body)?;
             ops::broadcast_all(shared, &b.data, Scope::Cluster);
             Answer::ok(json!({}))
         }
-        "api_disconnect" => {
+        Endpoint::Disconnect => {
             let b: Disconnect = parse(body)?;
             let reason = b.reason.unwrap_or_default();
             let closed = ops::disconnect(shared, &b.user, &reason, cause, Scope::Cluster).await?;
             Answer::ok(json!({"closed": closed}))
         }
-        "api_revoke" => revoke(admin, parse(body)?, cause).await?,
-        "api_subscribe" | "api_unsubscribe" => {
+        Endpoint::Revoke => revoke(admin, parse(body)?, cause).await?,
+        Endpoint::Subscribe | Endpoint::Unsubscribe => {
             let b: Subscription = parse(body)?;
-            let subscribe = endpoint == "api_subscribe";
+            let subscribe = endpoint == Endpoint::Subscribe;
             let n = ops::subscription(shared, &b.user, &b.channel, subscribe, cause).await?;
             Answer::ok(json!({"connections": n}))
         }
-        "api_presence" => {
+        Endpoint::Presence => {
             let channel = channel_in(path, "/api/presence/")?;
             let users = ops::presence(shared, &channel).await?;
             let users: Vec<serde_json::Value> = users
@@ -180,12 +183,14 @@ async fn run(
                 .collect();
             Answer::ok(json!({"channel": channel, "users": users}))
         }
-        "api_history" => {
+        Endpoint::History => {
             let channel = channel_in(path, "/api/history/")?;
             history(shared, &channel, query).await?
         }
-        "api_info" => info(shared),
-        _ => Answer::error(404, "not_found", "no such endpoint"),
+        Endpoint::Info => info(shared),
+        Endpoint::Health => health(),
+        Endpoint::Ready => ready(shared),
+        Endpoint::Metrics => metrics(&admin.registry),
     })
 }
 

@@ -5,6 +5,7 @@
 
 mod admin;
 mod api;
+mod endpoint;
 mod store;
 
 use std::net::{SocketAddr, TcpListener};

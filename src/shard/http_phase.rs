@@ -1,8 +1,6 @@
 //! The first bytes of a connection: the HTTP request head, routed to the WebSocket upgrade,
 //! the health endpoints, or a refusal (`shared/PROTOCOL.md` §1).
 
-use std::sync::atomic::Ordering;
-
 use super::conn::Phase;
 use super::core::{Core, Step};
 use super::state::TimerKind;
@@ -45,8 +43,7 @@ impl Core {
                 Step::Continue
             }
             "/ready" => {
-                let ready = self.shared.ready.load(Ordering::Acquire) && !self.shared.is_draining();
-                let answer = if ready {
+                let answer = if self.shared.is_ready() {
                     http::response(200, r#"{"status":"ready"}"#, "")
                 } else {
                     http::refusal(503, "unavailable", "not accepting connections", "")

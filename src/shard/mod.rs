@@ -70,14 +70,17 @@ fn resolve(driver: Driver) -> Driver {
     }
 }
 
-/// Runs shard `index` on the current thread until it is told to stop.
+/// Runs shard `index` on the current thread until it is told to stop. `started` hears once
+/// the runtime is built and the listener registered (or why the listener could not be); an
+/// error building the runtime is returned without it.
 pub fn run(
     shared: Arc<Shared>,
     index: usize,
     listener: TcpListener,
     driver: Driver,
+    started: impl FnOnce(std::io::Result<()>),
 ) -> std::io::Result<()> {
-    let body = move || serve(shared, index, listener);
+    let body = move || serve(shared, index, listener, started);
     match resolve(driver) {
         Driver::Epoll => RuntimeBuilder::<LegacyDriver>::new()
             .enable_timer()
@@ -106,7 +109,12 @@ pub fn run(
     Ok(())
 }
 
-async fn serve(shared: Arc<Shared>, index: usize, listener: TcpListener) {
+async fn serve(
+    shared: Arc<Shared>,
+    index: usize,
+    listener: TcpListener,
+    started: impl FnOnce(std::io::Result<()>),
+) {
     crate::metrics::bind_local(shared.metrics.shards[index].clone());
     let shard = Rc::new(Shard {
         core: RefCell::new(Core::new(shared.clone(), index)),
@@ -119,11 +127,9 @@ async fn serve(shared: Arc<Shared>, index: usize, listener: TcpListener) {
         .and_then(monoio::net::TcpListener::from_std)
     {
         Ok(l) => l,
-        Err(e) => {
-            tracing::error!(shard = index, error = %e, "cannot register the listener");
-            return;
-        }
+        Err(e) => return started(Err(e)),
     };
+    started(Ok(()));
     monoio::spawn(accept_loop(shard.clone(), listener, ready));
     monoio::spawn(ticker(shard.clone()));
     let inbox = &shared.inboxes[index];

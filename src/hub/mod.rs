@@ -5,18 +5,21 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rand::Rng;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::auth::Verifier;
-use crate::config::Config;
+use crate::config::{Config, Driver};
 use crate::control::Control;
 use crate::route::inbox::ShardMsg;
 use crate::shard::{self};
 use crate::shared::Shared;
 use crate::sys;
+use life::{Life, Report, Watch};
+
+mod life;
 
 /// Why a hub could not start.
 #[derive(Debug, thiserror::Error)]
@@ -35,19 +38,26 @@ pub enum StartError {
         shard: usize,
         source: std::io::Error,
     },
+    #[error("driver = \"io_uring\", but shard {shard} cannot set up io_uring: {source} (the kernel or a seccomp profile refuses it; driver = \"auto\" falls back to epoll)")]
+    IoUring {
+        shard: usize,
+        source: std::io::Error,
+    },
 }
 
 pub struct Hub {
     shared: Arc<Shared>,
     control: Option<Control>,
     threads: Vec<JoinHandle<()>>,
+    watch: Arc<Watch>,
     local_addr: SocketAddr,
     secret: Vec<u8>,
 }
 
 impl Hub {
-    /// Validates the configuration, binds, and starts every shard. Returns once all shards
-    /// are serving and `/ready` answers 200.
+    /// Validates the configuration, binds, and starts every shard. Returns once every shard
+    /// has built its runtime and registered its listener, and `/ready` answers 200; when one
+    /// cannot, the others are stopped and its error returned.
     pub fn start(config: Config) -> Result<Hub, StartError> {
         config.validate()?;
         let shards = config.shard_count();
@@ -85,33 +95,63 @@ impl Hub {
         })?;
         let admin_addr = control.admin_addr();
         let cpus = sys::allowed_cpus();
+        let watch = Arc::new(Watch::new());
         let (started_tx, started_rx) = std::sync::mpsc::channel();
         let mut threads = Vec::with_capacity(shards);
         for (index, listener) in listeners.into_iter().enumerate() {
-            let shared = shared.clone();
+            let for_shard = shared.clone();
             let cpu = (shards <= cpus.len()).then(|| cpus[index]);
-            let started = started_tx.clone();
-            let thread = std::thread::Builder::new()
-                .name(format!("ringhub-shard-{index}"))
-                .spawn(move || {
-                    if let Some(cpu) = cpu {
-                        if !sys::pin_to_cpu(cpu) {
-                            tracing::debug!(shard = index, cpu, "not allowed to pin");
+            let life = listener.try_clone().map(|dup| {
+                Life::new(
+                    index,
+                    shared.clone(),
+                    watch.clone(),
+                    started_tx.clone(),
+                    dup,
+                )
+            });
+            let thread = life.and_then(|life| {
+                std::thread::Builder::new()
+                    .name(format!("ringhub-shard-{index}"))
+                    .spawn(move || {
+                        if let Some(cpu) = cpu {
+                            if !sys::pin_to_cpu(cpu) {
+                                tracing::debug!(shard = index, cpu, "not allowed to pin");
+                            }
                         }
-                    }
-                    let _ = started.send(());
-                    if let Err(e) = shard::run(shared, index, listener, driver_setting) {
-                        tracing::error!(shard = index, error = %e, "shard runtime failed");
-                    }
-                })
-                .map_err(|source| StartError::Shard {
-                    shard: index,
-                    source,
-                })?;
-            threads.push(thread);
+                        let ended =
+                            shard::run(for_shard, index, listener, driver_setting, |started| {
+                                life.started(started)
+                            });
+                        life.ended(ended);
+                    })
+            });
+            match thread {
+                Ok(t) => threads.push(t),
+                Err(source) => {
+                    stop_shards(&shared, &watch, threads);
+                    return Err(StartError::Shard {
+                        shard: index,
+                        source,
+                    });
+                }
+            }
         }
+        // Each shard's `Life` answers exactly once, also when its thread panics.
+        drop(started_tx);
         for _ in 0..shards {
-            let _ = started_rx.recv_timeout(Duration::from_secs(10));
+            let report = started_rx.recv();
+            let failure = match report.expect("each Life reports before its sender drops") {
+                Report::Serving => continue,
+                Report::NoRuntime { shard, source } if driver_setting == Driver::IoUring => {
+                    StartError::IoUring { shard, source }
+                }
+                Report::NoRuntime { shard, source } | Report::Failed { shard, source } => {
+                    StartError::Shard { shard, source }
+                }
+            };
+            stop_shards(&shared, &watch, threads);
+            return Err(failure);
         }
         shared.ready.store(true, Ordering::Release);
         tracing::info!(addr = %local_addr, admin = %admin_addr, shards, driver = %driver, instance = %shared.instance, "ringhub ready");
@@ -119,6 +159,7 @@ impl Hub {
             shared,
             control: Some(control),
             threads,
+            watch,
             local_addr,
             secret,
         })
@@ -155,26 +196,36 @@ impl Hub {
         }
     }
 
+    /// Yields the index of each shard thread that ends without being told to stop (it
+    /// panicked, or its runtime ended). `/ready` answers 503 from then on; the binary exits
+    /// on it, an in-process user decides for itself.
+    pub fn shard_died(&self) -> &crossbeam_channel::Receiver<usize> {
+        &self.watch.died_rx
+    }
+
     /// Drains and stops: waits until every connection is gone or `drain_timeout` passed,
     /// then stops the shards. Returns the connections still open at the end.
     pub fn shutdown(mut self) -> usize {
         self.begin_drain();
         let deadline = Instant::now() + self.shared.config.drain_timeout;
-        while self.shared.connections.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let left = self.shared.connections.load(Ordering::Acquire);
-        for shard in 0..self.shared.shards() {
-            self.shared.send(shard, ShardMsg::Stop);
-        }
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
+        let left = self.shared.wait_no_connections(deadline);
+        stop_shards(&self.shared, &self.watch, std::mem::take(&mut self.threads));
         if let Some(control) = self.control.take() {
             control.stop();
         }
         tracing::info!(left, "ringhub stopped");
         left
+    }
+}
+
+/// Tells every shard to stop and waits for their threads; none of them counts as dead.
+fn stop_shards(shared: &Shared, watch: &Watch, threads: Vec<JoinHandle<()>>) {
+    watch.stopping.store(true, Ordering::Release);
+    for shard in 0..shared.shards() {
+        shared.send(shard, ShardMsg::Stop);
+    }
+    for t in threads {
+        let _ = t.join();
     }
 }
 

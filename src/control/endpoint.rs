@@ -1,0 +1,127 @@
+//! The admin port's endpoints, parsed once from a request's method and path; the router, the
+//! handlers and the `ringhub_api_requests` metric all go by the [`Endpoint`].
+
+use hyper::Method;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Health,
+    Ready,
+    Metrics,
+    Publish,
+    Broadcast,
+    Send,
+    BroadcastAll,
+    Disconnect,
+    Revoke,
+    Subscribe,
+    Unsubscribe,
+    Info,
+    /// `/api/presence/{channel}`
+    Presence,
+    /// `/api/history/{channel}`
+    History,
+}
+
+/// A request that names no endpoint, or names one with the wrong method.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Misrouted {
+    Unknown,
+    Method(Endpoint),
+}
+
+impl Endpoint {
+    /// The endpoint a request is for.
+    pub fn parse(method: &Method, path: &str) -> Result<Endpoint, Misrouted> {
+        let endpoint = Endpoint::of(path).ok_or(Misrouted::Unknown)?;
+        if *method == endpoint.method() {
+            Ok(endpoint)
+        } else {
+            Err(Misrouted::Method(endpoint))
+        }
+    }
+
+    fn of(path: &str) -> Option<Endpoint> {
+        use Endpoint::*;
+        Some(match path {
+            "/health" => Health,
+            "/ready" => Ready,
+            "/metrics" => Metrics,
+            "/api/publish" => Publish,
+            "/api/broadcast" => Broadcast,
+            "/api/send" => Send,
+            "/api/broadcast_all" => BroadcastAll,
+            "/api/disconnect" => Disconnect,
+            "/api/revoke" => Revoke,
+            "/api/subscribe" => Subscribe,
+            "/api/unsubscribe" => Unsubscribe,
+            "/api/info" => Info,
+            p if p.starts_with("/api/presence/") => Presence,
+            p if p.starts_with("/api/history/") => History,
+            _ => return None,
+        })
+    }
+
+    /// The one method it takes.
+    pub fn method(self) -> Method {
+        match self {
+            Endpoint::Health
+            | Endpoint::Ready
+            | Endpoint::Metrics
+            | Endpoint::Info
+            | Endpoint::Presence
+            | Endpoint::History => Method::GET,
+            _ => Method::POST,
+        }
+    }
+
+    /// A server API endpoint: it needs a key, is logged, and is always counted.
+    pub fn is_api(self) -> bool {
+        !matches!(self, Endpoint::Health | Endpoint::Ready | Endpoint::Metrics)
+    }
+
+    /// Its `endpoint` label in `ringhub_api_requests`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Endpoint::Health => "health",
+            Endpoint::Ready => "ready",
+            Endpoint::Metrics => "metrics",
+            Endpoint::Publish => "api_publish",
+            Endpoint::Broadcast => "api_broadcast",
+            Endpoint::Send => "api_send",
+            Endpoint::BroadcastAll => "api_broadcast_all",
+            Endpoint::Disconnect => "api_disconnect",
+            Endpoint::Revoke => "api_revoke",
+            Endpoint::Subscribe => "api_subscribe",
+            Endpoint::Unsubscribe => "api_unsubscribe",
+            Endpoint::Info => "api_info",
+            Endpoint::Presence => "api_presence",
+            Endpoint::History => "api_history",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_paths_and_methods() {
+        assert_eq!(Endpoint::parse(&Method::GET, "/ready"), Ok(Endpoint::Ready));
+        assert_eq!(
+            Endpoint::parse(&Method::GET, "/api/history/chat:1"),
+            Ok(Endpoint::History)
+        );
+        assert_eq!(
+            Endpoint::parse(&Method::GET, "/api/publish"),
+            Err(Misrouted::Method(Endpoint::Publish))
+        );
+        assert_eq!(
+            Endpoint::parse(&Method::GET, "/api/nothing"),
+            Err(Misrouted::Unknown)
+        );
+        assert!(!Endpoint::Metrics.is_api());
+        assert!(Endpoint::Presence.is_api());
+        assert_eq!(Endpoint::Unsubscribe.label(), "api_unsubscribe");
+    }
+}
