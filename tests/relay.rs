@@ -280,8 +280,9 @@ fn ingress_and_egress_through_redis() {
 
 #[test]
 fn redis_outage_keeps_local_delivery_and_recovers() {
-    let Some(redis) = Redis::start() else { return };
-    let port = redis.port;
+    let Some(mut redis) = Redis::start() else {
+        return;
+    };
     let hubs = cluster(&redis, 2);
     let (mut a, _) = connect(hubs[0].addr, "oa");
     let (mut a2, _) = connect(hubs[0].addr, "oa2");
@@ -290,7 +291,7 @@ fn redis_outage_keeps_local_delivery_and_recovers() {
         c.subscribe("chat:outage");
     }
     relay_subscribed(&hubs[1], 1);
-    drop(redis);
+    redis.stop();
     assert!(eventually(|| find_metric(
         &scrape(&hubs[0]),
         "ringhub_relay_up"
@@ -311,8 +312,8 @@ fn redis_outage_keeps_local_delivery_and_recovers() {
         "{m}"
     );
 
-    // Redis is back on the same port: the relays reconnect and resubscribe by themselves.
-    let _redis = Redis::start_on(port).expect("redis restarts");
+    // Redis is back at the same address: the relays reconnect and resubscribe by themselves.
+    redis.restart();
     assert!(eventually_long(|| find_metric(
         &scrape(&hubs[0]),
         "ringhub_relay_up"
