@@ -25,8 +25,9 @@ fn silent_client_is_closed_answering_client_stays(driver: Driver) {
     // tungstenite answers pings as it reads
     let (mut alive, w) = connect(hub.addr, "alive");
     assert_eq!(w["ping_interval_ms"], 300);
+    // twice the 500 ms a silent client is given, the time the raw one below is closed in
     let alive = std::thread::spawn(move || {
-        alive.expect_silence(Duration::from_millis(1500));
+        alive.expect_silence(Duration::from_millis(1000));
         alive
     });
     // a raw client that never answers anything
@@ -68,31 +69,40 @@ fn token_expiry_and_refresh(driver: Driver) {
     config.refresh_window = Duration::from_secs(1);
     config.jwt_leeway = Duration::ZERO;
     let hub = start(config);
-    // expires in 2 s: `expiring` after ~1 s, closed with 4001 at 2 s
+    // Tokens count in whole seconds: these expire 1 to 2 s from now, `expiring` comes 1 s
+    // before. Both connections live through the same second, so the test waits it once.
     let (mut c, w) = connect_token(hub.addr, &token_with("short", &["chat:*"], &[], 2));
+    let (mut renewer, rw) = connect_token(hub.addr, &token_with("renewer", &["chat:*"], &[], 2));
     let exp = w["expires_at"].as_u64().unwrap();
+    let renewer_exp = rw["expires_at"].as_u64().unwrap();
+
+    // refreshed in time: stays open past the first token's expiry
+    assert_eq!(renewer.recv()["type"], "expiring");
+    let r = renewer.request(
+        json!({"type": "refresh", "token": token_with("renewer", &["chat:*"], &[], 60)}),
+        7,
+    );
+    assert_eq!(r["type"], "refreshed", "{r}");
+    assert!(r["expires_at"].as_u64().unwrap() > renewer_exp + 30);
+    // another user's token is refused, and the connection is kept
+    let r = renewer.request(
+        json!({"type": "refresh", "token": token("someone-else")}),
+        8,
+    );
+    assert_eq!(r["code"], "unauthorized");
+
+    // not refreshed: `expiring`, then closed with 4001 at `exp`
     let e = c.recv();
     assert_eq!(e, json!({"type": "expiring", "expires_at": exp}));
     let (_, code) = c.recv_until_close();
     assert_eq!(code, 4001);
 
-    // refreshed in time: stays open past the first token's expiry
-    let (mut c, _) = connect_token(hub.addr, &token_with("renewer", &["chat:*"], &[], 2));
-    assert_eq!(c.recv()["type"], "expiring");
-    let r = c.request(
-        json!({"type": "refresh", "token": token_with("renewer", &["chat:*"], &[], 60)}),
-        7,
-    );
-    assert_eq!(r["type"], "refreshed", "{r}");
-    assert!(r["expires_at"].as_u64().unwrap() > exp + 30);
-    // another user's token is refused, and the connection is kept
-    let r = c.request(
-        json!({"type": "refresh", "token": token("someone-else")}),
-        8,
-    );
-    assert_eq!(r["code"], "unauthorized");
-    std::thread::sleep(Duration::from_millis(2200));
-    assert_eq!(c.request(json!({"type": "ping"}), 9)["type"], "pong");
+    // The first token's expiry timer fires at its `exp` (plus a wheel tick): nothing may
+    // arrive until well after it, then the connection still answers.
+    let past = Duration::from_secs(renewer_exp) + Duration::from_millis(300);
+    let now = std::time::UNIX_EPOCH.elapsed().unwrap();
+    renewer.expect_silence(past.saturating_sub(now).max(Duration::from_millis(10)));
+    assert_eq!(renewer.request(json!({"type": "ping"}), 9)["type"], "pong");
 }
 
 fn per_user_connection_limit_closes_4003(driver: Driver) {

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::backend::{Answer, Backend};
+use common::backend::{Answer, Backend, Gate};
 use common::*;
 use ringhub::config::Driver;
 use serde_json::{json, Value};
@@ -137,7 +137,10 @@ fn one_connection_cannot_hold_more_than_sixteen_calls(driver: Driver) {
 }
 
 fn failures_are_clear_errors_and_the_connection_carries_on(driver: Driver) {
-    let backend = Backend::start(|r| match r["method"].as_str().unwrap() {
+    // `slow` is answered only once the test has seen its timeout.
+    let gate = Gate::default();
+    let held = gate.clone();
+    let backend = Backend::start(move |r| match r["method"].as_str().unwrap() {
         "err.forbidden" => {
             Answer::ok(json!({"error": {"code": "forbidden", "message": "not your table"}}))
         }
@@ -151,15 +154,14 @@ fn failures_are_clear_errors_and_the_connection_carries_on(driver: Driver) {
             body: "<html>".into(),
             delay: Duration::ZERO,
         },
-        "slow" => Answer {
-            delay: Duration::from_secs(2),
-            ..Answer::ok(json!({"data": "late"}))
-        },
+        "slow" => {
+            held.wait();
+            Answer::ok(json!({"data": "late"}))
+        }
         _ => Answer::ok(json!({"data": "fine"})),
     });
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let down = format!("http://{}/rpc", closed.local_addr().unwrap());
-    drop(closed);
+    // Nothing can listen on port 0: a connection there is always refused.
+    let down = "http://127.0.0.1:0/rpc".to_string();
     let mut config = config(driver);
     for pattern in ["err.*", "slow", "ok"] {
         config.rpc_methods.insert(pattern.into(), backend.url());
@@ -195,7 +197,10 @@ fn failures_are_clear_errors_and_the_connection_carries_on(driver: Driver) {
 
     // The connection is still whole, the late answer never shows, and the backend still serves.
     assert_eq!(call(&mut c, "ok", 8)["data"], "fine");
-    let late = c.frames_for(Duration::from_millis(2200));
+    let answered = backend.answered();
+    gate.open();
+    assert!(eventually(|| backend.answered() > answered));
+    let late = c.frames_for(Duration::from_millis(200));
     assert!(late.is_empty(), "nothing after a timed-out call: {late:?}");
     assert_eq!(call(&mut c, "ok", 9)["data"], "fine");
 
@@ -211,11 +216,14 @@ fn failures_are_clear_errors_and_the_connection_carries_on(driver: Driver) {
 }
 
 fn an_answer_for_a_closed_connection_reaches_nobody(driver: Driver) {
-    let backend = Backend::start(|r| match r["method"].as_str().unwrap() {
-        "slow" => Answer {
-            delay: Duration::from_millis(400),
-            ..Answer::ok(json!({"data": "for the first connection"}))
-        },
+    // `slow` is answered only once its caller has gone and the same user is back.
+    let gate = Gate::default();
+    let held = gate.clone();
+    let backend = Backend::start(move |r| match r["method"].as_str().unwrap() {
+        "slow" => {
+            held.wait();
+            Answer::ok(json!({"data": "for the first connection"}))
+        }
         _ => Answer::ok(json!({"data": "fine"})),
     });
     let mut config = config(driver);
@@ -227,6 +235,7 @@ fn an_answer_for_a_closed_connection_reaches_nobody(driver: Driver) {
     first.close();
     // The same user lands on the same shard, where the closed connection's place is free.
     let (mut second, _) = connect(hub.addr, "dave");
+    gate.open();
     let answered = || admin::metric(&cluster::scrape(&hub), "ringhub_rpc_answered_total");
     assert!(eventually(|| answered() == 1.0));
     second.expect_silence(Duration::from_millis(200));

@@ -2,7 +2,7 @@
 //! publication delivered, both latencies reported, and the run ending on its own once
 //! everything has arrived.
 
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -13,14 +13,6 @@ const SECRET: &str = "bench-secret";
 
 fn bench_config() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("hub.toml")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Runs `ringhub-bench fanout` with a small shape and returns its JSON line.
@@ -66,14 +58,6 @@ impl Drop for Killed {
     }
 }
 
-fn wait_listening(addr: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {addr}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn fanout_against_ringhub() {
     let mut config = ringhub::Config::load(Some(bench_config()), []).expect("bench/hub.toml");
@@ -88,14 +72,31 @@ fn fanout_against_ringhub() {
 
 #[test]
 fn fanout_against_the_baseline() {
-    let addr = format!("127.0.0.1:{}", free_port());
-    let _hub = Killed(
+    // Port 0: the baseline binds whatever is free and says where on its first line.
+    let mut child = Killed(
         Command::new(env!("CARGO_BIN_EXE_baseline-hub"))
-            .args(["--listen", &addr, "--secret", SECRET, "--threads", "2"])
-            .stdout(Stdio::null())
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--secret",
+                SECRET,
+                "--threads",
+                "2",
+            ])
+            .stdout(Stdio::piped())
             .spawn()
             .expect("baseline-hub starts"),
     );
-    wait_listening(&addr);
+    // Kept open while the baseline runs, so that its stdout never turns into a broken pipe.
+    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout
+        .read_line(&mut line)
+        .expect("baseline-hub's first line");
+    let addr = line
+        .trim()
+        .strip_prefix("baseline-hub ready addr=")
+        .unwrap_or_else(|| panic!("not the ready line: {line:?}"))
+        .to_string();
     check(&fanout(&addr, 200));
 }

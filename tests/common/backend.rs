@@ -3,7 +3,8 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -26,10 +27,30 @@ impl Answer {
     }
 }
 
+/// Holds a handler until the test opens it: an answer that comes exactly when the test
+/// says, instead of after a delay that is hoped to be long enough.
+#[derive(Clone, Default)]
+pub struct Gate(Arc<(Mutex<bool>, Condvar)>);
+
+impl Gate {
+    pub fn wait(&self) {
+        let (open, cv) = &*self.0;
+        let _open = cv.wait_while(open.lock().unwrap(), |o| !*o).unwrap();
+    }
+
+    pub fn open(&self) {
+        let (open, cv) = &*self.0;
+        *open.lock().unwrap() = true;
+        cv.notify_all();
+    }
+}
+
 pub struct Backend {
     pub addr: SocketAddr,
     /// Every request body received, in order.
     pub seen: Arc<Mutex<Vec<Value>>>,
+    /// Answers written (or tried: the hub may have hung up).
+    answered: Arc<AtomicUsize>,
 }
 
 impl Backend {
@@ -37,15 +58,24 @@ impl Backend {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let answered = Arc::new(AtomicUsize::new(0));
         let handler = Arc::new(handler);
-        let log = seen.clone();
+        let (log, count) = (seen.clone(), answered.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (handler, log) = (handler.clone(), log.clone());
-                std::thread::spawn(move || serve(stream, &*handler, &log));
+                let (handler, log, count) = (handler.clone(), log.clone(), count.clone());
+                std::thread::spawn(move || serve(stream, &*handler, &log, &count));
             }
         });
-        Backend { addr, seen }
+        Backend {
+            addr,
+            seen,
+            answered,
+        }
+    }
+
+    pub fn answered(&self) -> usize {
+        self.answered.load(Ordering::SeqCst)
     }
 
     pub fn url(&self) -> String {
@@ -57,7 +87,12 @@ impl Backend {
     }
 }
 
-fn serve(stream: TcpStream, handler: &dyn Fn(&Value) -> Answer, log: &Mutex<Vec<Value>>) {
+fn serve(
+    stream: TcpStream,
+    handler: &dyn Fn(&Value) -> Answer,
+    log: &Mutex<Vec<Value>>,
+    answered: &AtomicUsize,
+) {
     let mut out = stream.try_clone().unwrap();
     let mut reader = BufReader::new(stream);
     loop {
@@ -99,7 +134,9 @@ fn serve(stream: TcpStream, handler: &dyn Fn(&Value) -> Answer, log: &Mutex<Vec<
             answer.body.len(),
             answer.body
         );
-        if out.write_all(response.as_bytes()).is_err() {
+        let written = out.write_all(response.as_bytes());
+        answered.fetch_add(1, Ordering::SeqCst);
+        if written.is_err() {
             return;
         }
     }

@@ -1,67 +1,97 @@
-//! A real `redis-server` for a test, on a free port, killed when dropped. When the binary
-//! is missing the test is skipped, saying so, unless `RINGHUB_REQUIRE_REDIS=1` (CI), where
-//! it fails with a clear message.
+//! A real `redis-server` for a test, killed when dropped. When the binary is missing the
+//! test is skipped, saying so, unless `RINGHUB_REQUIRE_REDIS=1` (CI), where it fails with a
+//! clear message.
+//!
+//! The server listens on a Unix socket in a directory of its own (`--port 0` turns TCP
+//! off): a TCP port would have to be probed for and then bound by another process, and
+//! something else may take it in between; a path in our own directory cannot be taken.
 
-use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub struct Redis {
-    child: Child,
-    pub port: u16,
-    dir: std::path::PathBuf,
+    child: Option<Child>,
+    dir: PathBuf,
 }
 
 impl Redis {
     /// Starts a server, or returns None (skip) when redis-server is missing and not required.
     pub fn start() -> Option<Redis> {
-        Self::start_on(free_port())
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("ringhub-redis-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut redis = Redis { child: None, dir };
+        if !redis.spawn() {
+            return None;
+        }
+        Some(redis)
     }
 
-    /// Starts a server on `port` (to restart one where the hubs expect it).
-    pub fn start_on(port: u16) -> Option<Redis> {
-        let dir = std::env::temp_dir().join(format!("ringhub-redis-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+    /// Kills the server (an outage); the hubs keep its URL.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same socket, where the hubs expect it.
+    pub fn restart(&mut self) {
+        self.stop();
+        assert!(self.spawn(), "redis-server restarts");
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.join("redis.sock")
+    }
+
+    /// Spawns redis-server and waits until it accepts; false when it is not installed (and
+    /// not required).
+    fn spawn(&mut self) -> bool {
         let spawned = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
+            .args(["--port", "0", "--save", "", "--appendonly", "no"])
+            .arg("--unixsocket")
+            .arg(self.socket())
+            .args(["--unixsocketperm", "700"])
             .arg("--dir")
-            .arg(&dir)
+            .arg(&self.dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();
-        let child = match spawned {
+        let mut child = match spawned {
             Ok(c) => c,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if std::env::var("RINGHUB_REQUIRE_REDIS").as_deref() == Ok("1") {
                     panic!("redis-server is not installed, and RINGHUB_REQUIRE_REDIS=1: install it (apt-get install redis-server) or run ./scripts/test.sh");
                 }
                 eprintln!("SKIPPED: redis-server is not installed (set RINGHUB_REQUIRE_REDIS=1 to make this a failure)");
-                return None;
+                return false;
             }
             Err(e) => panic!("cannot start redis-server: {e}"),
         };
         let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
+        while UnixStream::connect(self.socket()).is_err() {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("redis-server exited at start: {status}");
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("redis-server did not start on {}", self.socket().display());
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
-        Some(Redis { child, port, dir })
+        self.child = Some(child);
+        true
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        format!("redis+unix://{}", self.socket().display())
     }
 
     /// A plain client, for reading and writing what the hub should see.
@@ -75,16 +105,7 @@ impl Redis {
 
 impl Drop for Redis {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
