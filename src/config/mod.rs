@@ -1,6 +1,6 @@
 //! Configuration: one typed struct, read from a TOML file, then `RINGHUB_*` environment
 //! variables, then command-line flags (each layer overrides the one before). Every key and
-//! its default is listed in `docs/configuration.md`; `shared/PROTOCOL.md` §8 is the contract.
+//! its default is listed in `docs/configuration.md`; `docs/protocol.md` §8 is the contract.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -250,6 +250,11 @@ impl Config {
         };
         let ns = crate::channel::namespace_of(channel);
         self.namespaces.get(ns).unwrap_or(&NONE)
+    }
+
+    /// Does the channel's namespace keep history (`history_size` > 0)?
+    pub fn keeps_history(&self, channel: &str) -> bool {
+        self.namespace(channel).history_size > 0
     }
 
     /// Shards to run: the setting, or the CPUs this process may use.

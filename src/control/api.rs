@@ -1,4 +1,4 @@
-//! The server API's endpoints (`shared/PROTOCOL.md` §6): each reads its JSON body, asks the
+//! The server API's endpoints (`docs/protocol.md` §6): each reads its JSON body, asks the
 //! shards through `ops`, and answers JSON. Errors are `{"error":"<code>","message":".."}`.
 
 use std::sync::atomic::Ordering;
@@ -135,7 +135,7 @@ async fn run(
     Ok(match endpoint {
         Endpoint::Publish => {
             let b: Publish = parse(body)?;
-            if ops::keeps_history(shared, &b.channel) {
+            if shared.config.keeps_history(&b.channel) {
                 let offset = ops::publish_sequenced(shared, &b.channel, &b.data, received).await?;
                 Answer::ok(json!({ "offset": offset }))
             } else {

@@ -1,6 +1,6 @@
 //! Routing: the one place that decides where something for a shard goes, on this instance
-//! (DESIGN.md, layer 2). Shards and the background services (server API, relay, rpc proxy)
-//! reach shards only through these functions, never through each other.
+//! (layer 2 of docs/architecture.md). Shards and the background services (server API,
+//! relay, rpc proxy) reach shards only through these functions, never through each other.
 //!
 //! Every function takes `here`: the shard calling it (`None` from a service thread). When
 //! the destination is `here`, nothing is sent: the function hands the work back (a `bool`

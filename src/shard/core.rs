@@ -1,5 +1,6 @@
-//! A shard's state and the life of its connections: accept, hand-off, open, send, close,
-//! removal. Timers are in `timers.rs`, requests in `requests.rs`, fan-out in `fanout.rs`.
+//! A shard's state (its connections and the owned parts of `state`) and the life of its
+//! connections: accept, hand-off, open, close, removal. Timers are in `timers.rs`,
+//! requests in `requests.rs`, fan-out and writes in `fanout.rs`.
 
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
@@ -12,7 +13,8 @@ use bytes::Bytes;
 use rand::Rng;
 use slab::Slab;
 
-use super::conn::{Conn, Phase, Queued, Session, Stage};
+use super::conn::{Conn, Phase, Session, Stage};
+use super::fanout::mark_dirty;
 use super::state::{Logs, Presence, Subscriptions, TimerKind, Timers, Users};
 use crate::limits::Rate;
 use crate::protocol;
@@ -206,47 +208,6 @@ impl Core {
         }
     }
 
-    /// Queues a frame for a connection (flushed at the end of the batch). A queue over
-    /// `send_queue_bytes` makes the connection a slow consumer: closed with 4009.
-    pub fn send(&mut self, key: usize, frame: Bytes) {
-        let limit = self.shared.config.send_queue_bytes;
-        let conn = &mut self.conns[key];
-        if conn.stage() == Stage::Closing || conn.done {
-            return;
-        }
-        match queue(conn, &mut self.dirty, key, frame, limit) {
-            Queued::Ok => {}
-            Queued::Overflow => self.slow_consumer(key),
-        }
-    }
-
-    pub(super) fn slow_consumer(&mut self, key: usize) {
-        crate::metrics::local(|m| crate::metrics::bump(&m.slow_consumers, 1));
-        tracing::info!(conn = %format_args!("{:x}", self.conns[key].id), queued = self.conns[key].queued_bytes(), "slow consumer");
-        self.conns[key].discard_queue();
-        self.close(key, 4009, "slow consumer");
-    }
-
-    /// Writes out everything queued during this batch.
-    pub fn flush_dirty(&mut self) {
-        for key in std::mem::take(&mut self.dirty) {
-            if let Some(conn) = self.conns.get_mut(key) {
-                conn.dirty = false;
-                conn.flush();
-            }
-        }
-    }
-
-    /// The end of an inbox batch: write everything out, then time the API publications
-    /// handled in it (publish-to-write).
-    pub fn end_batch(&mut self) {
-        self.flush_dirty();
-        if !self.stamps.is_empty() {
-            let latency = &self.shared.metrics.publish_to_write;
-            latency.record_many(self.index, self.stamps.drain(..).map(|s| s.elapsed()));
-        }
-    }
-
     /// Starts the closing handshake with `code`; the socket is dropped when the peer answers,
     /// or after `close_timeout`.
     pub fn close(&mut self, key: usize, code: u16, reason: &str) {
@@ -300,26 +261,4 @@ impl Core {
             self.shared.uncount_connection(conn.peer.ip());
         }
     }
-}
-
-pub(super) fn mark_dirty(conn: &mut Conn, dirty: &mut Vec<usize>, key: usize) {
-    if !conn.dirty {
-        conn.dirty = true;
-        dirty.push(key);
-    }
-}
-
-/// Queues `frame` for the connection at slab `key` and lists it for the next flush.
-pub(super) fn queue(
-    conn: &mut Conn,
-    dirty: &mut Vec<usize>,
-    key: usize,
-    frame: Bytes,
-    limit: usize,
-) -> Queued {
-    let q = conn.queue(frame, limit);
-    if q == Queued::Ok {
-        mark_dirty(conn, dirty, key);
-    }
-    q
 }

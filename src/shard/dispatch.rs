@@ -1,8 +1,68 @@
-//! The shard mesh's one handler: what a shard does with each message of its inbox, and
-//! with the work the routing layer hands back to it when it is the destination itself.
+//! The shard mesh, one place: the inbox loop (the shard's main task) and the one handler of
+//! what other threads ask of the shard, which also carries out the work the routing layer
+//! hands back when the shard is the destination itself.
+
+use std::rc::Rc;
 
 use super::core::Core;
+use super::{task, Shard, YieldNow};
 use crate::route::inbox::ShardMsg;
+
+/// Inbox messages handled before the other tasks get a turn.
+const BATCH: usize = 512;
+
+/// The shard's main task: drains its inbox in batches, writes out what the batch queued,
+/// and leaves the runtime at `Stop`.
+pub(super) async fn inbox_loop(shard: Rc<Shard>) {
+    let (shared, index) = {
+        let core = shard.core.borrow();
+        (core.shared.clone(), core.index)
+    };
+    let inbox = &shared.inboxes[index];
+    loop {
+        inbox.ready().await;
+        let mut handled = 0;
+        while let Some(msg) = inbox.try_recv() {
+            if let ShardMsg::Stop = msg {
+                shard.core.borrow_mut().stop_all();
+                return;
+            }
+            handle(&shard, msg);
+            handled += 1;
+            if handled == BATCH {
+                break;
+            }
+        }
+        shard.core.borrow_mut().end_batch();
+        if handled == BATCH {
+            YieldNow(false).await;
+        }
+    }
+}
+
+/// `Adopt` spawns the connection's task; everything else is `Core::handle`.
+fn handle(shard: &Rc<Shard>, msg: ShardMsg) {
+    let mut core = shard.core.borrow_mut();
+    match msg {
+        ShardMsg::Adopt(h) => {
+            let socket = h.socket;
+            let stream = match monoio::net::TcpStream::from_std(socket) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(shard = core.index, error = %e, "cannot adopt a connection");
+                    if h.detached.counted {
+                        core.shared.uncount_connection(h.detached.peer.ip());
+                    }
+                    return;
+                }
+            };
+            let key = core.adopt(&stream, h.detached);
+            drop(core);
+            monoio::spawn(task::run(shard.clone(), key, stream));
+        }
+        msg => core.handle(msg),
+    }
+}
 
 impl Core {
     /// Carries out one message. `Adopt` and `Stop` need the shard's runtime and are handled

@@ -1,12 +1,13 @@
-//! Subscriptions and fan-out on a shard. A publication arrives as finished frame bytes and
-//! is queued, as the same `Bytes`, to every local subscriber; other shards get it through
-//! their inboxes only when the interest map says they have subscribers.
+//! Subscriptions, fan-out and the write path on a shard. A publication arrives as finished
+//! frame bytes and is queued, as the same `Bytes`, to every local subscriber; other shards
+//! get it through their inboxes (`route`) only when the interest map says they have
+//! subscribers. Everything queued during a batch is written at its end, one vectored write
+//! per connection (`flush_dirty`).
 
 use bytes::Bytes;
 
-use super::conn::Queued;
-use super::conn::Stage;
-use super::core::{queue, Core};
+use super::conn::{Conn, Queued, Stage};
+use super::core::Core;
 use crate::route;
 
 /// The outcome of a subscribe request.
@@ -109,4 +110,67 @@ impl Core {
             self.handle(msg);
         }
     }
+
+    /// Queues a frame for a connection (flushed at the end of the batch). A queue over
+    /// `send_queue_bytes` makes the connection a slow consumer: closed with 4009.
+    pub fn send(&mut self, key: usize, frame: Bytes) {
+        let limit = self.shared.config.send_queue_bytes;
+        let conn = &mut self.conns[key];
+        if conn.stage() == Stage::Closing || conn.done {
+            return;
+        }
+        match queue(conn, &mut self.dirty, key, frame, limit) {
+            Queued::Ok => {}
+            Queued::Overflow => self.slow_consumer(key),
+        }
+    }
+
+    pub(super) fn slow_consumer(&mut self, key: usize) {
+        crate::metrics::local(|m| crate::metrics::bump(&m.slow_consumers, 1));
+        tracing::info!(conn = %format_args!("{:x}", self.conns[key].id), queued = self.conns[key].queued_bytes(), "slow consumer");
+        self.conns[key].discard_queue();
+        self.close(key, 4009, "slow consumer");
+    }
+
+    /// Writes out everything queued during this batch.
+    pub fn flush_dirty(&mut self) {
+        for key in std::mem::take(&mut self.dirty) {
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.dirty = false;
+                conn.flush();
+            }
+        }
+    }
+
+    /// The end of an inbox batch: write everything out, then time the API publications
+    /// handled in it (publish-to-write).
+    pub fn end_batch(&mut self) {
+        self.flush_dirty();
+        if !self.stamps.is_empty() {
+            let latency = &self.shared.metrics.publish_to_write;
+            latency.record_many(self.index, self.stamps.drain(..).map(|s| s.elapsed()));
+        }
+    }
+}
+
+pub(super) fn mark_dirty(conn: &mut Conn, dirty: &mut Vec<usize>, key: usize) {
+    if !conn.dirty {
+        conn.dirty = true;
+        dirty.push(key);
+    }
+}
+
+/// Queues `frame` for the connection at slab `key` and lists it for the next flush.
+pub(super) fn queue(
+    conn: &mut Conn,
+    dirty: &mut Vec<usize>,
+    key: usize,
+    frame: Bytes,
+    limit: usize,
+) -> Queued {
+    let q = conn.queue(frame, limit);
+    if q == Queued::Ok {
+        mark_dirty(conn, dirty, key);
+    }
+    q
 }

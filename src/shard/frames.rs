@@ -5,7 +5,8 @@
 use std::time::Instant;
 
 use super::conn::Stage;
-use super::core::{mark_dirty, Core, Step};
+use super::core::{Core, Step};
+use super::fanout::mark_dirty;
 use crate::auth::{AuthError, Identity};
 use crate::protocol;
 use crate::ws::decoder::{Event, Flow, Limits};

@@ -42,10 +42,6 @@ pub(super) fn passes(conn: &mut Conn, channel: &str, offset: Option<u64>) -> boo
 }
 
 impl Core {
-    pub(super) fn keeps_history(&self, channel: &str) -> bool {
-        self.shared.config.namespace(channel).history_size > 0
-    }
-
     /// Sends a publication on a channel with history to its sequencer (or sequences it here).
     pub(super) fn send_to_sequencer(
         &mut self,

@@ -1,5 +1,5 @@
 //! The first bytes of a connection: the HTTP request head, routed to the WebSocket upgrade,
-//! the health endpoints, or a refusal (`shared/PROTOCOL.md` §1).
+//! the health endpoints, or a refusal (`docs/protocol.md` §1).
 
 use super::conn::Phase;
 use super::core::{Core, Step};
@@ -145,14 +145,14 @@ impl Core {
         conn.decoder.stash(rest);
         if echo {
             conn.phase = Phase::Echo;
-            super::core::mark_dirty(conn, &mut self.dirty, key);
+            super::fanout::mark_dirty(conn, &mut self.dirty, key);
             return self.on_frames(key, &mut []);
         }
         conn.phase = Phase::AwaitAuth;
         match identity {
             Some(identity) => self.authenticated(key, identity),
             None => {
-                super::core::mark_dirty(conn, &mut self.dirty, key);
+                super::fanout::mark_dirty(conn, &mut self.dirty, key);
                 self.schedule(key, self.shared.config.auth_timeout, TimerKind::Auth);
                 if self.conns[key].decoder.has_pending() {
                     return self.on_frames(key, &mut []);

@@ -37,14 +37,11 @@ use monoio::{IoUringDriver, LegacyDriver, RuntimeBuilder};
 
 pub use self::core::Core;
 use crate::config::Driver;
-use crate::route::inbox::ShardMsg;
 use crate::shared::Shared;
 pub use requests::MAX_MALFORMED;
 
 /// Size of the per-shard read buffer every connection reads into.
 const READ_BUF: usize = 64 * 1024;
-/// Inbox messages handled before the other tasks get a turn.
-const BATCH: usize = 512;
 /// Connections accepted in a row before the other tasks get a turn.
 const ACCEPT_BURST: usize = 128;
 
@@ -132,49 +129,7 @@ async fn serve(
     started(Ok(()));
     monoio::spawn(accept_loop(shard.clone(), listener, ready));
     monoio::spawn(ticker(shard.clone()));
-    let inbox = &shared.inboxes[index];
-    loop {
-        inbox.ready().await;
-        let mut handled = 0;
-        while let Some(msg) = inbox.try_recv() {
-            if let ShardMsg::Stop = msg {
-                shard.core.borrow_mut().stop_all();
-                return;
-            }
-            handle(&shard, msg);
-            handled += 1;
-            if handled == BATCH {
-                break;
-            }
-        }
-        shard.core.borrow_mut().end_batch();
-        if handled == BATCH {
-            YieldNow(false).await;
-        }
-    }
-}
-
-fn handle(shard: &Rc<Shard>, msg: ShardMsg) {
-    let mut core = shard.core.borrow_mut();
-    match msg {
-        ShardMsg::Adopt(h) => {
-            let socket = h.socket;
-            let stream = match monoio::net::TcpStream::from_std(socket) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(shard = core.index, error = %e, "cannot adopt a connection");
-                    if h.detached.counted {
-                        core.shared.uncount_connection(h.detached.peer.ip());
-                    }
-                    return;
-                }
-            };
-            let key = core.adopt(&stream, h.detached);
-            drop(core);
-            monoio::spawn(task::run(shard.clone(), key, stream));
-        }
-        msg => core.handle(msg),
-    }
+    dispatch::inbox_loop(shard).await;
 }
 
 /// Waits until the listener is readable, then takes every connection already queued (up to
@@ -289,7 +244,7 @@ impl Future for DrainSignal<'_> {
 }
 
 /// Gives the other tasks of the shard one turn.
-struct YieldNow(bool);
+pub(super) struct YieldNow(pub(super) bool);
 
 impl Future for YieldNow {
     type Output = ();

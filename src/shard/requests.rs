@@ -1,4 +1,4 @@
-//! The client requests of `shared/PROTOCOL.md` §2 on an open connection, with the rate
+//! The client requests of `docs/protocol.md` §2 on an open connection, with the rate
 //! limit and the malformed-request rule in front of them.
 
 use std::time::Instant;
@@ -141,7 +141,7 @@ impl Core {
         let Some(ch) = self.subscribable(key, session, req) else {
             return;
         };
-        let history = self.keeps_history(ch);
+        let history = self.shared.config.keeps_history(ch);
         match self.subscribe(key, ch) {
             Subscribed::New => {
                 let name = self.conns[key]
@@ -188,7 +188,7 @@ impl Core {
             return self.ingress_publication(key, req, ch, data.get());
         }
         let from = &session.user;
-        if self.keeps_history(ch) {
+        if self.shared.config.keeps_history(ch) {
             let ack = id.map(|id| {
                 AckTo::Conn(ConnRef {
                     shard: self.index,
@@ -237,7 +237,7 @@ impl Core {
         let Some(ch) = self.subscribable(key, session, req) else {
             return;
         };
-        if !self.keeps_history(ch) {
+        if !self.shared.config.keeps_history(ch) {
             let msg = "this channel keeps no history";
             return self.send(key, protocol::error(req.id, ErrorCode::NotFound, msg));
         }

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use serde_json::value::RawValue;
 
-use super::{answer, check_channel, keeps_history, OpError};
+use super::{answer, check_channel, OpError};
 use crate::route::inbox::{AckTo, HistoryAnswer, HistoryTo};
 use crate::shared::Shared;
 
@@ -31,7 +31,7 @@ pub async fn history(
     limit: usize,
 ) -> Result<HistoryAnswer, OpError> {
     check_channel(channel)?;
-    if !keeps_history(shared, channel) {
+    if !shared.config.keeps_history(channel) {
         return Err(OpError::NotFound(
             "this channel's namespace keeps no history".into(),
         ));

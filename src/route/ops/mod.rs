@@ -85,11 +85,6 @@ fn relay(
     }
 }
 
-/// Does the channel's namespace keep history?
-pub fn keeps_history(shared: &Shared, channel: &str) -> bool {
-    shared.config.namespace(channel).history_size > 0
-}
-
 /// A publication from a backend: subscribers get `message` without `from`. On a channel
 /// with history it is sequenced by the channel's owner shard (use `publish_sequenced` to
 /// learn its offset).
@@ -101,7 +96,7 @@ pub fn publish(
     scope: Scope,
 ) -> Result<(), OpError> {
     check_channel(channel)?;
-    if keeps_history(shared, channel) {
+    if shared.config.keeps_history(channel) {
         // `here` is None: the sequencer is never handed back to a service.
         let _ = super::sequence(shared, None, channel, data.get(), None, None, stamp);
         return Ok(());
