@@ -1,4 +1,4 @@
-//! Channel names, namespaces and permission patterns (`shared/PROTOCOL.md` §3).
+//! Channel names, namespaces and permission patterns (`docs/protocol.md` §3).
 
 use crate::auth::Identity;
 use crate::config::Config;

@@ -1,4 +1,4 @@
-//! The admin port and the server API (`shared/PROTOCOL.md` §6): every endpoint and error
+//! The admin port and the server API (`docs/protocol.md` §6): every endpoint and error
 //! status, over real HTTP, acting on real WebSocket clients.
 
 mod common;

@@ -1,4 +1,4 @@
-//! Token verification (`shared/PROTOCOL.md` §1, Tokens): JWT through `jsonwebtoken`, with
+//! Token verification (`docs/protocol.md` §1, Tokens): JWT through `jsonwebtoken`, with
 //! keys from the shared secret, a PEM public key, or a JWKS file where `kid` picks the key.
 
 mod mint;

@@ -1,4 +1,4 @@
-//! The JSON frames of `shared/PROTOCOL.md` §2: decoding client requests without copying
+//! The JSON frames of `docs/protocol.md` §2: decoding client requests without copying
 //! `data`, and encoding the hub's frames straight into WebSocket frame bytes.
 
 use std::borrow::Cow;

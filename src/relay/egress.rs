@@ -1,4 +1,4 @@
-//! Backends' operations through Redis (PROTOCOL.md §7): JSON on `<prefix>egress` (every
+//! Backends' operations through Redis (docs/protocol.md §7): JSON on `<prefix>egress` (every
 //! instance applies it to its own connections) or `<prefix>egress.<instance>` (that
 //! instance acts as if the server API had been called on it, reaching the whole cluster).
 //! Malformed messages are logged and counted, never fatal.

@@ -1,5 +1,5 @@
-//! The Redis relay: how instances of one cluster reach each other (DESIGN.md, Redis relay),
-//! and how backends reach the hub through Redis (PROTOCOL.md §7).
+//! The Redis relay: how instances of one cluster reach each other (docs/architecture.md),
+//! and how backends reach the hub through Redis (docs/protocol.md §7).
 //!
 //! Shards hand what must leave the instance to a bounded queue (`route::relay_queue`): it never
 //! blocks a shard, and what does not fit is dropped and counted. The relay runs on the

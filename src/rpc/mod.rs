@@ -1,4 +1,4 @@
-//! `rpc` (`shared/PROTOCOL.md` §2): a client's call, forwarded over HTTP to the backend
+//! `rpc` (`docs/protocol.md` §2 and §9): a client's call, forwarded over HTTP to the backend
 //! configured for its method, and the backend's answer sent back as `result`.
 //!
 //! A shard checks the call, picks the backend ([`Routes::backend`]) and queues it here

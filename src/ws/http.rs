@@ -1,5 +1,5 @@
 //! The HTTP/1.1 side of the public port: parsing a request head (httparse), the upgrade
-//! answer, and refusals with JSON bodies (`shared/PROTOCOL.md` §1).
+//! answer, and refusals with JSON bodies (`docs/protocol.md` §1).
 
 use std::fmt::Write;
 

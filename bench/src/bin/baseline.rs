@@ -7,10 +7,10 @@
 //! frames encoded once and shared (`Utf8Bytes` is reference counted), and no flush per
 //! message: the writer feeds everything queued, then flushes once.
 //!
-//! It speaks the subset of PROTOCOL.md the benchmarks use: token in the `token` query
+//! It speaks the subset of docs/protocol.md the benchmarks use: token in the `token` query
 //! parameter or `Authorization: Bearer`, `welcome`, `subscribe`/`subscribed`,
 //! `publish`/`message`/`ack`, `ping`/`pong`. A consumer whose queue is full is closed
-//! with 4009. Heartbeats as PROTOCOL.md §2 has them, written the usual way: a
+//! with 4009. Heartbeats as docs/protocol.md §4 has them, written the usual way: a
 //! `tokio::time::Interval` per connection, raced against the reader, sends a ping frame
 //! every `--ping-interval`, and a connection silent for that plus `--pong-timeout` is
 //! closed with 1011.
