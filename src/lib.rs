@@ -2,27 +2,37 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: the typed configuration (TOML file, `RINGHUB_*` variables, flags).
-//! - [`auth`]: JWT verification (HS/RS/PS/ES/EdDSA, PEM and JWKS keys) and token minting.
-//! - [`channel`]: channel names, namespaces and permission patterns.
-//! - [`protocol`]: the JSON frames, decoded without copying `data`, encoded once into frames.
-//! - [`ws`]: WebSocket on the wire: frame heads, the message decoder, the HTTP upgrade.
-//! - [`shard`]: one thread and one monoio runtime per core: accept, hand-off by user,
-//!   connections, fan-out, the timing wheel, and the inbox other threads reach it through.
-//! - [`shared`]: what the shards share: config, keys, inboxes, the channel interest map.
-//! - [`control`]: the control-plane thread: the admin port (health, readiness, metrics, the
-//!   server API) and the operations it asks of the shards through their inboxes.
-//! - [`metrics`]: per-shard counters and latency histograms, merged for Prometheus.
-//! - [`relay`]: the Redis relay between instances, and egress / ingress for backends.
-//! - [`rpc`]: client `rpc` calls forwarded over HTTP to the backend of their method.
-//! - [`revocation`]: token revocation rules, copied to every shard.
-//! - [`hub`]: binding the listeners, starting the shards, draining and stopping.
-//! - [`limits`]: the token bucket behind per-user and per-IP rate limits.
-//! - [`per_ip`]: per-address connection rate and count, shared by all shards.
-//! - [`sys`]: the handful of system calls made directly, and the only `unsafe`.
+//! By layer, lowest first; a module uses only its own layer and those below
+//! (docs/architecture.md; `tests/layers.rs` keeps it so).
+//!
+//! 1. Wire and identity
+//!    - [`ws`]: WebSocket on the wire: frame heads, the message decoder, the HTTP upgrade.
+//!    - [`protocol`]: the JSON frames (decoded without copying `data`, encoded once), the
+//!      server API's bodies and the relay's envelope.
+//!    - [`auth`]: JWT verification (HS/RS/PS/ES/EdDSA, PEM and JWKS keys), token minting.
+//!    - [`config`]: the typed configuration (TOML file, `RINGHUB_*` variables, flags) and
+//!      the rpc routes it names.
+//!    - [`channel`]: channel names, namespaces and permission patterns.
+//!    - [`limits`]: the token bucket behind per-user and per-IP rate limits.
+//!    - [`revocation`]: token revocation rules, copied to every shard.
+//!    - [`sys`]: the handful of system calls made directly, and the only `unsafe`.
+//! 2. Shared state and routing
+//!    - [`shared`]: what every thread shares: config, keys, inboxes, the interest map.
+//!    - [`route`]: the one place that decides where work for a shard goes (deliver,
+//!      sequence, recovery, history, direct messages), the shard inbox, the operations of
+//!      the server API and egress, and the queues to the relay and the rpc proxy.
+//!    - [`metrics`]: per-shard counters and latency histograms, merged for Prometheus.
+//!    - [`per_ip`]: per-address connection rate and count, shared by all shards.
+//! 3. [`shard`]: one thread and one monoio runtime per core: accept, hand-off by user,
+//!    connections, requests, fan-out and writes, and the shard's state in owned parts.
+//! 4. Services, on the control thread
+//!    - [`relay`]: the Redis relay between instances, and egress / ingress for backends.
+//!    - [`rpc`]: client `rpc` calls forwarded over HTTP to the backend of their method.
+//!    - [`control`]: the admin port: health, readiness, metrics, the server API.
+//! 5. [`hub`]: binding the listeners, starting the shards, readiness, death, shutdown.
 //!
 //! The hot path (shards, framing, fan-out) never takes a lock or waits on another thread;
-//! the control plane talks to shards only through their inboxes.
+//! the services reach shards only through [`route`].
 
 pub mod auth;
 pub mod channel;
