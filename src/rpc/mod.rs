@@ -1,7 +1,7 @@
 //! `rpc` (`docs/protocol.md` §2 and §9): a client's call, forwarded over HTTP to the backend
 //! configured for its method, and the backend's answer sent back as `result`.
 //!
-//! A shard checks the call, picks the backend ([`Routes::backend`]) and queues it here
+//! A shard checks the call, picks the backend (`config::Routes::backend`) and queues it here
 //! without waiting. The control thread posts it (at most `rpc_max_in_flight` at once, over
 //! keep-alive connections) and sends the answer frame to the connection through its shard's
 //! inbox; a shard never waits for a backend. The backend's side of it is in `docs/rpc.md`.
