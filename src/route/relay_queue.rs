@@ -27,39 +27,6 @@ pub enum Topic {
     Reply(Box<str>),
 }
 
-/// Sends a publication's finished frame to the other instances' subscribers of `channel`
-/// (nothing without Redis).
-pub fn publication(shared: &Shared, channel: &str, frame: &Bytes) {
-    if let Some(relay) = &shared.relay {
-        let payload = crate::ws::frame::payload_of(frame);
-        let topic = Topic::Channel(channel.into());
-        relay.send(
-            &shared.instance,
-            topic,
-            Kind::Message,
-            None,
-            channel,
-            &payload,
-        );
-    }
-}
-
-/// Sends a direct message's finished frame to the other instances (the user may be
-/// connected there too).
-pub fn direct(shared: &Shared, user: &str, frame: &Bytes) {
-    if let Some(relay) = &shared.relay {
-        let payload = crate::ws::frame::payload_of(frame);
-        relay.send(
-            &shared.instance,
-            Topic::Cluster,
-            Kind::Direct,
-            None,
-            user,
-            &payload,
-        );
-    }
-}
-
 /// What leaves the instance through the relay.
 pub enum Out {
     Envelope {
@@ -74,7 +41,7 @@ pub enum Out {
         info: Box<str>,
         joined: bool,
     },
-    /// A publication on a channel with history: sequenced by Redis (see `history.rs`).
+    /// A publication on a channel with history: sequenced by Redis (`relay/history.rs`).
     Sequence(Append),
     /// Where a subscription on a channel with history stands, and what it missed.
     Recover {
