@@ -4,30 +4,11 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::process::{ringhub, KillOnDrop};
 use common::*;
-
-fn ringhub() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ringhub"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("RINGHUB_") {
-            c.env_remove(k);
-        }
-    }
-    c
-}
-
-/// Kills the hub if the test fails half-way, so no process outlives it.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[test]
 fn bad_config_exits_64_with_one_line() {

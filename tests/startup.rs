@@ -13,6 +13,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::process::KillOnDrop;
 use common::*;
 use ringhub::config::Driver;
 use ringhub::hub::StartError;
@@ -42,12 +43,7 @@ fn without_io_uring<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -
 }
 
 fn ringhub(driver: &str) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ringhub"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("RINGHUB_") {
-            c.env_remove(k);
-        }
-    }
+    let mut c = common::process::ringhub();
     c.env("RINGHUB_LISTEN", "127.0.0.1:0")
         .env("RINGHUB_ADMIN_LISTEN", "127.0.0.1:0")
         .env("RINGHUB_SHARDS", "2")
@@ -57,16 +53,6 @@ fn ringhub(driver: &str) -> Command {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     c
-}
-
-/// Kills the hub if the test fails half-way, so no process outlives it.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]
