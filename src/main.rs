@@ -187,12 +187,23 @@ fn health(config: &Config) -> ExitCode {
     }
 }
 
-fn serve(config: Config) -> ExitCode {
+fn serve(mut config: Config) -> ExitCode {
     init_logging(&config.log);
     if let Some(files) = ringhub::sys::raise_nofile_limit() {
         tracing::info!(max_open_files = files, "file limit");
     }
     let demo = config.jwt_secret.is_empty();
+    let open_demo = demo && config.namespaces.is_empty();
+    if open_demo {
+        // Only holders of the demo token below can connect: let them do what the README
+        // shows, publish on any channel their token allows.
+        let open = ringhub::config::Namespace {
+            client_publish: true,
+            ..Default::default()
+        };
+        let other = ringhub::config::OTHER_NAMESPACES.to_string();
+        config.namespaces.insert(other, open);
+    }
     let signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,
@@ -234,6 +245,11 @@ fn serve(config: Config) -> ExitCode {
             "no {} set: using a random secret, for development only",
             env::JWT_SECRET
         );
+        if open_demo {
+            tracing::warn!(
+                "no namespaces configured: clients may publish on every channel (development only)"
+            );
+        }
         tracing::info!(user = "demo", "demo token: {token}");
         tracing::info!("connect: ws://{host}:{}/ws?token={token}", addr.port());
     }

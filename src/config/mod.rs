@@ -49,6 +49,9 @@ pub enum Driver {
     Epoll,
 }
 
+/// The `[namespaces."*"]` entry: the settings of every namespace not configured by name.
+pub const OTHER_NAMESPACES: &str = "*";
+
 /// Per-namespace settings (`[namespaces.<name>]`, §3).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -237,7 +240,8 @@ fn value_err(key: &str, message: impl ToString) -> ConfigError {
 }
 
 impl Config {
-    /// The namespace settings of a channel (`default` when none is configured).
+    /// The namespace settings of a channel: its namespace's, else those of `"*"` (every
+    /// namespace not configured by name, a ringhub addition), else every option off.
     pub fn namespace(&self, channel: &str) -> &Namespace {
         static NONE: Namespace = Namespace {
             public: false,
@@ -249,7 +253,10 @@ impl Config {
             ingress: false,
         };
         let ns = crate::channel::namespace_of(channel);
-        self.namespaces.get(ns).unwrap_or(&NONE)
+        self.namespaces
+            .get(ns)
+            .or_else(|| self.namespaces.get(OTHER_NAMESPACES))
+            .unwrap_or(&NONE)
     }
 
     /// Does the channel's namespace keep history (`history_size` > 0)?

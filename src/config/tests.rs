@@ -166,3 +166,18 @@ fn rpc_backends_from_toml_and_env_and_bad_urls_refused() {
     let err = bad.validate().unwrap_err().to_string();
     assert!(err.contains("https is not supported"), "{err}");
 }
+
+#[test]
+fn unconfigured_namespaces_take_the_star_entry() {
+    let c: Config = toml::from_str(
+        "[namespaces.chat]\nhistory_size = 5\n[namespaces.\"*\"]\nclient_publish = true\n",
+    )
+    .unwrap();
+    c.validate().unwrap();
+    assert!(c.namespace("table:42").client_publish, "from \"*\"");
+    assert!(c.namespace("lobby").client_publish, "the default namespace too");
+    assert!(!c.namespace("chat:1").client_publish, "a named namespace is its own");
+    assert!(c.keeps_history("chat:1") && !c.keeps_history("table:42"));
+    let none = Config::default();
+    assert!(!none.namespace("table:42").client_publish);
+}

@@ -57,6 +57,9 @@ impl Config {
         }
         crate::config::Routes::new(self).map_err(|e| value_err("rpc_url / rpc_methods", e))?;
         for name in self.namespaces.keys() {
+            if name == crate::config::OTHER_NAMESPACES {
+                continue;
+            }
             if name.is_empty() || name.contains(':') || !crate::channel::valid_name(name) {
                 return Err(value_err(
                     "namespaces",
