@@ -175,8 +175,14 @@ fn unconfigured_namespaces_take_the_star_entry() {
     .unwrap();
     c.validate().unwrap();
     assert!(c.namespace("table:42").client_publish, "from \"*\"");
-    assert!(c.namespace("lobby").client_publish, "the default namespace too");
-    assert!(!c.namespace("chat:1").client_publish, "a named namespace is its own");
+    assert!(
+        c.namespace("lobby").client_publish,
+        "the default namespace too"
+    );
+    assert!(
+        !c.namespace("chat:1").client_publish,
+        "a named namespace is its own"
+    );
     assert!(c.keeps_history("chat:1") && !c.keeps_history("table:42"));
     let none = Config::default();
     assert!(!none.namespace("table:42").client_publish);
