@@ -177,6 +177,22 @@ pub fn broadcast_all(shared: &Shared, data: &RawValue, scope: Scope) {
 
 type Wait<T> = tokio::sync::oneshot::Receiver<T>;
 
+/// Sends every shard the message `ask` makes around a reply channel, then waits for all
+/// the answers (for at most `SHARD_TIMEOUT` in all).
+fn ask_every_shard<T>(
+    shared: &Shared,
+    ask: impl Fn(super::inbox::Reply<T>) -> ShardMsg,
+) -> impl std::future::Future<Output = Result<Vec<T>, OpError>> {
+    let waits = (0..shared.shards())
+        .map(|shard| {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            shared.send(shard, ask(tx));
+            rx
+        })
+        .collect();
+    gather(waits)
+}
+
 /// Waits for one shard's answer.
 async fn answer<T>(rx: Wait<T>) -> Result<T, OpError> {
     Ok(gather(vec![rx]).await?.pop().expect("one answer"))

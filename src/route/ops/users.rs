@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{answer, check_channel, check_user, gather, relay, OpError, Scope};
+use super::{answer, ask_every_shard, check_channel, check_user, relay, OpError, Scope};
 use crate::protocol::envelope::Kind;
 use crate::protocol::PresenceUser;
 use crate::revocation::Rule;
@@ -90,21 +90,13 @@ pub async fn revoke(shared: &Shared, rule: Arc<Rule>, cause: Cause) -> Result<Re
         "",
         &json,
     );
-    let mut waits = Vec::with_capacity(shared.shards());
-    for shard in 0..shared.shards() {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        shared.send(
-            shard,
-            ShardMsg::Revoke {
-                rule: rule.clone(),
-                cause: cause.clone(),
-                reply: Some(tx),
-            },
-        );
-        waits.push(rx);
-    }
+    let parts = ask_every_shard(shared, |tx| ShardMsg::Revoke {
+        rule: rule.clone(),
+        cause: cause.clone(),
+        reply: Some(tx),
+    });
     let mut total = Revoked::default();
-    for part in gather(waits).await? {
+    for part in parts.await? {
         total.closed += part.closed;
         total.seen_exp = total.seen_exp.max(part.seen_exp);
     }
@@ -222,17 +214,9 @@ pub async fn local_presence(shared: &Shared, channel: &str) -> Result<Vec<Presen
         ));
     }
     let channel: Arc<str> = channel.into();
-    let mut waits = Vec::with_capacity(shared.shards());
-    for shard in 0..shared.shards() {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        shared.send(
-            shard,
-            ShardMsg::PresenceQuery {
-                channel: channel.clone(),
-                to: PartTo::Control(tx),
-            },
-        );
-        waits.push(rx);
-    }
-    Ok(gather(waits).await?.into_iter().flatten().collect())
+    let parts = ask_every_shard(shared, |tx| ShardMsg::PresenceQuery {
+        channel: channel.clone(),
+        to: PartTo::Control(tx),
+    });
+    Ok(parts.await?.into_iter().flatten().collect())
 }
