@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::process::{ringhub, KillOnDrop};
+use common::process::{demo_url, ringhub, KillOnDrop};
 use common::*;
 
 #[test]
@@ -101,16 +101,11 @@ fn zero_config_start_demo_token_and_sigterm_drain() {
     while url.is_none() && Instant::now() < deadline {
         let line = lines.next().expect("log line").unwrap();
         driver_logged |= line.contains("driver=io_uring") || line.contains("driver=epoll");
-        if let Some(at) = line.find("connect: ws://") {
-            url = Some(line[at + "connect: ".len()..].trim().to_string());
-        }
+        url = url.or_else(|| demo_url(&line));
     }
     assert!(driver_logged, "the driver in use is logged at start");
-    let url = url.expect("a ready-to-use URL with a demo token is logged");
-    let rest = url.strip_prefix("ws://").unwrap();
-    let (addr, path) = rest.split_at(rest.find('/').unwrap());
-    let addr: std::net::SocketAddr = addr.parse().unwrap();
-    let mut c = open(addr, path, &[]).expect("the demo URL connects");
+    let (addr, path) = url.expect("a ready-to-use URL with a demo token is logged");
+    let mut c = open(addr, &path, &[]).expect("the demo URL connects");
     let welcome = c.recv();
     assert_eq!(welcome["user"], "demo");
     c.subscribe("anything:at-all");

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::process::{ringhub, KillOnDrop};
+use common::process::{demo_url, ringhub, KillOnDrop};
 use serde_json::Value;
 
 /// The indented lines after "Open that URL": `> ` lines are sent, the others expected.
@@ -44,17 +44,15 @@ fn the_readme_example_runs_as_written() {
     let stdout = child.0.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let deadline = Instant::now() + Duration::from_secs(10);
-    let url = loop {
+    let (addr, path) = loop {
         assert!(Instant::now() < deadline, "no demo URL logged");
         let line = lines.next().expect("a log line").unwrap();
-        if let Some(at) = line.find("connect: ws://") {
-            break line[at + "connect: ".len()..].trim().to_string();
+        if let Some(url) = demo_url(&line) {
+            break url;
         }
     };
     std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
-    let rest = url.strip_prefix("ws://").unwrap();
-    let (addr, path) = rest.split_at(rest.find('/').unwrap());
-    let mut c = common::open(addr.parse().unwrap(), path, &[]).expect("the demo URL connects");
+    let mut c = common::open(addr, &path, &[]).expect("the demo URL connects");
     for (sent, text) in steps {
         if sent {
             c.send_text(&text);

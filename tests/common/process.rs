@@ -23,3 +23,12 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// The demo URL in a log line of the zero-configuration start (`connect: ws://ADDR/PATH`),
+/// as the address to connect to and the path with its token.
+pub fn demo_url(line: &str) -> Option<(std::net::SocketAddr, String)> {
+    let at = line.find("connect: ws://")?;
+    let rest = line[at + "connect: ws://".len()..].trim();
+    let (addr, path) = rest.split_at(rest.find('/')?);
+    Some((addr.parse().ok()?, path.to_string()))
+}
