@@ -3,8 +3,8 @@
 //! relay, rpc proxy) reach shards only through these functions, never through each other.
 //!
 //! Every function takes `here`: the shard calling it (`None` from a service thread). When
-//! the destination is `here`, nothing is sent: the function hands the work back (a `bool`
-//! or the [`ShardMsg`] itself) and the calling shard does it at once, without a trip
+//! the destination is `here`, nothing is sent: the function hands the work back (a `bool`,
+//! the frame, or the [`ShardMsg`] itself) and the calling shard does it at once, without a trip
 //! through its own inbox. Everything else goes to the destination shard's inbox.
 //!
 //! Destinations: a publication goes to every shard with subscribers for its channel (the
@@ -130,14 +130,15 @@ fn post(shared: &Shared, here: Option<usize>, to: usize, msg: ShardMsg) -> Optio
 }
 
 /// A direct message's frame to every connection of `user` on this instance (its shard).
-pub fn send(shared: &Shared, here: Option<usize>, user: &str, frame: Bytes) -> Option<ShardMsg> {
-    let user: Arc<str> = user.into();
-    post(
-        shared,
-        here,
-        shared.shard_of(&user),
-        ShardMsg::Direct { user, frame },
-    )
+/// Returns the frame when that shard is `here`: the caller delivers it itself.
+pub fn send(shared: &Shared, here: Option<usize>, user: &str, frame: Bytes) -> Option<Bytes> {
+    let shard = shared.shard_of(user);
+    if Some(shard) == here {
+        return Some(frame);
+    }
+    let user = user.into();
+    shared.send(shard, ShardMsg::Direct { user, frame });
+    None
 }
 
 /// A frame for one connection, on whichever shard holds it.

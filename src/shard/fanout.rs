@@ -106,8 +106,8 @@ impl Core {
 
     /// Sends a direct message to the shard of `user` (delivered here when it is this one).
     pub(super) fn send_to_user(&mut self, user: &str, frame: Bytes) {
-        if let Some(msg) = route::send(&self.shared, Some(self.index), user, frame) {
-            self.handle(msg);
+        if let Some(frame) = route::send(&self.shared, Some(self.index), user, frame) {
+            self.deliver_to_user(user, &frame);
         }
     }
 
