@@ -1,13 +1,12 @@
 //! The client requests of `docs/protocol.md` §2 on an open connection, with the rate
 //! limit and the malformed-request rule in front of them.
 
+use std::rc::Rc;
 use std::time::Instant;
 
+use super::conn::{Phase, Session};
 use super::core::Core;
 use super::fanout::Subscribed;
-use std::rc::Rc;
-
-use super::conn::{Phase, Session};
 use super::state::Admission;
 use crate::channel;
 use crate::protocol::{self, ErrorCode, Kind, Request, Status};
