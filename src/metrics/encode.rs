@@ -61,7 +61,7 @@ impl std::fmt::Debug for HubCollector {
 
 type Field = fn(&ShardStats) -> &AtomicU64;
 
-const COUNTERS: [(&str, &str, Field); 10] = [
+const COUNTERS: [(&str, &str, Field); 12] = [
     (
         "ringhub_connects",
         "Connections authenticated and opened",
@@ -88,6 +88,16 @@ const COUNTERS: [(&str, &str, Field); 10] = [
         "ringhub_slow_consumer_closes",
         "Connections closed with 4009 (send queue over its limit)",
         |s| &s.slow_consumers,
+    ),
+    (
+        "ringhub_history_gaps_recovered",
+        "Gaps in a history channel's offsets on a shard, filled from the history",
+        |s| &s.gaps_recovered,
+    ),
+    (
+        "ringhub_history_gaps_lost",
+        "Gaps that could not be filled: the channel's local subscribers were unsubscribed",
+        |s| &s.gaps_lost,
     ),
     (
         "ringhub_rate_limited_frames",

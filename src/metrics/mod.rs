@@ -55,6 +55,10 @@ pub struct ShardStats {
     pub deliveries: AtomicU64,
     pub slow_consumers: AtomicU64,
     pub rate_limited: AtomicU64,
+    /// Gaps in a history channel's offsets closed from the history, and those that could
+    /// not be (the subscribers were told).
+    pub gaps_recovered: AtomicU64,
+    pub gaps_lost: AtomicU64,
 }
 
 /// Adds to a counter that only the calling shard writes.

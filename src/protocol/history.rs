@@ -129,3 +129,18 @@ pub fn ack_offset(id: Option<u64>, offset: u64) -> Bytes {
     b.extend_from_slice(format!(r#""type":"ack","offset":{offset}}}"#).as_bytes());
     f.finish(Opcode::Text)
 }
+
+/// Why the hub ended a subscription on its own: publications were missed and can no longer
+/// be recovered (the history lost them, or its epoch changed). docs/protocol.md §10.
+pub const RECOVERY_FAILED: &str = "recovery_failed";
+
+/// `{"type":"unsubscribed","channel":..,"reason":"recovery_failed"}` (unsolicited): the
+/// client resubscribes with `since` and learns where the channel stands.
+pub fn unsubscribed_lost(channel: &str) -> Bytes {
+    let mut f = FrameBuf::with_capacity(64 + channel.len());
+    let b = f.payload_mut();
+    b.extend_from_slice(br#"{"type":"unsubscribed","channel":"#);
+    push_json_str(b, channel);
+    b.extend_from_slice(format!(r#","reason":"{RECOVERY_FAILED}"}}"#).as_bytes());
+    f.finish(Opcode::Text)
+}

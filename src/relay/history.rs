@@ -17,7 +17,7 @@ use redis::aio::MultiplexedConnection;
 
 use super::link::timed;
 use crate::protocol::{self, Publication, Since};
-use crate::route::inbox::{AckTo, ConnRef, HistoryAnswer, HistoryTo, ShardMsg};
+use crate::route::inbox::{AckTo, ConnRef, HistoryAnswer, HistoryTo, RecoverTo, ShardMsg};
 use crate::route::relay_queue::{answer_unavailable, Append, Out};
 use crate::shared::Shared;
 
@@ -193,7 +193,7 @@ pub async fn recover(
     conn: &mut MultiplexedConnection,
     channel: Arc<str>,
     since: Option<Since>,
-    to: ConnRef,
+    to: RecoverTo,
 ) -> redis::RedisResult<()> {
     // Without `since` only the position is needed: read nothing after the top.
     let after = since.as_ref().map_or(i64::MAX as u64, |s| s.offset());
@@ -213,12 +213,9 @@ pub async fn recover(
                     .iter()
                     .filter(|e| e.offset > s.offset())
                     .map(|e| {
-                        protocol::message_at(
-                            &channel,
-                            &e.data,
-                            (!e.from.is_empty()).then_some(&*e.from),
-                            e.offset,
-                        )
+                        let from = (!e.from.is_empty()).then_some(&*e.from);
+                        let frame = protocol::message_at(&channel, &e.data, from, e.offset);
+                        (e.offset, frame)
                     })
                     .collect();
                 (Some(true), frames)

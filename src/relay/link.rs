@@ -13,6 +13,7 @@ use futures_util::StreamExt;
 use rand::Rng;
 
 use super::{inbound, outbound, UNSUBSCRIBE_GRACE};
+use crate::route::inbox::ShardMsg;
 use crate::route::relay_queue::Out;
 use crate::shared::Shared;
 
@@ -116,6 +117,11 @@ async fn session(
         return e;
     }
     handle.stats.up.store(true, Ordering::Release);
+    // Every channel's topic is subscribed again: what was published meanwhile is in the
+    // streams, and the shards' streams ask for it (`shard::gaps`).
+    for shard in 0..shared.shards() {
+        shared.send(shard, ShardMsg::Resumed);
+    }
     if std::mem::replace(connected_before, true) {
         handle.stats.reconnects.fetch_add(1, Ordering::Relaxed);
     }

@@ -43,22 +43,26 @@ pub enum ShardMsg {
         ack: Option<AckTo>,
         stamp: Option<Instant>,
     },
-    /// To the owner shard: where the channel stands, and what a subscriber missed since
-    /// `since` (answered with `Recovered`).
+    /// To the owner shard: where the channel stands, and what a subscriber (or a shard's
+    /// stream, closing a gap) missed since `since` (answered with `Recovered`).
     Recover {
         channel: Arc<str>,
         since: Option<crate::protocol::Since>,
-        to: ConnRef,
+        to: RecoverTo,
     },
-    /// The owner's answer to `Recover`.
+    /// The owner's answer to `Recover`: the `message` frames after `since` with their
+    /// offsets, oldest first. An empty `epoch`: the sequencer was away.
     Recovered {
-        to: ConnRef,
+        to: RecoverTo,
         channel: Arc<str>,
         epoch: Arc<str>,
         top: u64,
         recovered: Option<bool>,
-        frames: Vec<Bytes>,
+        frames: Vec<(u64, Bytes)>,
     },
+    /// The relay (re)subscribed to Redis: publications may have gone unheard meanwhile,
+    /// so the shard's streams on channels with history check for gaps.
+    Resumed,
     /// To the owner shard: stored publications after `since`.
     History {
         channel: Arc<str>,
@@ -138,6 +142,23 @@ pub struct ConnRef {
     pub key: usize,
     pub conn: u64,
     pub id: Option<u64>,
+}
+
+/// Who asked for a recovery: a subscribing connection, or a shard's stream of the channel.
+#[derive(Debug, Clone, Copy)]
+pub enum RecoverTo {
+    Conn(ConnRef),
+    Shard(usize),
+}
+
+impl RecoverTo {
+    /// The shard the answer goes to.
+    pub fn shard(&self) -> usize {
+        match self {
+            RecoverTo::Conn(to) => to.shard,
+            RecoverTo::Shard(shard) => *shard,
+        }
+    }
 }
 
 /// Where the offset of a sequenced publication goes.

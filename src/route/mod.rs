@@ -25,7 +25,7 @@ use bytes::Bytes;
 
 use crate::protocol::Since;
 use crate::shared::Shared;
-use inbox::{AckTo, ConnRef, HistoryTo, ShardMsg};
+use inbox::{AckTo, ConnRef, HistoryTo, RecoverTo, ShardMsg};
 use relay_queue::{Append, Out};
 
 /// Queues a publication's finished frame to every shard on this instance with subscribers
@@ -151,15 +151,14 @@ pub fn to_conn(
     post(shared, here, to.shard, ShardMsg::ToConn { to, frame })
 }
 
-/// An answer to a connection's request (`Recovered`, `RpcDone`...), to the shard that
-/// holds the connection.
+/// A recovery's answer (`Recovered`), to the shard that asked.
 pub fn answer(
     shared: &Shared,
     here: Option<usize>,
-    to: ConnRef,
+    to: RecoverTo,
     msg: ShardMsg,
 ) -> Option<ShardMsg> {
-    post(shared, here, to.shard, msg)
+    post(shared, here, to.shard(), msg)
 }
 
 /// Hands a publication on a channel with history to its sequencer: Redis (through the
@@ -197,13 +196,13 @@ pub fn sequence(
 }
 
 /// Asks the sequencer where a subscription on a channel with history stands, and what it
-/// missed since `since`; the answer (`Recovered`) goes to the subscriber's shard.
+/// missed since `since`; the answer (`Recovered`) goes to the asking shard.
 pub fn ask_recovery(
     shared: &Shared,
     here: Option<usize>,
     channel: Arc<str>,
     since: Option<Since>,
-    to: ConnRef,
+    to: RecoverTo,
 ) -> Option<ShardMsg> {
     if let Some(relay) = &shared.relay {
         relay.push_or_refuse(shared, Out::Recover { channel, since, to });

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
-use super::inbox::{AckTo, ConnRef, HistoryTo, ShardMsg};
+use super::inbox::{AckTo, HistoryTo, RecoverTo, ShardMsg};
 use crate::protocol::envelope::{self, Kind};
 use crate::protocol::{self, PresenceUser, Since};
 use crate::shared::Shared;
@@ -43,11 +43,12 @@ pub enum Out {
     },
     /// A publication on a channel with history: sequenced by Redis (`relay/history.rs`).
     Sequence(Append),
-    /// Where a subscription on a channel with history stands, and what it missed.
+    /// Where a subscription (or a shard's stream) on a channel with history stands, and
+    /// what it missed.
     Recover {
         channel: Arc<str>,
         since: Option<Since>,
-        to: ConnRef,
+        to: RecoverTo,
     },
     /// Stored publications of a channel.
     History {
@@ -239,7 +240,7 @@ pub fn answer_unavailable(shared: &Shared, out: Out) {
             let frame = protocol::error(to.id, protocol::ErrorCode::Unavailable, AWAY);
             let _ = super::to_conn(shared, None, to, frame);
         }
-        // The subscription is answered as having nothing to recover from.
+        // Answered as having nothing to recover from, with no epoch: the sequencer is away.
         Out::Recover { channel, since, to } => {
             let msg = ShardMsg::Recovered {
                 to,

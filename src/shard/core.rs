@@ -15,7 +15,7 @@ use slab::Slab;
 
 use super::conn::{Conn, Phase, Session, Stage};
 use super::fanout::mark_dirty;
-use super::state::{Logs, Presence, Subscriptions, TimerKind, Timers, Users};
+use super::state::{Logs, Presence, Streams, Subscriptions, TimerKind, Timers, Users};
 use crate::limits::Rate;
 use crate::protocol;
 use crate::route::inbox::Detached;
@@ -42,6 +42,8 @@ pub struct Core {
     pub(super) presence: Presence,
     /// Channels with history this shard sequences.
     pub(super) logs: Logs,
+    /// Where each channel with history stands on this shard (gaps, see `gaps`).
+    pub(super) streams: Streams,
     pub(super) timers: Timers,
     /// Connections with output queued since the last flush.
     pub(super) dirty: Vec<usize>,
@@ -67,6 +69,7 @@ impl Core {
             users: Users::new(rate),
             presence: Presence::default(),
             logs,
+            streams: Streams::default(),
             timers: Timers::new(Instant::now()),
             dirty: Vec::new(),
             accept_waker: None,

@@ -94,6 +94,7 @@ impl Core {
                 recovered,
                 frames,
             } => self.recovered(to, &channel, &epoch, top, recovered, frames),
+            ShardMsg::Resumed => self.resumed(),
             ShardMsg::History {
                 channel,
                 since,

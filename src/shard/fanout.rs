@@ -56,13 +56,26 @@ impl Core {
     pub(super) fn unsubscribe_local(&mut self, key: usize, channel: &str) {
         if self.subscriptions.remove(channel, key) {
             self.shared.remove_interest(channel, self.index);
+            self.streams.remove(channel);
         }
     }
 
-    /// Queues a publication's frame to this shard's subscribers of `channel`.
-    /// On channels with history, `offset` keeps a catching-up subscriber from seeing a
-    /// publication twice or before what it missed.
+    /// Queues a publication's frame to this shard's subscribers of `channel`. On channels
+    /// with history (`offset`), publications pass in offset order, gaps closed first
+    /// (`gaps`).
     pub fn deliver(&mut self, channel: &str, frame: &Bytes, offset: Option<u64>) {
+        if self.subscriptions.of(channel).is_none() {
+            return;
+        }
+        match offset {
+            Some(offset) => self.deliver_in_order(channel, frame, offset),
+            None => self.fan_out(channel, frame, None),
+        }
+    }
+
+    /// Queues the frame to every subscriber of `channel` here. `offset` keeps a
+    /// catching-up subscriber from seeing a publication twice or before what it missed.
+    pub(super) fn fan_out(&mut self, channel: &str, frame: &Bytes, offset: Option<u64>) {
         let limit = self.shared.config.send_queue_bytes;
         let Some(subscribers) = self.subscriptions.of(channel) else {
             return;

@@ -21,7 +21,7 @@ use super::core::Core;
 use super::state::Recovery;
 use crate::protocol::{self, Since};
 use crate::route;
-use crate::route::inbox::{AckTo, ConnRef, HistoryAnswer, HistoryTo, ShardMsg};
+use crate::route::inbox::{AckTo, ConnRef, HistoryAnswer, HistoryTo, RecoverTo, ShardMsg};
 
 /// May this live publication go to this connection now?
 pub(super) fn passes(conn: &mut Conn, channel: &str, offset: Option<u64>) -> bool {
@@ -106,12 +106,12 @@ impl Core {
         let conn = &mut self.conns[key];
         conn.catching_up.retain(|(c, _)| c != channel);
         conn.catching_up.push((channel.clone(), Catchup::Pending));
-        let to = ConnRef {
+        let to = RecoverTo::Conn(ConnRef {
             shard: self.index,
             key,
             conn: conn.id,
             id,
-        };
+        });
         let here = Some(self.index);
         if let Some(msg) = route::ask_recovery(&self.shared, here, channel.clone(), since, to) {
             self.handle(msg);
@@ -119,7 +119,7 @@ impl Core {
     }
 
     /// The owner: where the channel stands, and what was missed since `since`.
-    pub fn recover(&mut self, channel: &Arc<str>, since: Option<Since>, to: ConnRef) {
+    pub fn recover(&mut self, channel: &Arc<str>, since: Option<Since>, to: RecoverTo) {
         let config = &self.shared.config;
         let Recovery {
             epoch,
@@ -140,28 +140,49 @@ impl Core {
         }
     }
 
-    /// The subscriber's shard: `subscribed`, what was missed, then live publications.
+    /// The asking shard: a subscriber's answer, or its own stream's (`gaps`).
     pub fn recovered(
+        &mut self,
+        to: RecoverTo,
+        channel: &Arc<str>,
+        epoch: &Arc<str>,
+        top: u64,
+        recovered: Option<bool>,
+        frames: Vec<(u64, Bytes)>,
+    ) {
+        match to {
+            RecoverTo::Conn(to) => self.caught_up_conn(to, channel, epoch, top, recovered, frames),
+            RecoverTo::Shard(_) => self.caught_up(channel, epoch, top, recovered, frames),
+        }
+    }
+
+    /// The subscriber's shard: `subscribed`, what was missed, then live publications.
+    fn caught_up_conn(
         &mut self,
         to: ConnRef,
         channel: &Arc<str>,
-        epoch: &str,
+        epoch: &Arc<str>,
         top: u64,
         recovered: Option<bool>,
-        frames: Vec<Bytes>,
+        frames: Vec<(u64, Bytes)>,
     ) {
-        let Some(conn) = self.conns.get_mut(to.key).filter(|c| c.id == to.conn) else {
-            return;
+        let live = |conn: &super::conn::Conn| {
+            conn.id == to.conn && conn.catching_up.iter().any(|(c, _)| c == channel)
         };
-        let Some(state) = conn.catching_up.iter_mut().find(|(c, _)| c == channel) else {
-            return; // unsubscribed meanwhile
-        };
-        state.1 = Catchup::After(top);
+        if !self.conns.get(to.key).is_some_and(live) {
+            return; // gone, or unsubscribed meanwhile
+        }
+        // Where the channel stands is where this shard's stream stands from now on.
+        self.joined(channel, epoch, top);
+        let conn = &mut self.conns[to.key];
+        if let Some(state) = conn.catching_up.iter_mut().find(|(c, _)| c == channel) {
+            state.1 = Catchup::After(top);
+        }
         self.send(
             to.key,
             protocol::subscribed(to.id, channel, top, epoch, recovered),
         );
-        for f in frames {
+        for (_, f) in frames {
             self.send(to.key, f);
         }
     }

@@ -12,6 +12,7 @@ mod core;
 mod dispatch;
 mod fanout;
 mod frames;
+mod gaps;
 mod history;
 mod http_phase;
 mod outq;

@@ -48,8 +48,8 @@ pub struct Recovery {
     pub top: u64,
     /// None without `since`; else whether everything after it was still kept.
     pub recovered: Option<bool>,
-    /// The `message` frames after `since`, oldest first (when recovered).
-    pub frames: Vec<Bytes>,
+    /// The `message` frames after `since` with their offsets, oldest first (when recovered).
+    pub frames: Vec<(u64, Bytes)>,
 }
 
 impl Log {
@@ -153,7 +153,7 @@ impl Logs {
                         .entries
                         .iter()
                         .filter(|e| e.offset > s.offset())
-                        .map(|e| e.frame.clone())
+                        .map(|e| (e.offset, e.frame.clone()))
                         .collect();
                     (Some(true), frames)
                 } else {

@@ -6,16 +6,19 @@
 //! - [`Users`]: user -> this shard's connections of the user, their rate limit, status.
 //! - [`Presence`]: channel -> present users, and presence queries waiting for parts.
 //! - [`Logs`]: the history of the channels this shard sequences.
+//! - [`Streams`]: where each channel with history stands here, and the gaps being closed.
 //! - [`Timers`]: the timing wheel and the ticker that drives it.
 
 mod logs;
 mod presence;
+mod streams;
 mod subscriptions;
 mod timers;
 mod users;
 
 pub use logs::{Logs, Recovery};
 pub use presence::{Pending, Presence};
+pub use streams::{Admit, Answer, Ask, Joined, Resolved, Streams};
 pub use subscriptions::Subscriptions;
 pub use timers::{Timer, TimerKind, Timers};
 pub use users::{Admission, Users};

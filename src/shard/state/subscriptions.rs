@@ -44,6 +44,11 @@ impl Subscriptions {
         true
     }
 
+    /// The channels with subscribers on this shard.
+    pub fn channels(&self) -> impl Iterator<Item = &Arc<str>> {
+        self.channels.keys()
+    }
+
     /// The channel's subscribers on this shard.
     pub fn of(&self, channel: &str) -> Option<&IndexSet<usize>> {
         self.channels.get(channel)
