@@ -24,7 +24,12 @@ impl Core {
             Admit::Deliver => self.fan_out(channel, frame, Some(offset)),
             Admit::Duplicate => {}
             Admit::Behind { ask } => {
-                tracing::debug!(channel, last = ask.after, offset, "history: offset behind the stream");
+                tracing::debug!(
+                    channel,
+                    last = ask.after,
+                    offset,
+                    "history: offset behind the stream"
+                );
                 self.ask_gap(channel, ask);
             }
             Admit::Held { ask } => {
@@ -66,8 +71,7 @@ impl Core {
 
     fn ask(&mut self, channel: Arc<str>, since: Option<Since>) {
         let to = RecoverTo::Shard(self.index);
-        if let Some(msg) = route::ask_recovery(&self.shared, Some(self.index), channel, since, to)
-        {
+        if let Some(msg) = route::ask_recovery(&self.shared, Some(self.index), channel, since, to) {
             self.handle(msg);
         }
     }
@@ -92,7 +96,12 @@ impl Core {
             Resolved::Deliver { frames, ask } => {
                 if !frames.is_empty() {
                     crate::metrics::local(|m| crate::metrics::bump(&m.gaps_recovered, 1));
-                    tracing::info!(channel = &**channel, from = frames[0].0, to = frames[frames.len() - 1].0, "history: gap filled");
+                    tracing::info!(
+                        channel = &**channel,
+                        from = frames[0].0,
+                        to = frames[frames.len() - 1].0,
+                        "history: gap filled"
+                    );
                 }
                 for (offset, frame) in frames {
                     self.fan_out(channel, &frame, Some(offset));

@@ -293,19 +293,25 @@ mod tests {
     #[test]
     fn an_unavailable_sequencer_is_asked_again_at_the_next_publication() {
         let mut s = known(5);
-        assert!(matches!(s.admit("h:1", 8, &f(8)), Admit::Held { ask: Some(_) }));
-        assert_eq!(
-            s.answer("h:1", Answer::Unavailable),
-            Resolved::Wait
-        );
-        assert!(matches!(s.admit("h:1", 9, &f(9)), Admit::Held { ask: Some(_) }));
+        assert!(matches!(
+            s.admit("h:1", 8, &f(8)),
+            Admit::Held { ask: Some(_) }
+        ));
+        assert_eq!(s.answer("h:1", Answer::Unavailable), Resolved::Wait);
+        assert!(matches!(
+            s.admit("h:1", 9, &f(9)),
+            Admit::Held { ask: Some(_) }
+        ));
     }
 
     #[test]
     fn resume_asks_every_stream_not_already_asking() {
         let mut s = known(5);
         s.joined(&"h:2".into(), &"e1".into(), 0);
-        assert!(matches!(s.admit("h:2", 3, &f(3)), Admit::Held { ask: Some(_) }));
+        assert!(matches!(
+            s.admit("h:2", 3, &f(3)),
+            Admit::Held { ask: Some(_) }
+        ));
         let asks = s.resume();
         assert_eq!(asks.len(), 1);
         assert_eq!(&*asks[0].0, "h:1");
