@@ -14,6 +14,7 @@
 //!      the rpc routes it names.
 //!    - [`channel`]: channel names, namespaces and permission patterns.
 //!    - [`limits`]: the token bucket behind per-user and per-IP rate limits.
+//!    - [`breaker`]: the circuit breaker kept per backend.
 //!    - [`revocation`]: token revocation rules, copied to every shard.
 //!    - [`sys`]: the handful of system calls made directly, and the only `unsafe`.
 //! 2. Shared state and routing
@@ -35,6 +36,7 @@
 //! the services reach shards only through [`route`].
 
 pub mod auth;
+pub mod breaker;
 pub mod channel;
 pub mod config;
 pub mod control;

@@ -15,6 +15,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "config",
             "channel",
             "limits",
+            "breaker",
             "revocation",
             "sys",
         ],

@@ -164,6 +164,21 @@ pub struct Config {
     /// `rpc`: calls posted to backends at once (hub-wide); as many more may wait, and
     /// beyond that a call is refused with `unavailable`.
     pub rpc_max_in_flight: usize,
+    /// `rpc`: signs every call (`X-Ringhub-Signature`, HMAC-SHA256 over the timestamp and
+    /// the body), so a backend can tell that it came from the hub.
+    pub rpc_secret: Option<String>,
+    /// `rpc` circuit breaker, per backend: opens after this many failures in a row (0: off).
+    pub rpc_breaker_failures: u32,
+    /// ...or when this share of the last `rpc_breaker_window` calls failed (0: off)...
+    pub rpc_breaker_failure_ratio: f64,
+    /// ...counted once there are at least `rpc_breaker_min_calls` of them.
+    pub rpc_breaker_min_calls: u32,
+    pub rpc_breaker_window: u32,
+    /// How long an open breaker refuses calls before letting probes through.
+    #[serde(deserialize_with = "duration")]
+    pub rpc_breaker_open_for: Duration,
+    /// Probe calls let through while half-open; all must succeed to close it.
+    pub rpc_breaker_half_open_calls: u32,
 
     pub namespaces: HashMap<String, Namespace>,
 }
@@ -213,6 +228,13 @@ impl Default for Config {
             rpc_methods: HashMap::new(),
             rpc_timeout: Duration::from_secs(5),
             rpc_max_in_flight: 1024,
+            rpc_secret: None,
+            rpc_breaker_failures: 5,
+            rpc_breaker_failure_ratio: 0.5,
+            rpc_breaker_min_calls: 10,
+            rpc_breaker_window: 20,
+            rpc_breaker_open_for: Duration::from_secs(5),
+            rpc_breaker_half_open_calls: 1,
             namespaces: HashMap::new(),
         }
     }
@@ -260,6 +282,18 @@ impl Config {
     }
 
     /// Does the channel's namespace keep history (`history_size` > 0)?
+    /// The rpc circuit breaker's settings (one breaker per backend).
+    pub fn rpc_breaker(&self) -> crate::breaker::Settings {
+        crate::breaker::Settings {
+            consecutive_failures: self.rpc_breaker_failures,
+            failure_ratio: self.rpc_breaker_failure_ratio,
+            min_calls: self.rpc_breaker_min_calls,
+            window: self.rpc_breaker_window,
+            open_for: self.rpc_breaker_open_for,
+            half_open_calls: self.rpc_breaker_half_open_calls,
+        }
+    }
+
     pub fn keeps_history(&self, channel: &str) -> bool {
         self.namespace(channel).history_size > 0
     }

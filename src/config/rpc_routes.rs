@@ -36,6 +36,21 @@ impl Routes {
         self.default.is_some() || !self.methods.is_empty()
     }
 
+    /// Every backend, each once.
+    pub fn backends(&self) -> impl Iterator<Item = &Uri> {
+        let mut seen: Vec<&Uri> = Vec::new();
+        for uri in self
+            .default
+            .iter()
+            .chain(self.methods.iter().map(|(_, u)| u))
+        {
+            if !seen.contains(&uri) {
+                seen.push(uri);
+            }
+        }
+        seen.into_iter()
+    }
+
     /// The backend for `method`: the longest matching pattern, else `rpc_url`.
     pub fn backend(&self, method: &str) -> Option<&Uri> {
         self.methods

@@ -52,6 +52,27 @@ impl Config {
                 ));
             }
         }
+        if !(0.0..=1.0).contains(&self.rpc_breaker_failure_ratio) {
+            return Err(value_err(
+                "rpc_breaker_failure_ratio",
+                "must be within 0..1",
+            ));
+        }
+        if self.rpc_breaker_window == 0 || self.rpc_breaker_min_calls > self.rpc_breaker_window {
+            return Err(value_err(
+                "rpc_breaker_window",
+                "must be at least 1 and at least rpc_breaker_min_calls",
+            ));
+        }
+        if self.rpc_breaker_half_open_calls == 0 {
+            return Err(value_err(
+                "rpc_breaker_half_open_calls",
+                "must be at least 1",
+            ));
+        }
+        if self.rpc_secret.as_deref() == Some("") {
+            return Err(value_err("rpc_secret", "must not be empty when set"));
+        }
         if self.rpc_max_in_flight == 0 {
             return Err(value_err("rpc_max_in_flight", "must be greater than zero"));
         }

@@ -182,7 +182,7 @@ impl Collector for HubCollector {
             relay_metrics(&mut encoder, relay)?;
         }
         if let Some(rpc) = &shared.rpc {
-            rpc_metrics(&mut encoder, &rpc.stats)?;
+            super::rpc::encode(&mut encoder, rpc)?;
         }
         gauge(
             &mut encoder,
@@ -200,12 +200,17 @@ impl Collector for HubCollector {
     }
 }
 
-fn counter(e: &mut DescriptorEncoder, name: &str, help: &str, n: u64) -> std::fmt::Result {
+pub(super) fn counter(
+    e: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    n: u64,
+) -> std::fmt::Result {
     let c = ConstCounter::new(n);
     c.encode(e.encode_descriptor(name, help, None, c.metric_type())?)
 }
 
-fn gauge(e: &mut DescriptorEncoder, name: &str, help: &str, v: f64) -> std::fmt::Result {
+pub(super) fn gauge(e: &mut DescriptorEncoder, name: &str, help: &str, v: f64) -> std::fmt::Result {
     let g = ConstGauge::new(v);
     g.encode(e.encode_descriptor(name, help, None, g.metric_type())?)
 }
@@ -256,34 +261,6 @@ fn quantiles(
         &samples,
         "Samples in the latency quantiles above",
         h.len(),
-    )
-}
-
-fn rpc_metrics(e: &mut DescriptorEncoder, s: &crate::route::rpc_queue::Stats) -> std::fmt::Result {
-    let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
-    counter(
-        e,
-        "ringhub_rpc_calls",
-        "rpc calls queued for a backend",
-        n(&s.calls),
-    )?;
-    counter(
-        e,
-        "ringhub_rpc_answered",
-        "rpc calls the backend answered with data or an error of its own",
-        n(&s.answered),
-    )?;
-    counter(
-        e,
-        "ringhub_rpc_failed",
-        "rpc calls without a usable answer: unreachable, HTTP error, malformed, timeout",
-        n(&s.failed),
-    )?;
-    counter(
-        e,
-        "ringhub_rpc_refused",
-        "rpc calls refused at once: too many waiting",
-        n(&s.refused),
     )
 }
 

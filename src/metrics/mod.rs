@@ -8,6 +8,7 @@
 //! The control plane's own counters (API requests) live in its registry; see `encode.rs`.
 
 mod encode;
+mod rpc;
 
 use std::cell::OnceCell;
 use std::sync::atomic::{AtomicU64, Ordering};

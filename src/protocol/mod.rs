@@ -185,6 +185,18 @@ pub fn error(id: Option<u64>, code: ErrorCode, message: &str) -> Bytes {
     })
 }
 
+/// An error that may be retried after `retry_after_ms` (`unavailable` from an open
+/// circuit breaker: docs/protocol.md §9).
+pub fn error_retry(id: Option<u64>, code: ErrorCode, message: &str, retry_after_ms: u64) -> Bytes {
+    text_frame(&ErrorFrame {
+        id,
+        kind: "error",
+        code: code.as_str(),
+        message,
+        retry_after_ms: Some(retry_after_ms),
+    })
+}
+
 /// A `rate_limited` error with its `retry_after_ms`.
 pub fn rate_limited(id: Option<u64>, retry_after_ms: u64) -> Bytes {
     text_frame(&ErrorFrame {

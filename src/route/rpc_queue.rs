@@ -1,14 +1,16 @@
 //! The queue of `rpc` calls from the shards to the rpc proxy (`crate::rpc`, a service on
-//! the control thread), with the routes each call is checked against and the proxy's
-//! counters. A shard never waits: a full queue refuses the call at once.
+//! the control thread), with the routes each call is checked against, a circuit breaker
+//! per backend, and the proxy's counters. A shard never waits: a full queue refuses the
+//! call at once.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use hyper::Uri;
 
 use super::inbox::ConnRef;
+use crate::breaker::{Breaker, State};
 use crate::config::{Config, Routes};
 
 /// One call on its way to a backend.
@@ -18,7 +20,88 @@ pub struct Call {
     pub body: Vec<u8>,
     /// Where the answer goes (`id` included).
     pub to: ConnRef,
+    /// Who is calling, for the backend's headers and the logs.
+    pub caller: Caller,
     pub queued_at: Instant,
+    /// Closed when the connection is gone: the call stops waiting.
+    pub gone: tokio::sync::watch::Receiver<()>,
+}
+
+/// The caller's identity and the call's correlation, sent as headers.
+pub struct Caller {
+    pub user: Box<str>,
+    /// The connection id of the client's `welcome` (hex).
+    pub conn: Box<str>,
+    /// Unique per call: `<conn>-<n>`.
+    pub request_id: Box<str>,
+}
+
+/// One backend's breaker, with what `/metrics` shows of it.
+pub struct BackendBreaker {
+    pub url: String,
+    breaker: Mutex<Breaker>,
+    /// `State` as 0 closed, 1 open, 2 half-open.
+    state: AtomicU8,
+    /// Calls refused at once while open.
+    pub rejected: AtomicU64,
+    /// Transitions into closed, open and half-open.
+    pub transitions: [AtomicU64; 3],
+}
+
+pub const BREAKER_STATES: [State; 3] = [State::Closed, State::Open, State::HalfOpen];
+
+impl BackendBreaker {
+    fn new(url: String, config: &Config) -> BackendBreaker {
+        BackendBreaker {
+            url,
+            breaker: Mutex::new(Breaker::new(config.rpc_breaker())),
+            state: AtomicU8::new(0),
+            rejected: AtomicU64::new(0),
+            transitions: Default::default(),
+        }
+    }
+
+    pub fn state(&self) -> State {
+        BREAKER_STATES[self.state.load(Ordering::Relaxed) as usize % 3]
+    }
+
+    /// May a call go now? `Err(retry after)` when the breaker is open.
+    pub fn admit(&self) -> Result<(), Duration> {
+        let mut b = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
+        let (admission, moved) = b.admit(Instant::now());
+        drop(b);
+        self.moved(moved);
+        match admission {
+            crate::breaker::Admission::Go => Ok(()),
+            crate::breaker::Admission::Refused { retry_after } => {
+                self.rejected.fetch_add(1, Ordering::Relaxed);
+                Err(retry_after)
+            }
+        }
+    }
+
+    /// The outcome of a call `admit` let go: `failed` for a timeout, an unreachable
+    /// backend or a 5xx answer.
+    pub fn record(&self, failed: bool) {
+        let mut b = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
+        let moved = b.record(failed, Instant::now());
+        drop(b);
+        self.moved(moved);
+    }
+
+    /// Counts and logs a transition, once.
+    fn moved(&self, to: Option<State>) {
+        let Some(to) = to else { return };
+        let i = BREAKER_STATES.iter().position(|&s| s == to).unwrap_or(0);
+        self.state.store(i as u8, Ordering::Relaxed);
+        self.transitions[i].fetch_add(1, Ordering::Relaxed);
+        match to {
+            State::Open => {
+                tracing::warn!(backend = %self.url, state = to.name(), "rpc breaker opened: calls are refused")
+            }
+            _ => tracing::info!(backend = %self.url, state = to.name(), "rpc breaker"),
+        }
+    }
 }
 
 /// Counters for `/metrics`.
@@ -32,11 +115,15 @@ pub struct Stats {
     pub failed: AtomicU64,
     /// Refused at once: too many calls waiting.
     pub refused: AtomicU64,
+    /// Stopped waiting because the client disconnected.
+    pub cancelled: AtomicU64,
 }
 
 /// The shards' side: the routes, and the queue to the control thread.
 pub struct RpcQueue {
     pub routes: Routes,
+    /// One per backend URL.
+    pub breakers: Vec<BackendBreaker>,
     tx: tokio::sync::mpsc::Sender<Call>,
     rx: Mutex<Option<tokio::sync::mpsc::Receiver<Call>>>,
     max_in_flight: usize,
@@ -50,8 +137,13 @@ impl RpcQueue {
     pub fn new(config: &Config) -> Option<RpcQueue> {
         let routes = Routes::new(config).ok().filter(Routes::any)?;
         let (tx, rx) = tokio::sync::mpsc::channel(config.rpc_max_in_flight.max(1));
+        let breakers = routes
+            .backends()
+            .map(|url| BackendBreaker::new(url.to_string(), config))
+            .collect();
         Some(RpcQueue {
             routes,
+            breakers,
             tx,
             rx: Mutex::new(Some(rx)),
             max_in_flight: config.rpc_max_in_flight.max(1),
@@ -70,6 +162,12 @@ impl RpcQueue {
         };
         counter.fetch_add(1, Ordering::Relaxed);
         queued
+    }
+
+    /// The breaker of the backend at `url` (every routed URL has one).
+    pub fn breaker(&self, url: &Uri) -> Option<&BackendBreaker> {
+        let url = url.to_string();
+        self.breakers.iter().find(|b| b.url == url)
     }
 
     /// The receiving end, for the rpc proxy (taken once).

@@ -5,6 +5,10 @@
 //! without waiting. The control thread posts it (at most `rpc_max_in_flight` at once, over
 //! keep-alive connections) and sends the answer frame to the connection through its shard's
 //! inbox; a shard never waits for a backend. The backend's side of it is in `docs/rpc.md`.
+//!
+//! Each backend has a circuit breaker (`crate::breaker`): while it is open, calls are
+//! answered `unavailable` with `retry_after_ms` at once, and nothing is sent. A call whose
+//! client disconnects stops waiting (counted); its late answer is dropped.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -42,14 +46,48 @@ pub async fn run(shared: Arc<Shared>) {
         .pool_idle_timeout(IDLE)
         .build_http();
     let permits = Arc::new(tokio::sync::Semaphore::new(rpc.max_in_flight()));
+    let secret: Option<Arc<[u8]>> = shared
+        .config
+        .rpc_secret
+        .as_deref()
+        .map(|s| s.as_bytes().into());
     while let Some(call) = rx.recv().await {
+        let to = call.to;
+        let breaker = rpc.breaker(&call.url);
+        if let Some(Err(retry_after)) = breaker.map(|b| b.admit()) {
+            let message = "the rpc backend is failing; calls to it are paused";
+            let retry_ms = retry_after.as_millis().max(1) as u64;
+            let frame = protocol::error_retry(to.id, ErrorCode::Unavailable, message, retry_ms);
+            rpc.stats.failed.fetch_add(1, Ordering::Relaxed);
+            shared.send(
+                to.shard,
+                ShardMsg::RpcDone {
+                    to,
+                    frame: Some(frame),
+                },
+            );
+            continue;
+        }
         let permit = permits.clone().acquire_owned().await.expect("never closed");
-        let (shared, client) = (shared.clone(), client.clone());
+        let (shared, client, secret) = (shared.clone(), client.clone(), secret.clone());
         tokio::spawn(async move {
             let rpc = shared.rpc.as_ref().expect("checked above");
-            let to = call.to;
-            let outcome = post(&client, call, rpc.timeout()).await;
+            let url = call.url.clone();
+            let mut gone = call.gone.clone();
+            let timeout = rpc.timeout();
+            let outcome = tokio::select! {
+                outcome = post(&client, &shared.instance, secret.as_deref(), call, timeout) => outcome,
+                // The sender is dropped with the connection.
+                _ = gone.changed() => None,
+            };
             drop(permit);
+            let Some((outcome, fault)) = outcome else {
+                rpc.stats.cancelled.fetch_add(1, Ordering::Relaxed);
+                return;
+            };
+            if let Some(b) = rpc.breaker(&url) {
+                b.record(fault);
+            }
             let counter = match &outcome {
                 Outcome::Data(_) | Outcome::Refused(..) => &rpc.stats.answered,
                 Outcome::Failed(..) => &rpc.stats.failed,
@@ -86,19 +124,51 @@ impl Outcome {
     }
 }
 
-/// Posts a call and reads the answer, all within what is left of `timeout`.
-async fn post(client: &HttpClient, call: Call, timeout: Duration) -> Outcome {
+/// Posts a call and reads the answer, all within what is left of `timeout`. Returns the
+/// outcome, and whether it was the backend's fault (unreachable, timeout, 5xx): what the
+/// breaker counts.
+async fn post(
+    client: &HttpClient,
+    instance: &str,
+    secret: Option<&[u8]>,
+    call: Call,
+    timeout: Duration,
+) -> Option<(Outcome, bool)> {
     let left = (call.queued_at + timeout).saturating_duration_since(Instant::now());
-    let request = hyper::Request::post(call.url)
+    let caller = &call.caller;
+    let mut request = hyper::Request::post(call.url)
         .header(hyper::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(call.body)));
-    let request = match request {
+        .header("x-ringhub-user", &*caller.user)
+        .header("x-ringhub-conn", &*caller.conn)
+        .header("x-ringhub-instance", instance)
+        .header("x-request-id", &*caller.request_id);
+    if let Some(secret) = secret {
+        request = request.header(
+            "x-ringhub-signature",
+            crate::auth::sign::header(secret, &call.body),
+        );
+    }
+    let request = match request.body(Full::new(Bytes::from(call.body))) {
         Ok(r) => r,
-        Err(e) => return Outcome::Failed(ErrorCode::Internal, format!("rpc request: {e}")),
+        Err(e) => {
+            let outcome = Outcome::Failed(ErrorCode::Internal, format!("rpc request: {e}"));
+            return Some((outcome, false));
+        }
     };
+    let request_id = caller.request_id.clone();
+    Some(exchange(client, request, left, timeout, &request_id).await)
+}
+
+async fn exchange(
+    client: &HttpClient,
+    request: hyper::Request<Full<Bytes>>,
+    left: Duration,
+    timeout: Duration,
+    request_id: &str,
+) -> (Outcome, bool) {
     let exchange = async {
         let response = client.request(request).await.map_err(|e| {
-            tracing::debug!(error = %e, "rpc backend unreachable");
+            tracing::debug!(error = %e, request_id, "rpc backend unreachable");
             Outcome::Failed(
                 ErrorCode::Unavailable,
                 "the rpc backend is unreachable".into(),
@@ -119,17 +189,22 @@ async fn post(client: &HttpClient, call: Call, timeout: Duration) -> Outcome {
     };
     let (status, body) = match tokio::time::timeout(left, exchange).await {
         Ok(Ok(answer)) => answer,
-        Ok(Err(outcome)) => return outcome,
+        Ok(Err(outcome)) => return (outcome, true),
         Err(_) => {
+            tracing::debug!(request_id, "rpc backend timed out");
             let message = format!("the rpc backend did not answer within {timeout:?}");
-            return Outcome::Failed(ErrorCode::Timeout, message);
+            return (Outcome::Failed(ErrorCode::Timeout, message), true);
         }
     };
     if !status.is_success() {
+        tracing::debug!(request_id, status = status.as_u16(), "rpc backend refused");
         let message = format!("the rpc backend answered HTTP {}", status.as_u16());
-        return Outcome::Failed(ErrorCode::Unavailable, message);
+        return (
+            Outcome::Failed(ErrorCode::Unavailable, message),
+            status.is_server_error(),
+        );
     }
-    read_answer(&body)
+    (read_answer(&body), false)
 }
 
 /// `{"data": ...}` or `{"error": {"code": ..., "message": ..., "retry_after_ms": ...}}`.

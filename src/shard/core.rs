@@ -52,6 +52,11 @@ pub struct Core {
     next_id: u64,
     /// This shard's copy of the revocation rules.
     pub(super) revoked: crate::revocation::Revocations,
+    /// Per connection with `rpc` calls waiting: dropped when it goes, which tells the
+    /// calls to stop waiting.
+    pub(super) rpc_gone: std::collections::HashMap<u64, tokio::sync::watch::Sender<()>>,
+    /// `rpc` calls made on this shard (for request ids).
+    pub(super) rpc_calls: u64,
     /// Arrival times of the API publications handled in this batch (recorded after the flush).
     pub stamps: Vec<Instant>,
 }
@@ -77,6 +82,8 @@ impl Core {
             next_id: 0,
             revoked: Default::default(),
             stamps: Vec::new(),
+            rpc_gone: Default::default(),
+            rpc_calls: 0,
         }
     }
 
@@ -242,6 +249,9 @@ impl Core {
             self.session_event(key, false);
         }
         let conn = self.conns.remove(key);
+        if !self.rpc_gone.is_empty() {
+            self.rpc_gone.remove(&conn.id);
+        }
         let unsent = conn.queued_bytes() as u64;
         crate::metrics::local(|m| crate::metrics::bump(&m.bytes_discarded, unsent));
         let user = conn.phase.session().map(|s| &s.user);

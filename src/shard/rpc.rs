@@ -12,7 +12,7 @@ use super::conn::Session;
 use super::core::Core;
 use crate::protocol::{self, ErrorCode, Request};
 use crate::route::inbox::ConnRef;
-use crate::route::rpc_queue::Call;
+use crate::route::rpc_queue::{Call, Caller};
 
 /// Longest method name, in bytes.
 const MAX_METHOD: usize = 128;
@@ -20,16 +20,28 @@ const MAX_METHOD: usize = 128;
 /// hub-wide `rpc_max_in_flight` for itself.
 pub const MAX_PER_CONNECTION: u8 = 16;
 
-/// What the backend receives.
+/// What the backend receives (docs/rpc.md).
 #[derive(Serialize)]
 struct Outgoing<'a> {
     method: &'a str,
     data: &'a RawValue,
     user: &'a str,
-    conn: String,
+    conn: &'a str,
     client: &'a str,
     instance: &'a str,
     info: &'a RawValue,
+    request_id: &'a str,
+    claims: Claims<'a>,
+}
+
+/// The token's registered claims a backend may need.
+#[derive(Serialize)]
+struct Claims<'a> {
+    exp: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iat: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jti: Option<&'a str>,
 }
 
 impl Core {
@@ -58,16 +70,31 @@ impl Core {
         let conn = &self.conns[key];
         let identity = &session.identity;
         let info = serde_json::from_str::<&RawValue>(&identity.info).unwrap_or(RawValue::NULL);
+        self.rpc_calls += 1;
+        let conn_id = format!("{:x}", conn.id);
+        let request_id = format!("{conn_id}-{:x}", self.rpc_calls);
         let body = serde_json::to_vec(&Outgoing {
             method,
             data: req.data.unwrap_or(RawValue::NULL),
             user: &identity.user,
-            conn: format!("{:x}", conn.id),
+            conn: &conn_id,
             client: conn.client.as_deref().unwrap_or(""),
             instance: &shared.instance,
             info,
+            request_id: &request_id,
+            claims: Claims {
+                exp: identity.expires_at,
+                iat: identity.issued_at,
+                jti: identity.jti.as_deref(),
+            },
         })
         .expect("serializing strings and raw JSON");
+        // Dropped with the connection (`Core::remove`): its calls stop waiting.
+        let gone = self
+            .rpc_gone
+            .entry(conn.id)
+            .or_insert_with(|| tokio::sync::watch::channel(()).0)
+            .subscribe();
         let call = Call {
             url: url.clone(),
             body,
@@ -77,7 +104,13 @@ impl Core {
                 conn: conn.id,
                 id,
             },
+            caller: Caller {
+                user: identity.user.as_str().into(),
+                conn: conn_id.into(),
+                request_id: request_id.into(),
+            },
             queued_at: Instant::now(),
+            gone,
         };
         if rpc.queue(call) {
             self.conns[key].rpc_in_flight += 1;
@@ -93,6 +126,9 @@ impl Core {
             return;
         };
         conn.rpc_in_flight = conn.rpc_in_flight.saturating_sub(1);
+        if conn.rpc_in_flight == 0 {
+            self.rpc_gone.remove(&to.conn);
+        }
         if let Some(frame) = frame {
             self.send(to.key, frame);
         }

@@ -49,8 +49,26 @@ pub struct Backend {
     pub addr: SocketAddr,
     /// Every request body received, in order.
     pub seen: Arc<Mutex<Vec<Value>>>,
+    /// Every request's headers (names in lower case) and raw body, in order.
+    pub raw: Arc<Mutex<Vec<Raw>>>,
     /// Answers written (or tried: the hub may have hung up).
     answered: Arc<AtomicUsize>,
+}
+
+/// One request as it came.
+#[derive(Clone, Debug)]
+pub struct Raw {
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Raw {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 impl Backend {
@@ -58,18 +76,21 @@ impl Backend {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let raw = Arc::new(Mutex::new(Vec::new()));
         let answered = Arc::new(AtomicUsize::new(0));
         let handler = Arc::new(handler);
-        let (log, count) = (seen.clone(), answered.clone());
+        let (log, raws, count) = (seen.clone(), raw.clone(), answered.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (handler, log, count) = (handler.clone(), log.clone(), count.clone());
-                std::thread::spawn(move || serve(stream, &*handler, &log, &count));
+                let (handler, log, raws, count) =
+                    (handler.clone(), log.clone(), raws.clone(), count.clone());
+                std::thread::spawn(move || serve(stream, &*handler, &log, &raws, &count));
             }
         });
         Backend {
             addr,
             seen,
+            raw,
             answered,
         }
     }
@@ -85,18 +106,24 @@ impl Backend {
     pub fn requests(&self) -> Vec<Value> {
         self.seen.lock().unwrap().clone()
     }
+
+    pub fn raw_requests(&self) -> Vec<Raw> {
+        self.raw.lock().unwrap().clone()
+    }
 }
 
 fn serve(
     stream: TcpStream,
     handler: &dyn Fn(&Value) -> Answer,
     log: &Mutex<Vec<Value>>,
+    raws: &Mutex<Vec<Raw>>,
     answered: &AtomicUsize,
 ) {
     let mut out = stream.try_clone().unwrap();
     let mut reader = BufReader::new(stream);
     loop {
         let mut length = 0usize;
+        let mut headers = Vec::new();
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
             return;
@@ -118,6 +145,7 @@ fn serve(
                 if name.eq_ignore_ascii_case("content-length") {
                     length = value.trim().parse().unwrap();
                 }
+                headers.push((name.to_ascii_lowercase(), value.trim().to_string()));
             }
         }
         let mut body = vec![0; length];
@@ -126,6 +154,7 @@ fn serve(
         }
         let request: Value = serde_json::from_slice(&body).expect("the hub posts JSON");
         log.lock().unwrap().push(request.clone());
+        raws.lock().unwrap().push(Raw { headers, body });
         let answer = handler(&request);
         std::thread::sleep(answer.delay);
         let response = format!(
