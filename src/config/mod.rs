@@ -167,6 +167,9 @@ pub struct Config {
     /// `rpc`: signs every call (`X-Ringhub-Signature`, HMAC-SHA256 over the timestamp and
     /// the body), so a backend can tell that it came from the hub.
     pub rpc_secret: Option<String>,
+    /// `rpc` to `https://` backends: trust only the certificates in this PEM file, instead
+    /// of the system's roots.
+    pub rpc_ca_file: Option<PathBuf>,
     /// `rpc` circuit breaker, per backend: opens after this many failures in a row (0: off).
     pub rpc_breaker_failures: u32,
     /// ...or when this share of the last `rpc_breaker_window` calls failed (0: off)...
@@ -229,6 +232,7 @@ impl Default for Config {
             rpc_timeout: Duration::from_secs(5),
             rpc_max_in_flight: 1024,
             rpc_secret: None,
+            rpc_ca_file: None,
             rpc_breaker_failures: 5,
             rpc_breaker_failure_ratio: 0.5,
             rpc_breaker_min_calls: 10,
@@ -328,3 +332,18 @@ mod validate;
 
 #[cfg(test)]
 mod tests;
+
+/// The certificates of a PEM file (`rpc_ca_file`): at least one, or why not.
+pub fn certificates(
+    path: &std::path::Path,
+) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, String> {
+    use rustls_pki_types::pem::PemObject;
+    let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let certs = rustls_pki_types::CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no PEM certificate in it", path.display()));
+    }
+    Ok(certs)
+}

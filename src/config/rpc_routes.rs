@@ -61,15 +61,12 @@ impl Routes {
     }
 }
 
-/// An `http://host[:port]/path` URL; TLS to backends is left to a proxy beside the hub.
+/// An `http://` or `https://host[:port]/path` URL.
 fn parse_url(url: &str) -> Result<Uri, String> {
     let uri: Uri = url.parse().map_err(|e| format!("{url:?}: {e}"))?;
     match uri.scheme_str() {
-        Some("http") if uri.host().is_some() => Ok(uri),
-        Some("https") => Err(format!(
-            "{url:?}: https is not supported; reach the backend over http (a TLS proxy beside the hub)"
-        )),
-        _ => Err(format!("{url:?}: expected http://host[:port]/path")),
+        Some("http" | "https") if uri.host().is_some() => Ok(uri),
+        _ => Err(format!("{url:?}: expected http(s)://host[:port]/path")),
     }
 }
 
@@ -112,8 +109,9 @@ mod tests {
     }
 
     #[test]
-    fn only_plain_http_urls_are_taken() {
-        for bad in ["https://game/rpc", "game:7000/rpc", "not a url", "ftp://x/"] {
+    fn only_http_and_https_urls_are_taken() {
+        assert!(Routes::new(&config(Some("https://game/rpc"), &[])).is_ok());
+        for bad in ["game:7000/rpc", "not a url", "ftp://x/"] {
             assert!(Routes::new(&config(Some(bad), &[])).is_err(), "{bad}");
             assert!(Routes::new(&config(None, &[("m", bad)])).is_err(), "{bad}");
         }

@@ -52,6 +52,9 @@ impl Config {
                 ));
             }
         }
+        if let Some(path) = &self.rpc_ca_file {
+            super::certificates(path).map_err(|e| value_err("rpc_ca_file", e))?;
+        }
         if !(0.0..=1.0).contains(&self.rpc_breaker_failure_ratio) {
             return Err(value_err(
                 "rpc_breaker_failure_ratio",

@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
@@ -32,7 +31,7 @@ const MAX_ANSWER: usize = 1 << 20;
 /// Keep-alive connections to a backend idle this long are closed.
 const IDLE: Duration = Duration::from_secs(60);
 
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
+type HttpClient = Client<tls::Connector, Full<Bytes>>;
 
 /// The control thread's loop: posts every queued call, `rpc_max_in_flight` at once.
 pub async fn run(shared: Arc<Shared>) {
@@ -42,9 +41,17 @@ pub async fn run(shared: Arc<Shared>) {
     let Some(mut rx) = rpc.take_receiver() else {
         return;
     };
+    let connector = match tls::connector(&shared.config) {
+        Ok(c) => c,
+        Err(e) => {
+            // Calls are then refused one by one (as with an unreachable backend).
+            tracing::error!(error = %e, "rpc: cannot set up TLS to backends; rpc is off");
+            return refuse_all(&shared, &mut rx).await;
+        }
+    };
     let client: HttpClient = Client::builder(TokioExecutor::new())
         .pool_idle_timeout(IDLE)
-        .build_http();
+        .build(connector);
     let permits = Arc::new(tokio::sync::Semaphore::new(rpc.max_in_flight()));
     let secret: Option<Arc<[u8]>> = shared
         .config
@@ -96,6 +103,22 @@ pub async fn run(shared: Arc<Shared>) {
             let frame = outcome.frame(to.id);
             shared.send(to.shard, ShardMsg::RpcDone { to, frame });
         });
+    }
+}
+
+/// Answers every call `unavailable` (the proxy could not start).
+async fn refuse_all(shared: &Shared, rx: &mut tokio::sync::mpsc::Receiver<Call>) {
+    while let Some(call) = rx.recv().await {
+        let message = "the rpc proxy could not start (see the hub's log)";
+        let frame = protocol::error(call.to.id, ErrorCode::Unavailable, message);
+        let to = call.to;
+        shared.send(
+            to.shard,
+            ShardMsg::RpcDone {
+                to,
+                frame: Some(frame),
+            },
+        );
     }
 }
 
@@ -258,3 +281,4 @@ fn read_answer(body: &[u8]) -> Outcome {
 
 #[cfg(test)]
 mod tests;
+mod tls;
