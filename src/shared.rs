@@ -41,6 +41,8 @@ pub struct Shared {
     pub rpc: Option<crate::route::rpc_queue::RpcQueue>,
     /// This process's history epoch (without Redis, history does not outlive the process).
     pub epoch: Arc<str>,
+    /// The namespaces' chat rules.
+    pub chat: crate::chat::Book,
 }
 
 impl Shared {
@@ -54,7 +56,9 @@ impl Shared {
             .as_ref()
             .map(|_| crate::route::relay_queue::RelayQueue::new(config.relay_queue));
         let rpc = crate::route::rpc_queue::RpcQueue::new(&config);
+        let chat = crate::chat::Book::new(&config);
         Arc::new(Shared {
+            chat,
             per_ip,
             config,
             verifier,
