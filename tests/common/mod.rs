@@ -6,6 +6,7 @@ pub mod admin;
 pub mod backend;
 pub mod cluster;
 pub mod history;
+pub mod lean;
 pub mod outage;
 pub mod process;
 pub mod redis;
