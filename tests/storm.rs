@@ -4,10 +4,11 @@
 //! connects, every client told `reconnect` then closed with 1001, A exits 0. The timings
 //! are printed (docs/faults.md).
 //!
-//! Heavy (two hubs of 19,000 connections, ~19,000 files in this process): it runs only
-//! with `RINGHUB_SCALE_TESTS=1`, and is skipped, saying so, otherwise:
+//! About 25 s in a debug build on 2 cores (8 s in release), ~140 MB in all. This process
+//! holds ~19,000 files: the test is skipped, saying so, when the open-files limit is lower.
+//! The figures of docs/faults.md come from
 //!
-//!   RINGHUB_SCALE_TESTS=1 cargo test --release --test storm -- --nocapture
+//!   cargo test --release --test storm -- --nocapture
 
 mod common;
 
@@ -26,7 +27,8 @@ const CLIENTS: usize = 19_000;
 const IN_FLIGHT: usize = 500;
 const JITTER: &str = "3s";
 /// The longest any one attempt may take before it counts as failed.
-const ATTEMPT: Duration = Duration::from_secs(30);
+/// (Generous: a full accept queue drops SYNs, which the kernel resends after 1, 3, 7 s...)
+const ATTEMPT: Duration = Duration::from_secs(60);
 
 fn hub(name: &str) -> (KillOnDrop, SocketAddr) {
     let mut cmd = ringhub();
@@ -55,6 +57,27 @@ struct Tally {
     back: Vec<Duration>,
 }
 
+/// The soft limit of open files, raised to the hard limit first.
+fn open_files_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 0;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+            }
+        }
+    }
+    lim.rlim_cur
+}
+
 fn pct(v: &mut [Duration], q: f64) -> Duration {
     v.sort_unstable();
     v.get(((v.len() as f64 * q) as usize).min(v.len().saturating_sub(1)))
@@ -64,8 +87,9 @@ fn pct(v: &mut [Duration], q: f64) -> Duration {
 
 #[test]
 fn nineteen_thousand_clients_reconnect_after_a_drain() {
-    if std::env::var("RINGHUB_SCALE_TESTS").as_deref() != Ok("1") {
-        eprintln!("SKIPPED: the reconnect storm runs with RINGHUB_SCALE_TESTS=1");
+    let files = open_files_limit();
+    if files < CLIENTS as u64 + 500 {
+        eprintln!("SKIPPED: {CLIENTS} clients need more open files than the limit of {files}");
         return;
     }
     let (mut a, addr_a) = hub("storm-a");
