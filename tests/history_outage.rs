@@ -2,7 +2,8 @@
 //! a channel with history; Redis is killed (SIGKILL) under load and started again. With
 //! its data kept (AOF, `appendfsync always`) every acked publication must reach every
 //! subscriber exactly once and in order; restarted empty, every subscriber must receive
-//! every acked publication or be told (`unsubscribed` with `reason: recovery_failed`).
+//! every acked publication or be told (`unsubscribed` with `reason: recovery_failed`),
+//! and then, subscribed again with `since`, every publication acked after its new start.
 //!
 //! Also prints the fault figures of docs/faults.md: how long after Redis is back the
 //! acks resume, and cross-instance delivery.
@@ -75,6 +76,7 @@ fn trial(mut redis: Redis, persistent: bool) {
     for h in &hubs {
         relay_subscribed(h, 1);
     }
+    let start = Instant::now();
     let pubs: Vec<Publisher> = hubs
         .iter()
         .enumerate()
@@ -87,12 +89,13 @@ fn trial(mut redis: Redis, persistent: bool) {
     let back = Instant::now();
     std::thread::sleep(AFTER);
     let sent: Vec<_> = pubs.into_iter().map(Publisher::stop).collect();
-    let acked = acked(&sent);
+    let acked_all = acked(&sent, start);
+    let renewed = acked(&sent, back);
     let deadline = Instant::now() + SETTLE;
     while Instant::now() < deadline
         && !subs
             .iter()
-            .all(|s| complete(&seen(&s.snapshot(), CHANNEL), &acked))
+            .all(|s| complete(&seen(&s.snapshot(), CHANNEL), &acked_all, &renewed))
     {
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -122,23 +125,30 @@ fn trial(mut redis: Redis, persistent: bool) {
     for (j, f) in frames.iter().enumerate() {
         let s = seen(f, CHANNEL);
         let crossing = s
-            .messages
-            .iter()
+            .all()
             .filter(|m| m.0 .0 != j as u64 && sent_at.get(&m.0).is_some_and(|t| *t >= back))
             .map(|m| m.2);
         println!(
-            "{label}: subscriber {j}: {} messages, told: {}; cross-instance delivery resumed {:?} ms after Redis was back",
+            "{label}: subscriber {j}: {} messages, told: {}, then {:?} more; cross-instance delivery resumed {:?} ms after Redis was back",
             s.messages.len(),
             s.told,
+            s.again.as_ref().map(|a| a.1.len()),
             ms_after(back, crossing)
         );
         let name = format!("subscriber {j}");
-        wrong.extend(violations(&name, &s, &acked, persistent, !persistent));
+        wrong.extend(violations(
+            &name,
+            &s,
+            &acked_all,
+            &renewed,
+            persistent,
+            !persistent,
+        ));
     }
     assert!(
         wrong.is_empty(),
         "{label}: {} acked publications; the promise is broken:\n{}",
-        acked.len(),
+        acked_all.len(),
         wrong.join("\n")
     );
 }

@@ -79,21 +79,35 @@ pub struct Subscriber {
 }
 
 impl Subscriber {
-    /// Connects and subscribes (without `since`) before returning.
+    /// Connects and subscribes (without `since`) before returning. When the hub ends the
+    /// subscription with `recovery_failed`, it subscribes again with `since` (its last
+    /// offset and epoch), as a client should, with id [`RESUBSCRIBE`].
     pub fn start(addr: SocketAddr, channel: &str, name: &str) -> Subscriber {
         let (mut c, _) = connect(addr, name);
-        subscribe_since(&mut c, channel, None);
+        let r = subscribe_since(&mut c, channel, None);
+        let mut epoch = r["epoch"].as_str().unwrap_or_default().to_string();
+        let mut last = r["offset"].as_u64().unwrap_or(0);
         c.ws.get_ref()
             .set_read_timeout(Some(Duration::from_millis(50)))
             .unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let frames = Arc::new(Mutex::new(Vec::new()));
         let (stop2, frames2) = (stop.clone(), frames.clone());
+        let channel = channel.to_string();
         let thread = std::thread::spawn(move || {
             while !stop2.load(Ordering::Relaxed) {
                 match c.ws.read() {
                     Ok(Message::Text(t)) => {
                         let v: Value = serde_json::from_str(t.as_str()).expect("JSON frame");
+                        if v["type"] == "message" && v["channel"] == channel.as_str() {
+                            last = v["offset"].as_u64().unwrap_or(last);
+                        } else if is_told(&v, &channel) {
+                            let since = json!({"offset": last, "epoch": epoch});
+                            c.send(json!({"type": "subscribe", "channel": channel, "since": since, "id": RESUBSCRIBE}));
+                        } else if v["id"] == RESUBSCRIBE && v["type"] == "subscribed" {
+                            epoch = v["epoch"].as_str().unwrap_or_default().to_string();
+                            last = v["offset"].as_u64().unwrap_or(0);
+                        }
                         frames2.lock().unwrap().push((Instant::now(), v));
                     }
                     Ok(_) => {}
@@ -126,48 +140,89 @@ impl Subscriber {
     }
 }
 
-/// What one subscriber saw of the channel.
-pub struct Seen {
-    /// `(publisher, n)` → offset, arrival, in arrival order.
-    pub messages: Vec<((u64, u64), u64, Instant)>,
-    /// It received `{"type":"unsubscribed","channel":..,"reason":"recovery_failed"}`.
-    pub told: bool,
+/// The id of a subscriber's `subscribe` after it was told `recovery_failed`.
+pub const RESUBSCRIBE: u64 = 7_000_001;
+
+/// `{"type":"unsubscribed","channel":..,"reason":"recovery_failed"}`, without an id.
+fn is_told(f: &Value, channel: &str) -> bool {
+    f["type"] == "unsubscribed"
+        && f["channel"] == channel
+        && f["reason"] == "recovery_failed"
+        && f.get("id").is_none()
 }
 
-/// The channel's messages up to the `recovery_failed` notice (nothing of the channel is
-/// expected after it), and whether it came.
+/// `(publisher, n)`, offset, arrival.
+pub type Delivery = ((u64, u64), u64, Instant);
+
+/// What one subscriber saw of the channel.
+pub struct Seen {
+    /// Until it was told `recovery_failed` (or to the end), in arrival order.
+    pub messages: Vec<Delivery>,
+    /// It received `recovery_failed`.
+    pub told: bool,
+    /// Messages between that notice and the answer to its new `subscribe` (none should).
+    pub stray: usize,
+    /// The new subscription's starting offset, once answered, and what came after it
+    /// (until a second notice, if any).
+    pub again: Option<(u64, Vec<Delivery>)>,
+    /// It was told `recovery_failed` a second time.
+    pub told_again: bool,
+}
+
+impl Seen {
+    /// Every delivery, before and after a new subscription.
+    pub fn all(&self) -> impl Iterator<Item = &Delivery> {
+        let after = self.again.iter().flat_map(|a| a.1.iter());
+        self.messages.iter().chain(after)
+    }
+}
+
 pub fn seen(frames: &[(Instant, Value)], channel: &str) -> Seen {
-    let mut messages = Vec::new();
+    let mut s = Seen {
+        messages: Vec::new(),
+        told: false,
+        stray: 0,
+        again: None,
+        told_again: false,
+    };
     for (at, f) in frames {
+        if f["id"] == RESUBSCRIBE && f["type"] == "subscribed" {
+            s.again = Some((f["offset"].as_u64().unwrap_or(0), Vec::new()));
+            continue;
+        }
         if f["channel"] != channel {
             continue;
         }
-        if f["type"] == "unsubscribed" && f["reason"] == "recovery_failed" && f.get("id").is_none()
-        {
-            return Seen {
-                messages,
-                told: true,
-            };
+        if is_told(f, channel) {
+            if s.again.is_some() {
+                s.told_again = true;
+                break;
+            }
+            s.told = true;
+            continue;
         }
-        if f["type"] == "message" {
-            let key = (
-                f["data"]["p"].as_u64().expect("data.p"),
-                f["data"]["n"].as_u64().expect("data.n"),
-            );
-            messages.push((key, f["offset"].as_u64().expect("message.offset"), *at));
+        if f["type"] != "message" {
+            continue;
+        }
+        let key = (
+            f["data"]["p"].as_u64().expect("data.p"),
+            f["data"]["n"].as_u64().expect("data.n"),
+        );
+        let delivery = (key, f["offset"].as_u64().expect("message.offset"), *at);
+        match (&mut s.again, s.told) {
+            (Some((_, after)), _) => after.push(delivery),
+            (None, true) => s.stray += 1,
+            (None, false) => s.messages.push(delivery),
         }
     }
-    Seen {
-        messages,
-        told: false,
-    }
+    s
 }
 
-/// `(publisher, n)` → offset of every acked publication.
-pub fn acked(sent: &[Vec<Sent>]) -> HashMap<(u64, u64), u64> {
+/// `(publisher, n)` → offset of every publication acked at or after `from`.
+pub fn acked(sent: &[Vec<Sent>], from: Instant) -> HashMap<(u64, u64), u64> {
     let mut out = HashMap::new();
     for (p, list) in sent.iter().enumerate() {
-        for s in list {
+        for s in list.iter().filter(|s| s.answered >= from) {
             if let Some(o) = s.offset {
                 out.insert((p as u64, s.n), o);
             }
@@ -176,30 +231,97 @@ pub fn acked(sent: &[Vec<Sent>]) -> HashMap<(u64, u64), u64> {
     out
 }
 
-/// True when `seen` has every acked publication or was told.
-pub fn complete(seen: &Seen, acked: &HashMap<(u64, u64), u64>) -> bool {
-    if seen.told {
-        return true;
-    }
-    let got: HashSet<(u64, u64)> = seen.messages.iter().map(|m| m.0).collect();
-    acked.keys().all(|k| got.contains(k))
+/// The publications of `acked` a subscription starting after offset `from` must receive.
+fn due_after(acked: &HashMap<(u64, u64), u64>, from: u64) -> HashMap<(u64, u64), u64> {
+    acked
+        .iter()
+        .filter(|(_, o)| **o > from)
+        .map(|(k, o)| (*k, *o))
+        .collect()
 }
 
-/// The promise, checked for subscriber `name`: no publication twice, offsets strictly
-/// increasing, and every acked publication delivered (with its acked offset when
-/// `same_offsets`, i.e. Redis kept its data) unless the subscriber was told and
-/// `may_be_told`. Returns a description of what is wrong, if anything.
+fn has_all(deliveries: &[Delivery], due: &HashMap<(u64, u64), u64>) -> bool {
+    let got: HashSet<(u64, u64)> = deliveries.iter().map(|m| m.0).collect();
+    due.keys().all(|k| got.contains(k))
+}
+
+/// True when `seen` has every publication in `acked`, or was told and its new subscription
+/// has every one in `renewed` (acked once Redis was back) after its starting offset.
+pub fn complete(
+    seen: &Seen,
+    acked: &HashMap<(u64, u64), u64>,
+    renewed: &HashMap<(u64, u64), u64>,
+) -> bool {
+    if !seen.told {
+        return has_all(&seen.messages, acked);
+    }
+    match &seen.again {
+        None => false,
+        Some(_) if seen.told_again => true,
+        Some((from, after)) => has_all(after, &due_after(renewed, *from)),
+    }
+}
+
+/// The promise, checked for subscriber `name`. Until a `recovery_failed` notice: no
+/// publication twice, offsets strictly increasing, the offset of the ack when
+/// `same_offsets` (Redis kept its data), and every publication of `acked` delivered unless
+/// told. A notice is wrong unless `may_be_told`; after one, the new subscription must
+/// receive, the same way, every publication of `renewed` after its starting offset.
 pub fn violations(
     name: &str,
     seen: &Seen,
     acked: &HashMap<(u64, u64), u64>,
+    renewed: &HashMap<(u64, u64), u64>,
     same_offsets: bool,
     may_be_told: bool,
 ) -> Vec<String> {
+    let told = seen.told && may_be_told;
+    let mut wrong = stream_violations(name, &seen.messages, acked, same_offsets, !told);
+    if seen.told && !may_be_told {
+        wrong.push(format!(
+            "{name}: told recovery_failed although Redis kept the history"
+        ));
+    }
+    if !told {
+        return wrong;
+    }
+    if seen.stray > 0 {
+        wrong.push(format!(
+            "{name}: {} messages after recovery_failed, before subscribing again",
+            seen.stray
+        ));
+    }
+    match &seen.again {
+        None => wrong.push(format!(
+            "{name}: subscribing again after recovery_failed was not answered"
+        )),
+        Some((from, after)) => {
+            let due = due_after(renewed, *from);
+            let again = format!("{name}, subscribed again after offset {from}");
+            wrong.extend(stream_violations(
+                &again,
+                after,
+                &due,
+                true,
+                !seen.told_again,
+            ));
+        }
+    }
+    wrong
+}
+
+/// Duplicates, disorder, offsets other than acked, and (when `all`) what is missing of
+/// `due` in `deliveries`.
+fn stream_violations(
+    name: &str,
+    deliveries: &[Delivery],
+    due: &HashMap<(u64, u64), u64>,
+    same_offsets: bool,
+    all: bool,
+) -> Vec<String> {
     let mut wrong = Vec::new();
     let mut keys = HashSet::new();
-    let dups: Vec<_> = seen
-        .messages
+    let dups: Vec<_> = deliveries
         .iter()
         .filter(|m| !keys.insert(m.0))
         .map(|m| m.0)
@@ -211,8 +333,7 @@ pub fn violations(
             &dups[..dups.len().min(5)]
         ));
     }
-    let disorder: Vec<_> = seen
-        .messages
+    let disorder: Vec<_> = deliveries
         .windows(2)
         .filter(|w| w[1].1 <= w[0].1)
         .map(|w| (w[0].1, w[1].1))
@@ -225,10 +346,9 @@ pub fn violations(
         ));
     }
     if same_offsets {
-        let moved: Vec<_> = seen
-            .messages
+        let moved: Vec<_> = deliveries
             .iter()
-            .filter(|m| acked.get(&m.0).is_some_and(|o| *o != m.1))
+            .filter(|m| due.get(&m.0).is_some_and(|o| *o != m.1))
             .map(|m| (m.0, m.1))
             .collect();
         if !moved.is_empty() {
@@ -238,13 +358,8 @@ pub fn violations(
             ));
         }
     }
-    if seen.told && !may_be_told {
-        wrong.push(format!(
-            "{name}: told recovery_failed although Redis kept the history"
-        ));
-    }
-    if !seen.told || !may_be_told {
-        let mut missing: Vec<u64> = acked
+    if all {
+        let mut missing: Vec<u64> = due
             .iter()
             .filter(|(k, _)| !keys.contains(k))
             .map(|(_, o)| *o)
