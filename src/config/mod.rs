@@ -82,6 +82,12 @@ pub struct Namespace {
     /// limit (0: no such limit), with bursts up to `user_publish_burst`.
     pub user_publishes_per_second: u32,
     pub user_publish_burst: u32,
+    /// A subscribe the token does not allow is asked of `subscribe_proxy_url`
+    /// (docs/proxies.md).
+    pub subscribe_proxy: bool,
+    /// Every client publish is asked of `publish_proxy_url` first, which may accept it,
+    /// replace its `data`, or refuse it.
+    pub publish_proxy: bool,
 }
 
 /// The whole configuration. Field docs are the reference; defaults follow §8.
@@ -181,6 +187,10 @@ pub struct Config {
     /// `rpc` to `https://` backends: trust only the certificates in this PEM file, instead
     /// of the system's roots.
     pub rpc_ca_file: Option<PathBuf>,
+    /// The backend asked about subscribes on namespaces with `subscribe_proxy`.
+    pub subscribe_proxy_url: Option<String>,
+    /// The backend asked about publishes on namespaces with `publish_proxy`.
+    pub publish_proxy_url: Option<String>,
     /// `rpc` circuit breaker, per backend: opens after this many failures in a row (0: off).
     pub rpc_breaker_failures: u32,
     /// ...or when this share of the last `rpc_breaker_window` calls failed (0: off)...
@@ -244,6 +254,8 @@ impl Default for Config {
             rpc_max_in_flight: 1024,
             rpc_secret: None,
             rpc_ca_file: None,
+            subscribe_proxy_url: None,
+            publish_proxy_url: None,
             rpc_breaker_failures: 5,
             rpc_breaker_failure_ratio: 0.5,
             rpc_breaker_min_calls: 10,
@@ -293,6 +305,8 @@ impl Config {
             blocked_words_file: None,
             user_publishes_per_second: 0,
             user_publish_burst: 0,
+            subscribe_proxy: false,
+            publish_proxy: false,
         };
         let ns = crate::channel::namespace_of(channel);
         self.namespaces

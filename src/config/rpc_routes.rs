@@ -5,12 +5,14 @@ use hyper::Uri;
 
 use super::Config;
 
-/// Which backend serves which method.
+/// Which backend serves which method, and the subscribe and publish proxies.
 #[derive(Debug)]
 pub struct Routes {
     default: Option<Uri>,
     /// (pattern, backend), the longest pattern first: the first match is the most specific.
     methods: Vec<(String, Uri)>,
+    pub subscribe_proxy: Option<Uri>,
+    pub publish_proxy: Option<Uri>,
 }
 
 impl Routes {
@@ -28,22 +30,29 @@ impl Routes {
             })
             .collect::<Result<Vec<_>, String>>()?;
         methods.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
-        Ok(Routes { default, methods })
+        let proxy = |url: &Option<String>| url.as_deref().map(parse_url).transpose();
+        Ok(Routes {
+            default,
+            methods,
+            subscribe_proxy: proxy(&config.subscribe_proxy_url)?,
+            publish_proxy: proxy(&config.publish_proxy_url)?,
+        })
     }
 
-    /// True when at least one method has a backend.
+    /// True when at least one method or proxy has a backend.
     pub fn any(&self) -> bool {
-        self.default.is_some() || !self.methods.is_empty()
+        self.backends().next().is_some()
     }
 
-    /// Every backend, each once.
+    /// Every backend (of rpc methods and of the proxies), each once.
     pub fn backends(&self) -> impl Iterator<Item = &Uri> {
         let mut seen: Vec<&Uri> = Vec::new();
-        for uri in self
+        let rpc = self
             .default
             .iter()
-            .chain(self.methods.iter().map(|(_, u)| u))
-        {
+            .chain(self.methods.iter().map(|(_, u)| u));
+        let proxies = self.subscribe_proxy.iter().chain(self.publish_proxy.iter());
+        for uri in rpc.chain(proxies) {
             if !seen.contains(&uri) {
                 seen.push(uri);
             }

@@ -79,8 +79,21 @@ impl Config {
         if self.rpc_max_in_flight == 0 {
             return Err(value_err("rpc_max_in_flight", "must be greater than zero"));
         }
-        crate::config::Routes::new(self).map_err(|e| value_err("rpc_url / rpc_methods", e))?;
+        crate::config::Routes::new(self)
+            .map_err(|e| value_err("rpc_url / rpc_methods / *_proxy_url", e))?;
         for (name, ns) in &self.namespaces {
+            if ns.subscribe_proxy && self.subscribe_proxy_url.is_none() {
+                let key = format!("namespaces.{name}.subscribe_proxy");
+                return Err(value_err(&key, "needs subscribe_proxy_url"));
+            }
+            if ns.publish_proxy && self.publish_proxy_url.is_none() {
+                let key = format!("namespaces.{name}.publish_proxy");
+                return Err(value_err(&key, "needs publish_proxy_url"));
+            }
+            if ns.publish_proxy && ns.ingress {
+                let key = format!("namespaces.{name}.publish_proxy");
+                return Err(value_err(&key, "cannot be combined with ingress"));
+            }
             if let Some(path) = &ns.blocked_words_file {
                 crate::chat::read_words(path)
                     .map_err(|e| value_err(&format!("namespaces.{name}.blocked_words_file"), e))?;

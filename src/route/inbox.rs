@@ -74,6 +74,12 @@ pub enum ShardMsg {
     ToConn { to: ConnRef, frame: Bytes },
     /// One of the connection's `rpc` calls ended; its answer, if the client gets one.
     RpcDone { to: ConnRef, frame: Option<Bytes> },
+    /// A proxy answered (or failed) a connection's subscribe or publish.
+    ProxyDone {
+        to: ConnRef,
+        purpose: crate::route::rpc_queue::Purpose,
+        verdict: crate::route::rpc_queue::Verdict,
+    },
     /// Deliver a direct message's frame to every connection of `user` on this shard.
     Direct { user: Arc<str>, frame: Bytes },
     /// Deliver a frame to every open connection of this shard.

@@ -1,10 +1,10 @@
-//! The queue of `rpc` calls from the shards to the rpc proxy (`crate::rpc`, a service on
-//! the control thread), with the routes each call is checked against, a circuit breaker
-//! per backend, and the proxy's counters. A shard never waits: a full queue refuses the
+//! The queue of calls from the shards to backends (`crate::rpc`, a service on the control
+//! thread): clients' `rpc` calls and the subscribe and publish proxies' questions, with the
+//! routes each call is checked against, a circuit breaker per backend, and the counters. A shard never waits: a full queue refuses the
 //! call at once.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hyper::Uri;
@@ -25,6 +25,34 @@ pub struct Call {
     pub queued_at: Instant,
     /// Closed when the connection is gone: the call stops waiting.
     pub gone: tokio::sync::watch::Receiver<()>,
+    pub purpose: Purpose,
+}
+
+/// What a call to a backend is for, and so where its answer goes.
+#[derive(Debug, Clone)]
+pub enum Purpose {
+    /// A client's `rpc`: the answer is a `result` or an `error` frame.
+    Rpc,
+    /// May the client subscribe (the subscribe proxy)?
+    Subscribe {
+        channel: Arc<str>,
+        since: Option<crate::protocol::Since>,
+    },
+    /// May the client publish this, and as what (the publish proxy)?
+    Publish { channel: Arc<str>, data: Box<str> },
+}
+
+/// A proxy's answer (docs/proxies.md).
+#[derive(Debug)]
+pub enum Verdict {
+    /// Allowed; for a publish, `data` replaces the client's; for a subscribe, `info` is
+    /// the user's presence info on that channel.
+    Allow {
+        data: Option<Box<str>>,
+        info: Option<Box<str>>,
+    },
+    /// Refused (by the backend, or because it failed): the error frame for the client.
+    Refuse(bytes::Bytes),
 }
 
 /// The caller's identity and the call's correlation, sent as headers.

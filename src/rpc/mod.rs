@@ -18,11 +18,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use crate::protocol::{self, ErrorCode};
-use crate::route::inbox::ShardMsg;
 use crate::route::rpc_queue::Call;
 use crate::shared::Shared;
 
@@ -66,13 +63,7 @@ pub async fn run(shared: Arc<Shared>) {
             let retry_ms = retry_after.as_millis().max(1) as u64;
             let frame = protocol::error_retry(to.id, ErrorCode::Unavailable, message, retry_ms);
             rpc.stats.failed.fetch_add(1, Ordering::Relaxed);
-            shared.send(
-                to.shard,
-                ShardMsg::RpcDone {
-                    to,
-                    frame: Some(frame),
-                },
-            );
+            finish(&shared, to, call.purpose, Err(frame));
             continue;
         }
         let permit = permits.clone().acquire_owned().await.expect("never closed");
@@ -80,6 +71,7 @@ pub async fn run(shared: Arc<Shared>) {
         tokio::spawn(async move {
             let rpc = shared.rpc.as_ref().expect("checked above");
             let url = call.url.clone();
+            let purpose = call.purpose.clone();
             let mut gone = call.gone.clone();
             let timeout = rpc.timeout();
             let outcome = tokio::select! {
@@ -96,12 +88,11 @@ pub async fn run(shared: Arc<Shared>) {
                 b.record(fault);
             }
             let counter = match &outcome {
-                Outcome::Data(_) | Outcome::Refused(..) => &rpc.stats.answered,
+                Outcome::Data { .. } | Outcome::Refused(..) => &rpc.stats.answered,
                 Outcome::Failed(..) => &rpc.stats.failed,
             };
             counter.fetch_add(1, Ordering::Relaxed);
-            let frame = outcome.frame(to.id);
-            shared.send(to.shard, ShardMsg::RpcDone { to, frame });
+            finish(&shared, to, purpose, Ok(outcome));
         });
     }
 }
@@ -109,41 +100,9 @@ pub async fn run(shared: Arc<Shared>) {
 /// Answers every call `unavailable` (the proxy could not start).
 async fn refuse_all(shared: &Shared, rx: &mut tokio::sync::mpsc::Receiver<Call>) {
     while let Some(call) = rx.recv().await {
-        let message = "the rpc proxy could not start (see the hub's log)";
+        let message = "the backend proxy could not start (see the hub's log)";
         let frame = protocol::error(call.to.id, ErrorCode::Unavailable, message);
-        let to = call.to;
-        shared.send(
-            to.shard,
-            ShardMsg::RpcDone {
-                to,
-                frame: Some(frame),
-            },
-        );
-    }
-}
-
-/// What became of a call.
-enum Outcome {
-    /// The backend's `data`.
-    Data(Box<RawValue>),
-    /// The backend's own `error`.
-    Refused(ErrorCode, String, Option<u64>),
-    /// No usable answer.
-    Failed(ErrorCode, String),
-}
-
-impl Outcome {
-    /// The frame for the client: none for a success without `id` (§2).
-    fn frame(&self, id: Option<u64>) -> Option<Bytes> {
-        match self {
-            Outcome::Data(data) => id.is_some().then(|| protocol::result(id, data)),
-            Outcome::Refused(ErrorCode::RateLimited, _, retry) => {
-                Some(protocol::rate_limited(id, retry.unwrap_or(1000)))
-            }
-            Outcome::Refused(code, message, _) | Outcome::Failed(code, message) => {
-                Some(protocol::error(id, *code, message))
-            }
-        }
+        finish(shared, call.to, call.purpose, Err(frame));
     }
 }
 
@@ -230,55 +189,9 @@ async fn exchange(
     (read_answer(&body), false)
 }
 
-/// `{"data": ...}` or `{"error": {"code": ..., "message": ..., "retry_after_ms": ...}}`.
-#[derive(Deserialize)]
-struct Answer {
-    #[serde(default)]
-    data: Option<Box<RawValue>>,
-    #[serde(default)]
-    error: Option<BackendError>,
-}
-
-#[derive(Deserialize)]
-struct BackendError {
-    code: String,
-    #[serde(default)]
-    message: Option<String>,
-    #[serde(default)]
-    retry_after_ms: Option<u64>,
-}
-
-fn read_answer(body: &[u8]) -> Outcome {
-    // serde reads a struct from a JSON array too (`[]` would pass as `{}`): only an object is
-    // an answer.
-    let is_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    let answer = match is_object.then(|| serde_json::from_slice::<Answer>(body)) {
-        Some(Ok(a)) => a,
-        _ => {
-            let message = "the rpc backend's answer is not the expected JSON object";
-            return Outcome::Failed(ErrorCode::Internal, message.into());
-        }
-    };
-    match (answer.error, answer.data) {
-        (Some(e), _) => {
-            let message = e
-                .message
-                .unwrap_or_else(|| "refused by the rpc backend".into());
-            match ErrorCode::parse(&e.code) {
-                Some(code) => Outcome::Refused(code, message, e.retry_after_ms),
-                None => Outcome::Refused(
-                    ErrorCode::Internal,
-                    format!("{message} (backend code {:?})", e.code),
-                    None,
-                ),
-            }
-        }
-        (None, Some(data)) => Outcome::Data(data),
-        // `{"data": null}` reads as no `data`: null it is.
-        (None, None) => Outcome::Data(RawValue::NULL.to_owned()),
-    }
-}
-
+mod answer;
 #[cfg(test)]
 mod tests;
 mod tls;
+
+use answer::{finish, read_answer, Outcome};

@@ -103,6 +103,11 @@ impl Core {
             } => self.history_query(&channel, since, limit, to),
             ShardMsg::ToConn { to, frame } => self.to_conn(to, frame),
             ShardMsg::RpcDone { to, frame } => self.rpc_done(to, frame),
+            ShardMsg::ProxyDone {
+                to,
+                purpose,
+                verdict,
+            } => self.proxy_done(to, purpose, verdict),
             ShardMsg::Direct { user, frame } => self.deliver_to_user(&user, &frame),
             ShardMsg::BroadcastAll { frame } => self.broadcast_all(&frame),
             ShardMsg::Disconnect {

@@ -18,6 +18,7 @@ mod history;
 mod http_phase;
 mod outq;
 mod presence;
+mod proxy;
 mod requests;
 mod rpc;
 mod state;

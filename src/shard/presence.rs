@@ -27,6 +27,11 @@ impl Core {
 
     /// A connection subscribed to `channel`: count it, announce the user's first.
     pub(super) fn presence_add(&mut self, key: usize, channel: &Arc<str>) {
+        self.presence_add_with(key, channel, None);
+    }
+
+    /// `presence_add`, with the user's `info` on this channel instead of the token's.
+    pub(super) fn presence_add_with(&mut self, key: usize, channel: &Arc<str>, info: Option<&str>) {
         if !self.tracks_presence(channel) {
             return;
         }
@@ -35,7 +40,8 @@ impl Core {
         };
         let (user, identity) = (session.user.clone(), session.identity.clone());
         let status = self.users.status(&user);
-        let joined = self.presence.add(channel, &user, &identity.info, status);
+        let info = info.unwrap_or(&identity.info);
+        let joined = self.presence.add(channel, &user, info, status);
         if let (Some(info), true) = (joined, self.shared.config.namespace(channel).join_leave) {
             if !self.relay_transition(channel, &user, &info, true) {
                 self.publish(channel, || {

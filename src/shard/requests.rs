@@ -126,6 +126,16 @@ impl Core {
             return None;
         };
         if let Err(denied) = channel::may_subscribe(&self.shared.config, &session.identity, ch) {
+            // A subscription a proxy allowed also allows `presence` and `history`.
+            let subscribed = self.conns[key].subs.iter().any(|c| &**c == ch);
+            if denied == channel::Denied::Forbidden && subscribed {
+                return Some(ch);
+            }
+            let proxied = self.shared.config.namespace(ch).subscribe_proxy;
+            if denied == channel::Denied::Forbidden && proxied && req.kind == Kind::Subscribe {
+                self.subscribe_via_proxy(key, session, req, ch);
+                return None;
+            }
             self.send(
                 key,
                 protocol::error(req.id, code_of(denied), denied.message()),
@@ -136,10 +146,22 @@ impl Core {
     }
 
     fn on_subscribe(&mut self, key: usize, session: &Session, req: &Request<'_>) {
-        let id = req.id;
         let Some(ch) = self.subscribable(key, session, req) else {
             return;
         };
+        self.subscribe_now(key, req.id, ch, req.since.clone(), None);
+    }
+
+    /// Subscribes a connection that may subscribe to `ch`; `info`: its presence info on the
+    /// channel, when a proxy gave one.
+    pub(super) fn subscribe_now(
+        &mut self,
+        key: usize,
+        id: Option<u64>,
+        ch: &str,
+        since: Option<crate::protocol::Since>,
+        info: Option<&str>,
+    ) {
         let history = self.shared.config.keeps_history(ch);
         match self.subscribe(key, ch) {
             Subscribed::New => {
@@ -149,16 +171,16 @@ impl Core {
                     .expect("just subscribed")
                     .clone();
                 if history {
-                    self.subscribe_with_history(key, id, &name, req.since.clone());
+                    self.subscribe_with_history(key, id, &name, since);
                 } else {
                     self.reply(key, id, "subscribed", Some(ch));
                 }
-                self.presence_add(key, &name);
+                self.presence_add_with(key, &name, info);
             }
             Subscribed::Already if history => {
                 let name = self.conns[key].subs.iter().find(|c| &***c == ch).cloned();
                 let name = name.expect("already subscribed");
-                self.subscribe_with_history(key, id, &name, req.since.clone());
+                self.subscribe_with_history(key, id, &name, since);
             }
             Subscribed::Already => self.reply(key, id, "subscribed", Some(ch)),
             Subscribed::LimitExceeded => self.send(
@@ -180,15 +202,36 @@ impl Core {
                 protocol::error(id, ErrorCode::BadRequest, "channel and data are required"),
             );
         };
-        if let Err(denied) = channel::may_publish(&self.shared.config, &session.identity, ch) {
-            return self.send(key, protocol::error(id, code_of(denied), denied.message()));
+        let proxied = self.shared.config.namespace(ch).publish_proxy;
+        match channel::may_publish(&self.shared.config, &session.identity, ch) {
+            // With a publish proxy, the backend decides who may publish.
+            Err(channel::Denied::Forbidden) if proxied && !ch.starts_with('#') => {}
+            Err(denied) => {
+                return self.send(key, protocol::error(id, code_of(denied), denied.message()))
+            }
+            Ok(()) => {}
         }
         if let Some(refusal) = self.chat_refusal(session, ch, data, id) {
             return self.send(key, refusal);
         }
+        if proxied {
+            return self.publish_via_proxy(key, session, id, ch, data);
+        }
         if self.shared.config.namespace(ch).ingress {
             return self.ingress_publication(key, req, ch, data.get());
         }
+        self.publish_now(key, session, id, ch, data.get());
+    }
+
+    /// Publishes a client's publication that passed every check.
+    pub(super) fn publish_now(
+        &mut self,
+        key: usize,
+        session: &Session,
+        id: Option<u64>,
+        ch: &str,
+        data: &str,
+    ) {
         let from = &session.user;
         if self.shared.config.keeps_history(ch) {
             let ack = id.map(|id| {
@@ -199,9 +242,9 @@ impl Core {
                     id: Some(id),
                 })
             });
-            return self.send_to_sequencer(ch, data.get(), Some(from), ack);
+            return self.send_to_sequencer(ch, data, Some(from), ack);
         }
-        self.publish(ch, || protocol::message(ch, data.get(), Some(from)));
+        self.publish(ch, || protocol::message(ch, data, Some(from)));
         self.reply(key, id, "ack", None);
     }
 

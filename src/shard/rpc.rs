@@ -1,10 +1,11 @@
-//! A client's `rpc`: checked and routed here, posted by the control thread (`crate::rpc`),
-//! answered through the inbox (`ToConn`).
+//! Calls from a connection to a backend: a client's `rpc`, and the subscribe and publish
+//! proxies' questions (`proxy`). Checked and built here, posted by the control thread
+//! (`crate::rpc`), answered through the inbox (`RpcDone`, `ProxyDone`).
 
 use std::time::Instant;
 
 use bytes::Bytes;
-
+use hyper::Uri;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -12,18 +13,21 @@ use super::conn::Session;
 use super::core::Core;
 use crate::protocol::{self, ErrorCode, Request};
 use crate::route::inbox::ConnRef;
-use crate::route::rpc_queue::{Call, Caller};
+use crate::route::rpc_queue::{Call, Caller, Purpose};
 
 /// Longest method name, in bytes.
 const MAX_METHOD: usize = 128;
-/// `rpc` calls one connection may have waiting for answers: a client cannot take the
-/// hub-wide `rpc_max_in_flight` for itself.
+/// Calls one connection may have waiting for answers (rpc and proxies together): a
+/// client cannot take the hub-wide `rpc_max_in_flight` for itself.
 pub const MAX_PER_CONNECTION: u8 = 16;
 
-/// What the backend receives (docs/rpc.md).
+/// What the backend receives (docs/rpc.md, docs/proxies.md).
 #[derive(Serialize)]
 struct Outgoing<'a> {
-    method: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    method: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    channel: Option<&'a str>,
     data: &'a RawValue,
     user: &'a str,
     conn: &'a str,
@@ -44,6 +48,13 @@ struct Claims<'a> {
     jti: Option<&'a str>,
 }
 
+/// What a call asks: the method (rpc) or the channel (proxies), and the client's `data`.
+pub(super) struct Ask<'a> {
+    pub method: Option<&'a str>,
+    pub channel: Option<&'a str>,
+    pub data: Option<&'a RawValue>,
+}
+
 impl Core {
     pub(super) fn on_rpc(&mut self, key: usize, session: &Session, req: &Request<'_>) {
         let id = req.id;
@@ -54,19 +65,42 @@ impl Core {
                 return self.send(key, protocol::error(id, ErrorCode::BadRequest, message));
             }
         };
-        if self.conns[key].rpc_in_flight >= MAX_PER_CONNECTION {
-            let message = "at most 16 rpc calls may wait for answers per connection";
-            return self.send(key, protocol::error(id, ErrorCode::LimitExceeded, message));
-        }
         let shared = self.shared.clone();
-        let Some((rpc, url)) = shared
+        let url = shared
             .rpc
             .as_ref()
-            .and_then(|rpc| Some((rpc, rpc.routes.backend(method)?)))
-        else {
+            .and_then(|rpc| rpc.routes.backend(method));
+        let Some(url) = url else {
             let message = format!("no rpc backend is configured for method {method:?}");
             return self.send(key, protocol::error(id, ErrorCode::NotFound, &message));
         };
+        let ask = Ask {
+            method: Some(method),
+            channel: None,
+            data: req.data,
+        };
+        self.call_backend(key, session, id, url, ask, Purpose::Rpc);
+    }
+
+    /// Queues a call to the backend at `url` for connection `key`, without waiting; the
+    /// client hears of a refusal at once.
+    pub(super) fn call_backend(
+        &mut self,
+        key: usize,
+        session: &Session,
+        id: Option<u64>,
+        url: &Uri,
+        ask: Ask<'_>,
+        purpose: Purpose,
+    ) {
+        let Some(rpc) = self.shared.rpc.as_ref() else {
+            let message = "no backend is configured";
+            return self.send(key, protocol::error(id, ErrorCode::NotFound, message));
+        };
+        if self.conns[key].rpc_in_flight >= MAX_PER_CONNECTION {
+            let message = "at most 16 calls to backends may wait for answers per connection";
+            return self.send(key, protocol::error(id, ErrorCode::LimitExceeded, message));
+        }
         let conn = &self.conns[key];
         let identity = &session.identity;
         let info = serde_json::from_str::<&RawValue>(&identity.info).unwrap_or(RawValue::NULL);
@@ -74,12 +108,13 @@ impl Core {
         let conn_id = format!("{:x}", conn.id);
         let request_id = format!("{conn_id}-{:x}", self.rpc_calls);
         let body = serde_json::to_vec(&Outgoing {
-            method,
-            data: req.data.unwrap_or(RawValue::NULL),
+            method: ask.method,
+            channel: ask.channel,
+            data: ask.data.unwrap_or(RawValue::NULL),
             user: &identity.user,
             conn: &conn_id,
             client: conn.client.as_deref().unwrap_or(""),
-            instance: &shared.instance,
+            instance: &self.shared.instance,
             info,
             request_id: &request_id,
             claims: Claims {
@@ -111,26 +146,35 @@ impl Core {
             },
             queued_at: Instant::now(),
             gone,
+            purpose,
         };
         if rpc.queue(call) {
             self.conns[key].rpc_in_flight += 1;
         } else {
-            let message = "too many rpc calls are waiting for their backends; retry";
+            let message = "too many calls are waiting for their backends; retry";
             self.send(key, protocol::error(id, ErrorCode::Unavailable, message));
         }
     }
 
     /// A call ended: one fewer in flight, and its answer (if any) to the client.
     pub fn rpc_done(&mut self, to: ConnRef, frame: Option<Bytes>) {
-        let Some(conn) = self.conns.get_mut(to.key).filter(|c| c.id == to.conn) else {
+        if !self.call_done(to) {
             return;
+        }
+        if let Some(frame) = frame {
+            self.send(to.key, frame);
+        }
+    }
+
+    /// One fewer call in flight for the connection; false when it is gone.
+    pub(super) fn call_done(&mut self, to: ConnRef) -> bool {
+        let Some(conn) = self.conns.get_mut(to.key).filter(|c| c.id == to.conn) else {
+            return false;
         };
         conn.rpc_in_flight = conn.rpc_in_flight.saturating_sub(1);
         if conn.rpc_in_flight == 0 {
             self.rpc_gone.remove(&to.conn);
         }
-        if let Some(frame) = frame {
-            self.send(to.key, frame);
-        }
+        true
     }
 }
