@@ -1,5 +1,6 @@
 //! The one task a connection has: it waits for the socket to be readable (or writable, when
 //! its queue is stuck), reads into the shard's buffer, and hands the bytes to the shard.
+//! What the read queued is written by the shard's flusher at the end of the loop pass.
 //! The task owns the socket; when it ends, the connection is forgotten and the socket closed.
 
 use std::future::Future;
@@ -81,7 +82,12 @@ fn read(shard: &Shard, key: usize, fd: i32) -> Step {
             crate::metrics::local(|m| crate::metrics::bump(&m.bytes_in, n as u64));
             let mut core = shard.core.borrow_mut();
             let step = core.on_input(key, &mut buf[..n]);
-            core.flush_dirty();
+            match step {
+                // Corked: written with what the other reads of this pass queue.
+                Step::Continue => core.flush_soon(),
+                // This connection leaves the slab: write what it has now.
+                _ => core.flush_dirty(),
+            }
             step
         }
         Err(e)
