@@ -349,3 +349,15 @@ impl Conn {
         false
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// What one connection's record costs in the shard's slab (issue 18's accounting of an
+    /// idle connection's memory; PERFORMANCE.md).
+    #[test]
+    fn size_of_a_connection() {
+        let conn = std::mem::size_of::<super::Conn>();
+        println!("size_of::<Conn>() = {conn} B");
+        assert!(conn <= 512, "a connection's record grew past 512 B: {conn}");
+    }
+}

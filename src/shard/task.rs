@@ -33,10 +33,19 @@ pub async fn run(shard: Rc<Shard>, key: usize, stream: TcpStream) {
         if done {
             break Step::Exit;
         }
-        let wake = monoio::select! {
-            r = stream.readable(false) => Wake::Readable(r.is_ok()),
-            r = writable(&stream, blocked) => Wake::Writable(r.is_ok()),
-            _ = Signalled { shard: &shard, key } => Wake::Signal,
+        // The wait for writability is boxed: it is rare, and held inline it would take its
+        // size in every idle connection's task.
+        let wake = if blocked {
+            monoio::select! {
+                r = stream.readable(false) => Wake::Readable(r.is_ok()),
+                r = Box::pin(stream.writable(false)) => Wake::Writable(r.is_ok()),
+                _ = Signalled { shard: &shard, key } => Wake::Signal,
+            }
+        } else {
+            monoio::select! {
+                r = stream.readable(false) => Wake::Readable(r.is_ok()),
+                _ = Signalled { shard: &shard, key } => Wake::Signal,
+            }
         };
         match wake {
             Wake::Readable(true) => match read(&shard, key, fd) {
@@ -99,14 +108,6 @@ fn read(shard: &Shard, key: usize, fd: i32) -> Step {
             Step::Continue
         }
         Err(_) => Step::Exit,
-    }
-}
-
-async fn writable(stream: &TcpStream, wanted: bool) -> std::io::Result<()> {
-    if wanted {
-        stream.writable(false).await
-    } else {
-        std::future::pending().await
     }
 }
 
