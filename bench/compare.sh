@@ -64,20 +64,27 @@ start_hub() { # name port -> pid
   echo $!
 }
 
-wait_port() { # port: until the hub accepts
-  for _ in $(seq 200); do
+wait_port() { # port pid: until the hub accepts (false if it exited or took 30 s)
+  for _ in $(seq 600); do
     (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+    kill -0 "$2" 2>/dev/null || return 1
     sleep 0.05
   done
-  echo "compare.sh: no hub on port $1" >&2
   return 1
 }
 
 run() { # hub scenario args...
   local hub=$1 name=$2; shift 2
-  local port=$((20000 + RANDOM % 20000))
-  local pid; pid=$(start_hub "$hub" $port)
-  wait_port $port
+  # A port below the ephemeral range; another one if the hub could not have it.
+  local port pid tries
+  for tries in 1 2 3; do
+    port=$((10000 + RANDOM % 20000))
+    pid=$(start_hub "$hub" $port)
+    wait_port $port $pid && break
+    kill $pid 2>/dev/null; wait $pid 2>/dev/null || true
+    echo "compare.sh: $hub did not listen on port $port (try $tries)" >&2
+    [ $tries -lt 3 ] || { echo "{\"hub\":\"$hub\",\"name\":\"$name\",\"mode\":\"$MODE\",\"error\":\"no hub\"}"; return 0; }
+  done
   sleep 0.2
   local args=("$@")
   for i in "${!args[@]}"; do [ "${args[$i]}" = PID ] && args[$i]=$pid; done
@@ -87,7 +94,7 @@ run() { # hub scenario args...
   [ -n "$line" ] || { echo "compare.sh: $hub $name failed:" >&2; cat "$OUT/stderr" >&2; line="{}"; }
   # What uWS dropped to its maxBackpressure (the others close a consumer that far behind).
   local dropped=null
-  [ "$hub" != uws ] || dropped=$(curl -s --max-time 5 "http://127.0.0.1:$port/stats" \
+  [ "$hub" != uws ] || dropped=$(curl -s --max-time 30 "http://127.0.0.1:$port/stats" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["dropped"])' 2>/dev/null || echo null)
   echo "$line" | sed "s/^{/{\"hub\":\"$hub\",\"name\":\"$name\",\"mode\":\"$MODE\",\"round\":$round,\"hub_dropped\":$dropped,/" \
     | tee -a "$OUT/results.jsonl"
@@ -113,7 +120,7 @@ sys.exit(0 if ok else 1)' || break
     best=$(tail -1 "$OUT/results.jsonl")
   done
   # The step that passed last is the hub's sustained rate for this round.
-  [ -z "$best" ] || echo "$best" | sed 's/"name":"sustain-[0-9]*"/"name":"sustained"/' >>"$OUT/results.jsonl"
+  [ -z "$best" ] || echo "$best" | sed 's/"name":"sustain-[0-9]*"/"name":"sustained"/' | tee -a "$OUT/results.jsonl"
 }
 
 scenario() { # name hub: issue 18's set in the current mode
