@@ -124,7 +124,15 @@ fn context_switches(pid: u32) -> u64 {
 fn start_perf(pid: u32) -> Option<Child> {
     let events: Vec<&str> = EVENTS.iter().map(|(e, _)| *e).collect();
     let child = Command::new("perf")
-        .args(["stat", "-x", ",", "-p", &pid.to_string(), "-e", &events.join(",")])
+        .args([
+            "stat",
+            "-x",
+            ",",
+            "-p",
+            &pid.to_string(),
+            "-e",
+            &events.join(","),
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

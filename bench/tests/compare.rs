@@ -38,7 +38,10 @@ fn uws_ready() -> bool {
         .current_dir(&dir)
         .status()
         .is_ok_and(|s| s.success());
-    assert!(ok || !in_ci(), "npm ci in bench/uws failed (required under CI)");
+    assert!(
+        ok || !in_ci(),
+        "npm ci in bench/uws failed (required under CI)"
+    );
     ok
 }
 
@@ -99,7 +102,9 @@ fn every_scenario_runs_against_every_hub() {
         hubs.push("ringhub");
     } else {
         assert!(!in_ci(), "no ringhub binary beside ringhub-bench");
-        eprintln!("skipping ringhub: no binary beside ringhub-bench (cargo test --workspace builds it)");
+        eprintln!(
+            "skipping ringhub: no binary beside ringhub-bench (cargo test --workspace builds it)"
+        );
     }
     if uws_ready() {
         hubs.push("uws");
