@@ -1,101 +1,176 @@
 #!/usr/bin/env bash
-# ringhub against the baseline hub (tokio + tokio-tungstenite), same machine, same run,
-# same bench. Prints one JSON line per measurement and a table of ratios.
+# ringhub against uWebSockets.js (bench/uws) and the baseline hub (tokio +
+# tokio-tungstenite), same machine, same run, same bench. Prints one JSON line per
+# measurement and a table of medians over the rounds, with ratios ringhub / uWS and
+# ringhub / baseline.
 #
 #   cargo build --release --workspace && bench/compare.sh [rounds]
+#
+# Chosen by the environment:
+#   HUBS="ringhub baseline uws"   the hubs, in this order (the first is the one compared)
+#   SCENARIOS="..."               any of: fanout1m fanout100 storm idle19k syscalls (issue
+#                                 18's set), connect fanout-max fanout-100k idle heartbeat
+#                                 sustained (the earlier set). Default: all of them.
+#   MODES="shared pinned"         shared: hub and bench float over both cores; pinned: hub
+#                                 on core 1 (`taskset -c 1`), bench on core 0. The earlier
+#                                 set always runs shared. `syscalls` always runs pinned.
+#   QUICK=1                       tiny numbers, to check that every scenario runs (tests)
+#   BIN=dir                       the binaries (default $CARGO_TARGET_DIR/release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-1}
-BIN=target/release
+BIN=${BIN:-${CARGO_TARGET_DIR:-target}/release}
 SECRET=bench-secret
+HUBS=${HUBS:-"ringhub baseline uws"}
+SCENARIOS=${SCENARIOS:-"fanout1m fanout100 storm idle19k syscalls connect fanout-max fanout-100k idle heartbeat sustained"}
+MODES=${MODES:-"shared pinned"}
 OUT=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$OUT"' EXIT
 
-BENCH_THREADS=${BENCH_THREADS:-2} # one per core: with one, the bench is what a fast hub waits for
-PING=25s # both hubs' ping interval; the heartbeat measurement sets 1s
+# Sizes: issue 18's, or tiny ones with QUICK=1.
+if [ "${QUICK:-}" = 1 ]; then
+  SECS=1 FAN1M_SUBS=20 FAN100_SUBS=40 FAN100_CH=4 STORM=40 IDLE19K=40 IDLE10K=20 HEART=20
+  CONNECT=40 FAN_SUBS=20 SUSTAIN_RATES=${SUSTAIN_RATES:-"50"} IDLE_SECS=1
+else
+  SECS=10 FAN1M_SUBS=1000 FAN100_SUBS=10000 FAN100_CH=100 STORM=10000 IDLE19K=19000
+  IDLE10K=10000 HEART=19000 CONNECT=10000 FAN_SUBS=1000 IDLE_SECS=5
+  # The highest fixed rate a hub keeps up with (see `sustain`), per publisher.
+  SUSTAIN_RATES=${SUSTAIN_RATES:-"500 600 700 800 900 1000 1250 1500 2000 2500 3000 3500 4000 4500 5000"}
+fi
+
+if [[ " $HUBS " == *" uws "* ]] && [ ! -d bench/uws/node_modules ]; then
+  (cd bench/uws && npm ci --no-audit --no-fund --loglevel=error) >&2
+fi
+
+PING=25s # every hub's ping interval; the heartbeat measurement sets 1s (not uWS: see below)
+MODE=shared
+mode_prefix() { # hub|bench -> the command prefix that pins it in the current mode
+  [ "$MODE" = pinned ] || return 0
+  if [ "$1" = hub ]; then echo "taskset -c 1"; else echo "taskset -c 0"; fi
+}
+threads() { if [ "$MODE" = pinned ]; then echo 1; else echo 2; fi; } # hub's and bench's
+
 start_hub() { # name port -> pid
+  local pin; pin=$(mode_prefix hub)
   case $1 in
     ringhub) RINGHUB_CONFIG=bench/hub.toml RINGHUB_LISTEN=127.0.0.1:$2 RINGHUB_ADMIN_LISTEN=127.0.0.1:0 \
-               RINGHUB_SHARDS=2 RINGHUB_PING_INTERVAL=$PING $BIN/ringhub >/dev/null 2>&1 & ;;
-    baseline) $BIN/baseline-hub --listen 127.0.0.1:$2 --secret $SECRET --threads 2 \
+               RINGHUB_SHARDS=$(threads) RINGHUB_PING_INTERVAL=$PING $pin $BIN/ringhub >/dev/null 2>&1 & ;;
+    baseline) $pin $BIN/baseline-hub --listen 127.0.0.1:$2 --secret $SECRET --threads "$(threads)" \
                 --ping-interval $PING >/dev/null 2>&1 & ;;
+    # uWS pings a connection idle for 24 s and closes it 16 s later (idle timeout 40 s).
+    uws) $pin node bench/uws/server.js --listen 127.0.0.1:$2 --secret $SECRET \
+           --idle-timeout 40 >/dev/null 2>&1 & ;;
   esac
   echo $!
 }
 
+wait_port() { # port pid: until the hub accepts (false if it exited or took 30 s)
+  for _ in $(seq 600); do
+    (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+    kill -0 "$2" 2>/dev/null || return 1
+    sleep 0.05
+  done
+  return 1
+}
+
 run() { # hub scenario args...
   local hub=$1 name=$2; shift 2
-  local port=$((20000 + RANDOM % 20000))
-  local pid; pid=$(start_hub "$hub" $port)
-  sleep 1
+  # A port below the ephemeral range; another one if the hub could not have it.
+  local port pid tries
+  for tries in 1 2 3; do
+    port=$((10000 + RANDOM % 20000))
+    pid=$(start_hub "$hub" $port)
+    wait_port $port $pid && break
+    kill $pid 2>/dev/null; wait $pid 2>/dev/null || true
+    echo "compare.sh: $hub did not listen on port $port (try $tries)" >&2
+    [ $tries -lt 3 ] || { echo "{\"hub\":\"$hub\",\"name\":\"$name\",\"mode\":\"$MODE\",\"error\":\"no hub\"}"; return 0; }
+  done
+  sleep 0.2
   local args=("$@")
   for i in "${!args[@]}"; do [ "${args[$i]}" = PID ] && args[$i]=$pid; done
-  $BIN/ringhub-bench --threads $BENCH_THREADS --secret $SECRET --addr 127.0.0.1:$port --users "$hub$RANDOM" "${args[@]}" 2>/dev/null \
-    | tail -1 | sed "s/^{/{\"hub\":\"$hub\",\"name\":\"$name\",\"round\":$round,/" | tee -a "$OUT/results.jsonl"
+  local line
+  line=$($(mode_prefix bench) $BIN/ringhub-bench --threads "$(threads)" --secret $SECRET \
+           --addr 127.0.0.1:$port --users "$hub$RANDOM" "${args[@]}" 2>"$OUT/stderr" | tail -1) || true
+  [ -n "$line" ] || { echo "compare.sh: $hub $name failed:" >&2; cat "$OUT/stderr" >&2; line="{}"; }
+  # What uWS dropped to its maxBackpressure (the others close a consumer that far behind).
+  local dropped=null
+  [ "$hub" != uws ] || dropped=$(curl -s --max-time 30 "http://127.0.0.1:$port/stats" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["dropped"])' 2>/dev/null || echo null)
+  echo "$line" | sed "s/^{/{\"hub\":\"$hub\",\"name\":\"$name\",\"mode\":\"$MODE\",\"round\":$round,\"hub_dropped\":$dropped,/" \
+    | tee -a "$OUT/results.jsonl"
   kill $pid; wait $pid 2>/dev/null || true
 }
 
-# The highest fixed rate a hub keeps up with: stepping up the offered rate until a step fails.
 # A step passes when the publishers got out at least 95% of the rate asked for (a hub may
 # hold them back through TCP), nothing was lost, no subscriber was closed, and delivery P99
 # stayed under 500 ms. Rates are per publisher: 1,000 deliveries/s each.
-SUSTAIN_RATES=${SUSTAIN_RATES:-"500 600 700 800 900 1000 1250 1500 2000 2500 3000 3500 4000 4500 5000"}
 sustain() { # hub
   local r best=
   for r in $SUSTAIN_RATES; do
-    run "$1" "sustain-$r" fanout --subs 1000 --channels 10 --pubs 10 --rate "$r" --seconds 8 >/dev/null
+    run "$1" "sustain-$r" fanout --subs $FAN_SUBS --channels 10 --pubs 10 --rate "$r" --seconds 8 >/dev/null
     tail -1 "$OUT/results.jsonl" | python3 -c '
 import json, sys
 r = json.loads(sys.stdin.read())
-ok = (r["offered_per_s"] >= 0.95 * r["rate"] * 1000 and r["lost"] == 0 and r["closed"] == 0
-      and r["latency_ms"]["p99"] < 500)
-print("  %s at %d/s per publisher: offered %.0f, achieved %.0f, P99 %.1f ms: %s" % (r["hub"],
-      r["rate"], r["offered_per_s"], r["achieved_per_s"], r["latency_ms"]["p99"], "pass" if ok else "fail"),
-      file=sys.stderr)
+ok = ("rate" in r and r["offered_per_s"] >= 0.95 * r["rate"] * r["subs"] and r["lost"] == 0
+      and r["closed"] == 0 and r["latency_ms"]["p99"] < 500)
+print("  %s at %s/s per publisher: offered %.0f, achieved %.0f, P99 %.1f ms: %s" % (r["hub"],
+      r.get("rate"), r.get("offered_per_s", 0), r.get("achieved_per_s", 0),
+      r.get("latency_ms", {}).get("p99", 0), "pass" if ok else "fail"), file=sys.stderr)
 sys.exit(0 if ok else 1)' || break
     best=$(tail -1 "$OUT/results.jsonl")
   done
   # The step that passed last is the hub's sustained rate for this round.
-  [ -z "$best" ] || echo "$best" | sed 's/"name":"sustain-[0-9]*"/"name":"sustained"/' >>"$OUT/results.jsonl"
+  [ -z "$best" ] || echo "$best" | sed 's/"name":"sustain-[0-9]*"/"name":"sustained"/' | tee -a "$OUT/results.jsonl"
+}
+
+scenario() { # name hub: issue 18's set in the current mode
+  case $1 in
+    fanout1m) run "$2" fanout1m fanout --subs $FAN1M_SUBS --channels 1 --pubs 10 --rate 100 \
+                --seconds $SECS --pid PID ;;
+    fanout100) run "$2" fanout100 fanout --subs $FAN100_SUBS --channels $FAN100_CH --pubs 10 \
+                 --rate max --seconds $SECS --pid PID ;;
+    storm) run "$2" storm connect --conns $STORM --concurrency 500 --pid PID ;;
+    idle19k) run "$2" idle19k idle --conns $IDLE19K --pid PID --seconds $IDLE_SECS ;;
+  esac
+}
+
+# System calls and sends per delivery, under `perf stat` (a run of its own: counting every
+# system call slows every one a little, so the CPU figures come from the runs without it).
+syscalls() { # hub
+  if ! perf stat -e raw_syscalls:sys_enter true >/dev/null 2>&1; then
+    echo "compare.sh: perf cannot count system calls here: skipping syscalls" >&2
+    return 0
+  fi
+  run "$1" fanout1m-perf fanout --subs $FAN1M_SUBS --channels 1 --pubs 10 --rate 100 \
+    --seconds $((SECS / 2 + 1)) --pid PID --perf
+  run "$1" fanout100-perf fanout --subs $FAN100_SUBS --channels $FAN100_CH --pubs 10 \
+    --rate max --seconds $((SECS / 2 + 1)) --pid PID --perf
+}
+
+legacy() { # name hub: the earlier set, shared
+  case $1 in
+    connect) run "$2" connect connect --conns $CONNECT --concurrency 1000 ;;
+    fanout-max) run "$2" fanout-max fanout --subs $FAN_SUBS --channels 10 --pubs 10 --rate max --seconds $SECS ;;
+    fanout-100k) run "$2" fanout-100k fanout --subs $FAN_SUBS --channels 10 --pubs 10 --rate 100 --seconds $SECS ;;
+    idle) run "$2" idle idle --conns $IDLE10K --pid PID --seconds $IDLE_SECS ;;
+    # uWS cannot ping every second: its idle timeout is a multiple of 4 s, and it pings a
+    # margin (at least 4 s) before it.
+    heartbeat) [ "$2" = uws ] || PING=1s run "$2" heartbeat idle --conns $HEART --pid PID --seconds $((IDLE_SECS * 2)) ;;
+    sustained) sustain "$2" ;;
+  esac
 }
 
 for round in $(seq "$ROUNDS"); do
-  for hub in ringhub baseline; do
-    run $hub connect connect --conns 10000 --concurrency 1000
-    run $hub fanout-max fanout --subs 1000 --channels 10 --pubs 10 --rate max --seconds 10
-    run $hub fanout-100k fanout --subs 1000 --channels 10 --pubs 10 --rate 100 --seconds 10
-    run $hub idle idle --conns 10000 --pid PID --seconds 5
-    PING=1s run $hub heartbeat idle --conns 19000 --pid PID --seconds 10
-    sustain $hub
+  echo "compare.sh: round $round of $ROUNDS; $(uptime)" >&2
+  for s in $SCENARIOS; do
+    case $s in
+      fanout1m | fanout100 | storm | idle19k)
+        for MODE in $MODES; do for hub in $HUBS; do scenario "$s" "$hub"; done; done ;;
+      syscalls) MODE=pinned; for hub in $HUBS; do syscalls "$hub"; done ;;
+      *) MODE=shared; for hub in $HUBS; do legacy "$s" "$hub"; done ;;
+    esac
   done
 done
+echo "compare.sh: done; $(uptime)" >&2
 
-python3 - "$OUT/results.jsonl" <<'PY'
-import json, sys, statistics
-rows = [json.loads(l) for l in open(sys.argv[1])]
-def med(hub, name, f):
-    v = [f(r) for r in rows if r["hub"] == hub and r["name"] == name]
-    return statistics.median(v) if v else float("nan")
-metrics = [
-    ("connect P99 ms (10k, 1000 in flight)", "connect", lambda r: r["connect_ms"]["p99"], "lower"),
-    ("  P99 ms until the bench saw TCP established (its own queue)", "connect", lambda r: r["established_ms"]["p99"], "lower"),
-    ("  P99 ms from there to welcome", "connect", lambda r: r["upgrade_ms"]["p99"], "lower"),
-    ("connections/s", "connect", lambda r: r["conns_per_s"], "higher"),
-    ("deliveries/s at --rate max", "fanout-max", lambda r: r["achieved_per_s"], "higher"),
-    ("delivery P99 ms at --rate max", "fanout-max", lambda r: r["latency_ms"]["p99"], "lower"),
-    ("deliveries/s sustained (no loss, P99 < 500 ms)", "sustained", lambda r: r["achieved_per_s"], "higher"),
-    ("  P99 ms at that rate", "sustained", lambda r: r["latency_ms"]["p99"], "lower"),
-    ("delivery P99 ms at 100k/s offered", "fanout-100k", lambda r: r["latency_ms"]["p99"], "lower"),
-    ("  P50 ms", "fanout-100k", lambda r: r["latency_ms"]["p50"], "lower"),
-    ("  read P99 ms (bench's own queueing added)", "fanout-100k", lambda r: r["read_latency_ms"]["p99"], "lower"),
-    ("deliveries/s at 100k/s offered", "fanout-100k", lambda r: r["achieved_per_s"], "higher"),
-    ("RSS KiB per idle connection", "idle", lambda r: r["kib_per_conn"], "lower"),
-    ("hub CPU us per ping (19k conns, 1 s)", "heartbeat", lambda r: r["hub_cpu_us_per_ping"], "lower"),
-    ("  of which user space", "heartbeat", lambda r: r["hub_user_us_per_ping"], "lower"),
-    ("  of which kernel", "heartbeat", lambda r: r["hub_system_us_per_ping"], "lower"),
-]
-print("\n| measure | ringhub | baseline | ringhub / baseline |\n|---|---|---|---|")
-for label, name, f, better in metrics:
-    a, b = med("ringhub", name, f), med("baseline", name, f)
-    print(f"| {label} ({better} is better) | {a:,.2f} | {b:,.2f} | {a / b:.2f} |")
-PY
+python3 bench/compare-table.py "$OUT/results.jsonl" $HUBS

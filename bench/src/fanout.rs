@@ -19,6 +19,7 @@ use hdrhistogram::Histogram;
 use serde_json::json;
 
 use crate::client::{self, text_frame};
+use crate::meter::Meter;
 use crate::{now_us, open_many, percentiles, Cli};
 
 /// What a fan-out run offers.
@@ -30,6 +31,10 @@ pub struct Shape {
     pub rate: Option<u64>,
     pub size: usize,
     pub seconds: u64,
+    /// The hub's process id: also report what it spent (see [`Meter`]), with perf's
+    /// counts when `perf` is set.
+    pub pid: Option<u32>,
+    pub perf: bool,
 }
 
 /// How long after the publishers stop the run waits for what is still on its way.
@@ -89,6 +94,8 @@ pub async fn run_fanout(
         rate,
         size,
         seconds,
+        pid,
+        perf,
     } = shape;
     let prefix = prefix.to_string();
     let sub_at = sub_addr.unwrap_or(cli.addr);
@@ -173,6 +180,7 @@ pub async fn run_fanout(
     let pub_conns = open_many(cli, cli.addr, pubs, 64, "p").await.conns;
     let published: Vec<Arc<AtomicU64>> =
         (0..channels).map(|_| Arc::new(AtomicU64::new(0))).collect();
+    let meter = pid.map(|pid| (Meter::start(pid, perf), Instant::now()));
     let started = Instant::now();
     let started_us = now_us();
     let deadline = started + Duration::from_secs(seconds);
@@ -226,6 +234,9 @@ pub async fn run_fanout(
     while received.load(Ordering::Relaxed) < expected && waited.elapsed() < DRAIN_WAIT {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    // What the hub spent: up to here, before the readers are shut down.
+    let got = received.load(Ordering::Relaxed);
+    let hub = meter.map(|(m, t)| m.finish(t.elapsed().as_secs_f64(), got, "delivery"));
     stopping.store(true, Ordering::Relaxed);
     for fd in sub_fds {
         // Each socket is still open: its reader hands it back only when joined, below.
@@ -260,6 +271,13 @@ pub async fn run_fanout(
             p["p50"], p["p90"], p["p99"], p["p999"], p["max"]
         );
     }
+    if let Some(h) = &hub {
+        eprintln!(
+            "  hub CPU {:.0}% user + {:.0}% system; per delivery {:.3} + {:.3} us; {} system calls and {} sends per delivery",
+            h["user_percent"], h["system_percent"], h["user_us_per_delivery"], h["system_us_per_delivery"],
+            h["syscalls_per_delivery"], h["sends_per_delivery"]
+        );
+    }
     let scenario = if sub_addr.is_some() {
         "relay"
     } else {
@@ -268,5 +286,5 @@ pub async fn run_fanout(
     json!({"scenario": scenario, "subs": subs, "channels": channels, "pubs": pubs, "rate": rate, "size": size,
            "seconds": send_secs, "deliver_seconds": deliver_secs, "failures": failures, "deliveries_expected": expected, "deliveries": got,
            "lost": expected.saturating_sub(got), "closed": closed.load(Ordering::Relaxed),
-           "offered_per_s": offered, "achieved_per_s": achieved, "latency_ms": p, "read_latency_ms": pr})
+           "offered_per_s": offered, "achieved_per_s": achieved, "latency_ms": p, "read_latency_ms": pr, "hub_cost": hub})
 }

@@ -3,6 +3,7 @@
 
 mod client;
 mod fanout;
+mod meter;
 mod proc;
 mod recover;
 mod resident;
@@ -114,6 +115,13 @@ enum Scenario {
         /// publishers' instance reaches them through Redis).
         #[arg(long)]
         sub_addr: Option<SocketAddr>,
+        /// The hub's process id: also report its CPU (user and kernel apart), context
+        /// switches and read/write calls per delivery, from /proc.
+        #[arg(long)]
+        pid: Option<u32>,
+        /// With --pid: count the hub's system calls and socket sends under `perf stat`.
+        #[arg(long)]
+        perf: bool,
     },
 }
 
@@ -172,6 +180,8 @@ fn main() {
                 seconds,
                 prefix,
                 sub_addr,
+                pid,
+                perf,
             } => {
                 let rate = if rate == "max" {
                     None
@@ -185,6 +195,8 @@ fn main() {
                     rate,
                     size,
                     seconds,
+                    pid,
+                    perf,
                 };
                 run_fanout(&cli, shape, &prefix, sub_addr).await
             }

@@ -1,8 +1,9 @@
 //! A connection's state on its shard, and its outgoing queue.
 //!
 //! The queue holds shared frame buffers (`Bytes`), bounded in bytes by `send_queue_bytes`;
-//! everything queued is written with one vectored, non-blocking `sendmsg` per wakeup. When
-//! the socket is full, the connection's task is signalled to wait for writability.
+//! everything queued is written with vectored, non-blocking `sendmsg` calls of up to 64
+//! frames, until the socket is full or the queue empty. When the socket is full, the
+//! connection's task is signalled to wait for writability.
 
 use std::io::IoSlice;
 use std::os::fd::RawFd;
@@ -92,6 +93,8 @@ impl Phase {
 
 /// Most slices one `sendmsg` carries.
 const MAX_IOV: usize = 64;
+/// Most `sendmsg` calls one flush makes while the socket takes all it is given.
+const MAX_WRITES: usize = 16;
 
 pub struct Conn {
     /// Unique on this instance; also the generation that stale timers are checked against.
@@ -276,29 +279,43 @@ impl Conn {
         sys::shutdown(self.fd, std::net::Shutdown::Write);
     }
 
-    /// One vectored write of what is queued. On a full socket, signals the task to wait
-    /// for writability; on an error, marks the connection done.
+    /// Vectored writes of what is queued, 64 frames at a time. On a full socket, signals the
+    /// task to wait for writability; on an error, marks the connection done.
     pub fn flush(&mut self) {
         if self.out.is_empty() || self.write_blocked || self.done {
             return;
         }
-        let mut iov = [IoSlice::new(&[]); MAX_IOV];
-        let mut n = 0;
-        for (i, b) in self.out.iter().take(MAX_IOV).enumerate() {
-            iov[i] = IoSlice::new(if i == 0 { &b[self.out_offset..] } else { b });
-            n += 1;
-        }
-        match sys::send_vectored(self.fd, &iov[..n]) {
-            Ok(written) => self.consume(written),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                self.write_blocked = true;
-                self.signal();
+        // More than MAX_IOV frames queued (a backlog after the socket was full): write on
+        // while the socket takes everything, instead of waiting for a writability that is
+        // already there (a poll armed and a wakeup per 64 frames).
+        for _ in 0..MAX_WRITES {
+            let mut iov = [IoSlice::new(&[]); MAX_IOV];
+            let mut n = 0;
+            let mut len = 0;
+            for (i, b) in self.out.iter().take(MAX_IOV).enumerate() {
+                iov[i] = IoSlice::new(if i == 0 { &b[self.out_offset..] } else { b });
+                len += iov[i].len();
+                n += 1;
             }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => {
-                self.discard_queue();
-                self.done = true;
-                self.signal();
+            match sys::send_vectored(self.fd, &iov[..n]) {
+                Ok(written) => {
+                    self.consume(written);
+                    if written < len || self.out.is_empty() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    self.write_blocked = true;
+                    self.signal();
+                    break;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => break,
+                Err(_) => {
+                    self.discard_queue();
+                    self.done = true;
+                    self.signal();
+                    break;
+                }
             }
         }
         if self.out.is_empty() {
@@ -347,5 +364,17 @@ impl Conn {
             _ => self.waker = Some(waker.clone()),
         }
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// What one connection's record costs in the shard's slab (issue 18's accounting of an
+    /// idle connection's memory; PERFORMANCE.md).
+    #[test]
+    fn size_of_a_connection() {
+        let conn = std::mem::size_of::<super::Conn>();
+        println!("size_of::<Conn>() = {conn} B");
+        assert!(conn <= 512, "a connection's record grew past 512 B: {conn}");
     }
 }

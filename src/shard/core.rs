@@ -47,6 +47,8 @@ pub struct Core {
     pub(super) timers: Timers,
     /// Connections with output queued since the last flush.
     pub(super) dirty: Vec<usize>,
+    /// The flusher task, parked until a read leaves connections dirty (`flush_soon`).
+    pub(super) flusher: Option<Waker>,
     pub accept_waker: Option<Waker>,
     pub draining: bool,
     next_id: u64,
@@ -79,6 +81,7 @@ impl Core {
             streams: Streams::default(),
             timers: Timers::new(Instant::now()),
             dirty: Vec::new(),
+            flusher: None,
             accept_waker: None,
             draining: false,
             next_id: 0,

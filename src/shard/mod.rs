@@ -3,7 +3,8 @@
 //! through its inbox.
 //!
 //! Tasks on a shard: the inbox loop (the runtime's main future), the accept loop, the
-//! timing-wheel ticker, and one small task per connection that waits for readiness.
+//! timing-wheel ticker, the flusher, and one small task per connection that waits for
+//! readiness.
 
 mod backend;
 mod chat;
@@ -132,6 +133,7 @@ async fn serve(
     started(Ok(()));
     monoio::spawn(accept_loop(shard.clone(), listener, ready));
     monoio::spawn(ticker(shard.clone()));
+    monoio::spawn(flusher(shard.clone()));
     dispatch::inbox_loop(shard).await;
 }
 
@@ -214,6 +216,28 @@ async fn ticker(shard: Rc<Shard>) {
             core.on_timer(t);
         }
         core.flush_dirty();
+    }
+}
+
+/// Writes the dirty connections once per pass of the event loop (see `Core::flush_soon`):
+/// woken by the first read that queues output, it runs after the tasks already woken.
+async fn flusher(shard: Rc<Shard>) {
+    loop {
+        FlushDue(&shard).await;
+        shard.core.borrow_mut().flush_dirty();
+    }
+}
+
+struct FlushDue<'a>(&'a Shard);
+
+impl Future for FlushDue<'_> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0.core.borrow_mut().poll_flush(cx.waker()) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 }
 

@@ -10,8 +10,11 @@ use bytes::Bytes;
 #[derive(Default)]
 pub struct FrameQueue {
     head: Option<Bytes>,
-    /// Frames after `head`; empty whenever `head` is `None`.
-    rest: VecDeque<Bytes>,
+    /// Frames after `head`; None whenever `head` is `None`. Boxed: 8 bytes in every
+    /// connection's record instead of 32, for a ring most connections never have (the
+    /// extra allocation clippy warns of is the point).
+    #[allow(clippy::box_collection)]
+    rest: Option<Box<VecDeque<Bytes>>>,
 }
 
 impl FrameQueue {
@@ -23,7 +26,7 @@ impl FrameQueue {
         if self.head.is_none() {
             self.head = Some(frame);
         } else {
-            self.rest.push_back(frame);
+            self.rest.get_or_insert_default().push_back(frame);
         }
     }
 
@@ -33,20 +36,22 @@ impl FrameQueue {
 
     pub fn pop_front(&mut self) -> Option<Bytes> {
         let first = self.head.take();
-        self.head = self.rest.pop_front();
-        if self.head.is_none() && self.rest.capacity() > 0 {
-            self.rest = VecDeque::new();
+        self.head = self.rest.as_mut().and_then(|r| r.pop_front());
+        if self.head.is_none() {
+            self.rest = None;
         }
         first
     }
 
     pub fn clear(&mut self) {
         self.head = None;
-        self.rest = VecDeque::new();
+        self.rest = None;
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Bytes> {
-        self.head.iter().chain(self.rest.iter())
+        self.head
+            .iter()
+            .chain(self.rest.iter().flat_map(|r| r.iter()))
     }
 }
 
@@ -70,8 +75,8 @@ mod tests {
             assert_eq!(q.pop_front().unwrap()[0], i);
         }
         assert!(q.is_empty());
-        assert_eq!(q.rest.capacity(), 0);
+        assert!(q.rest.is_none());
         q.push_back(Bytes::from_static(b"x"));
-        assert_eq!(q.rest.capacity(), 0, "one frame needs no ring");
+        assert!(q.rest.is_none(), "one frame needs no ring");
     }
 }

@@ -1,5 +1,6 @@
 //! The one task a connection has: it waits for the socket to be readable (or writable, when
 //! its queue is stuck), reads into the shard's buffer, and hands the bytes to the shard.
+//! What the read queued is written by the shard's flusher at the end of the loop pass.
 //! The task owns the socket; when it ends, the connection is forgotten and the socket closed.
 
 use std::future::Future;
@@ -32,10 +33,19 @@ pub async fn run(shard: Rc<Shard>, key: usize, stream: TcpStream) {
         if done {
             break Step::Exit;
         }
-        let wake = monoio::select! {
-            r = stream.readable(false) => Wake::Readable(r.is_ok()),
-            r = writable(&stream, blocked) => Wake::Writable(r.is_ok()),
-            _ = Signalled { shard: &shard, key } => Wake::Signal,
+        // The wait for writability is boxed: it is rare, and held inline it would take its
+        // size in every idle connection's task.
+        let wake = if blocked {
+            monoio::select! {
+                r = stream.readable(false) => Wake::Readable(r.is_ok()),
+                r = Box::pin(stream.writable(false)) => Wake::Writable(r.is_ok()),
+                _ = Signalled { shard: &shard, key } => Wake::Signal,
+            }
+        } else {
+            monoio::select! {
+                r = stream.readable(false) => Wake::Readable(r.is_ok()),
+                _ = Signalled { shard: &shard, key } => Wake::Signal,
+            }
         };
         match wake {
             Wake::Readable(true) => match read(&shard, key, fd) {
@@ -81,7 +91,12 @@ fn read(shard: &Shard, key: usize, fd: i32) -> Step {
             crate::metrics::local(|m| crate::metrics::bump(&m.bytes_in, n as u64));
             let mut core = shard.core.borrow_mut();
             let step = core.on_input(key, &mut buf[..n]);
-            core.flush_dirty();
+            match step {
+                // Corked: written with what the other reads of this pass queue.
+                Step::Continue => core.flush_soon(),
+                // This connection leaves the slab: write what it has now.
+                _ => core.flush_dirty(),
+            }
             step
         }
         Err(e)
@@ -93,14 +108,6 @@ fn read(shard: &Shard, key: usize, fd: i32) -> Step {
             Step::Continue
         }
         Err(_) => Step::Exit,
-    }
-}
-
-async fn writable(stream: &TcpStream, wanted: bool) -> std::io::Result<()> {
-    if wanted {
-        stream.writable(false).await
-    } else {
-        std::future::pending().await
     }
 }
 

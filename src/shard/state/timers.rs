@@ -36,8 +36,56 @@ pub struct Timer {
     pub kind: TimerKind,
 }
 
+/// A `Timer` as the wheel holds it: 16 bytes instead of 32 (an idle connection has four or
+/// five timers: ping, liveness, expiring, expiry, and a handshake timeout until it fires).
+#[derive(Clone, Copy)]
+struct Packed {
+    key: u32,
+    kind: u8,
+    /// The connection's id, or a `Gather` timer's query.
+    conn: u64,
+}
+
+impl Packed {
+    fn pack(t: Timer) -> Packed {
+        // Slab keys are bounded by the open-file limit; one past u32 would name no connection.
+        let key = u32::try_from(t.key).unwrap_or(u32::MAX);
+        let (kind, conn) = match t.kind {
+            TimerKind::Handshake => (0, t.conn),
+            TimerKind::Auth => (1, t.conn),
+            TimerKind::Linger => (2, t.conn),
+            TimerKind::Ping => (3, t.conn),
+            TimerKind::Liveness => (4, t.conn),
+            TimerKind::Expiring => (5, t.conn),
+            TimerKind::Gather(query) => (6, query),
+            TimerKind::Expiry => (7, t.conn),
+        };
+        Packed { key, kind, conn }
+    }
+
+    fn unpack(self) -> Timer {
+        let kind = match self.kind {
+            0 => TimerKind::Handshake,
+            1 => TimerKind::Auth,
+            2 => TimerKind::Linger,
+            3 => TimerKind::Ping,
+            4 => TimerKind::Liveness,
+            5 => TimerKind::Expiring,
+            6 => TimerKind::Gather(self.conn),
+            _ => TimerKind::Expiry,
+        };
+        Timer {
+            key: self.key as usize,
+            conn: self.conn,
+            kind,
+        }
+    }
+}
+
 pub struct Timers {
-    wheel: Wheel<Timer>,
+    wheel: Wheel<Packed>,
+    /// What `advance` takes out of the wheel, before it is unpacked.
+    due: Vec<Packed>,
     /// When the ticker will next look at the wheel (None: it waits for a kick).
     planned: Option<Instant>,
     /// The ticker must recompute its sleep.
@@ -49,6 +97,7 @@ impl Timers {
     pub fn new(now: Instant) -> Timers {
         Timers {
             wheel: Wheel::new(now),
+            due: Vec::new(),
             planned: None,
             kicked: false,
             ticker: None,
@@ -57,7 +106,7 @@ impl Timers {
 
     /// Schedules `timer` at `at`; wakes the ticker when that is sooner than it planned.
     pub fn schedule(&mut self, at: Instant, timer: Timer) {
-        self.wheel.insert(at, timer);
+        self.wheel.insert(at, Packed::pack(timer));
         if self.planned.is_none_or(|planned| at < planned) {
             self.planned = Some(at);
             self.kicked = true;
@@ -84,7 +133,8 @@ impl Timers {
 
     /// The timers due by `now`, into `due`.
     pub fn advance(&mut self, now: Instant, due: &mut Vec<Timer>) {
-        self.wheel.advance(now, due);
+        self.wheel.advance(now, &mut self.due);
+        due.extend(self.due.drain(..).map(Packed::unpack));
     }
 }
 
@@ -134,6 +184,33 @@ mod tests {
         );
         t.schedule(start + Duration::from_secs(1), timer(3));
         assert_eq!(count.0.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn every_kind_survives_packing() {
+        let kinds = [
+            TimerKind::Handshake,
+            TimerKind::Auth,
+            TimerKind::Linger,
+            TimerKind::Ping,
+            TimerKind::Liveness,
+            TimerKind::Expiring,
+            TimerKind::Gather(u64::MAX - 1),
+            TimerKind::Expiry,
+        ];
+        for kind in kinds {
+            let t = Packed::pack(Timer {
+                key: 7,
+                conn: 9,
+                kind,
+            })
+            .unpack();
+            assert_eq!((t.key, t.kind), (7, kind));
+            if !matches!(kind, TimerKind::Gather(_)) {
+                assert_eq!(t.conn, 9);
+            }
+        }
+        assert_eq!(std::mem::size_of::<Packed>(), 16);
     }
 
     #[test]

@@ -22,13 +22,53 @@ pub struct Users {
 }
 
 struct UserState {
-    conns: Vec<usize>,
+    conns: Keys,
     bucket: TokenBucket,
     /// Requests refused since `window_start` (the 4029 rule).
     refused: u32,
     window_start: Instant,
     /// `online` or `away`, announced on the user's presence channels.
     status: Status,
+}
+
+/// A user's connections on this shard: nearly always one, held without an allocation.
+enum Keys {
+    One(usize),
+    Many(Vec<usize>),
+}
+
+impl Keys {
+    fn as_slice(&self) -> &[usize] {
+        match self {
+            Keys::One(k) => std::slice::from_ref(k),
+            Keys::Many(v) => v,
+        }
+    }
+
+    fn push(&mut self, key: usize) {
+        match self {
+            Keys::One(k) => *self = Keys::Many(vec![*k, key]),
+            Keys::Many(v) => v.push(key),
+        }
+    }
+
+    /// Removes `key`; true when no connection is left.
+    fn remove(&mut self, key: usize) -> bool {
+        match self {
+            Keys::One(k) => *k == key,
+            Keys::Many(v) => {
+                v.retain(|&k| k != key);
+                match v[..] {
+                    [] => true,
+                    [only] => {
+                        *self = Keys::One(only);
+                        false
+                    }
+                    _ => false,
+                }
+            }
+        }
+    }
 }
 
 /// Whether a request may go ahead under the user's rate limit.
@@ -62,7 +102,7 @@ impl Users {
         now: Instant,
     ) -> Option<Rc<str>> {
         if let Some((name, state)) = self.map.get_key_value(user) {
-            if state.conns.len() >= max {
+            if state.conns.as_slice().len() >= max {
                 return None;
             }
             let name = name.clone();
@@ -74,7 +114,7 @@ impl Users {
         }
         let name: Rc<str> = user.into();
         let state = UserState {
-            conns: vec![key],
+            conns: Keys::One(key),
             bucket: TokenBucket::full(self.rate, now),
             refused: 0,
             window_start: now,
@@ -89,8 +129,7 @@ impl Users {
         let Some(state) = self.map.get_mut(user) else {
             return;
         };
-        state.conns.retain(|&k| k != key);
-        if state.conns.is_empty() {
+        if state.conns.remove(key) {
             self.map.remove(user);
             if !self.publishing.is_empty() {
                 self.publishing.remove(user);
@@ -120,7 +159,7 @@ impl Users {
 
     /// The slab keys of `user`'s connections on this shard.
     pub fn conns(&self, user: &str) -> &[usize] {
-        self.map.get(user).map_or(&[], |s| &s.conns)
+        self.map.get(user).map_or(&[], |s| s.conns.as_slice())
     }
 
     /// Takes a token from the user's bucket (the 4029 rule counts the refusals).
@@ -201,9 +240,16 @@ mod tests {
         assert_eq!(u.conns("alice"), &[1, 2]);
         u.unregister("alice", 1);
         assert_eq!(u.conns("alice"), &[2]);
+        u.unregister("alice", 3);
+        assert_eq!(u.conns("alice"), &[2], "not one of hers");
         u.unregister("alice", 2);
         assert!(u.conns("alice").is_empty());
         assert!(u.register("bob", 4, 0, now).is_none());
+        u.register("carol", 5, 3, now);
+        u.register("carol", 6, 3, now);
+        u.register("carol", 7, 3, now);
+        u.unregister("carol", 6);
+        assert_eq!(u.conns("carol"), &[5, 7]);
     }
 
     #[test]
