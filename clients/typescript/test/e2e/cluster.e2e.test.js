@@ -4,8 +4,8 @@
 // the page must get every number once, in order.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { startHub, startRedis, token } from "./hub.js";
-import { launch, sdkPage, serveFiles, waitInPage } from "./browser.js";
+import { startHub, startRedis, token } from "../support/hub.js";
+import { launch, sdkPage, serveFiles, waitInPage } from "../support/browser.js";
 
 let files, chromium, redis;
 before(async () => {

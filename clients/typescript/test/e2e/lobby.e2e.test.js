@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { startHub, token } from "./hub.js";
-import { launch, serveFiles, waitInPage } from "./browser.js";
+import { startHub, token } from "../support/hub.js";
+import { launch, serveFiles, waitInPage } from "../support/browser.js";
 
 const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 const SHOT = resolve(ROOT, process.env.SDK_SCREENSHOT ?? "test-output/lobby.png");

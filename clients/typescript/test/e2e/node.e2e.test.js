@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import WebSocket from "ws";
 import { RingHubClient } from "../../dist/index.js";
-import { startHub, token } from "./hub.js";
+import { startHub, token } from "../support/hub.js";
 
 test("without a WebSocket to use, the constructor says what to pass", { skip: globalThis.WebSocket !== undefined }, () => {
   assert.throws(() => new RingHubClient({ url: "ws://127.0.0.1:1/ws", token: "t" }), /WebSocket.*ws/);

@@ -2,8 +2,8 @@
 // refresh before expiry, and a revoked token that ends the client without a reconnect loop.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { startHub, token } from "./hub.js";
-import { launch, sdkPage, serveFiles, waitInPage } from "./browser.js";
+import { startHub, token } from "../support/hub.js";
+import { launch, sdkPage, serveFiles, waitInPage } from "../support/browser.js";
 
 let files, chromium;
 before(async () => {

@@ -61,14 +61,14 @@ export async function launch() {
 }
 
 /**
- * A page with the SDK loaded as `window.RingHub` (test/e2e/page.html), and page errors
+ * A page with the SDK loaded as `window.RingHub` (test/support/page.html), and page errors
  * collected: a test fails on any.
  */
 export async function sdkPage(browser, origin) {
   const page = await browser.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
-  await page.goto(`${origin}/test/e2e/page.html`);
+  await page.goto(`${origin}/test/support/page.html`);
   await page.waitForFunction(() => window.RingHub !== undefined);
   return { page, errors };
 }
