@@ -150,3 +150,43 @@ test("a drain: the client follows reconnect.after_ms to the other instance and r
     await b.stop();
   }
 });
+
+test("the hub ends a subscription on a gap it cannot close: the client resubscribes and reports recovered: false", async (t) => {
+  if (!redis) return t.skip("redis-server is not installed (set RINGHUB_REQUIRE_REDIS=1 to make this a failure)");
+  // The client's hub logs in to Redis as `b`, whom the test locks out for a while.
+  redis.cli("ACL", "SETUSER", "b", "on", ">pw", "~*", "&*", "+@all");
+  const publisherHub = await startHub({ env: { RINGHUB_REDIS_URL: redis.url, RINGHUB_INSTANCE_ID: "gap-a" } });
+  const hub = await startHub({ env: { RINGHUB_REDIS_URL: `${redis.url}?user=b&pass=pw`, RINGHUB_INSTANCE_ID: "gap-b" } });
+  try {
+    const { page, errors } = await subscriber([hub.url], "log:gap");
+    const publish = (seq) => publisherHub.api("POST", "/api/publish", { channel: "log:gap", data: { seq } });
+    for (let seq = 1; seq <= 3; seq++) await publish(seq);
+    await waitInPage(page, () => window.seqs.length === 3);
+    redis.cli("ACL", "SETUSER", "b", "off");
+    redis.cli("CLIENT", "KILL", "USER", "b");
+    while ((await hub.metric("ringhub_relay_up")) !== 0) await new Promise((r) => setTimeout(r, 20));
+    // The history is lost (a Redis restarted without its data): a new epoch starts while
+    // the client's hub hears nothing.
+    redis.cli("DEL", "ringhub:history.log:gap", "ringhub:history-meta.log:gap");
+    for (let seq = 4; seq <= 5; seq++) await publish(seq);
+    redis.cli("ACL", "SETUSER", "b", "on");
+    await waitInPage(page, () => window.subscribed.length === 2);
+    const again = await page.evaluate(() => window.subscribed[1]);
+    assert.equal(again.cause, "recovery_failed");
+    assert.equal(again.recovered, false);
+    assert.equal(again.offset, 2, "where the new epoch stands");
+    assert.notEqual(again.epoch, (await page.evaluate(() => window.subscribed[0])).epoch);
+    // The subscription carries on in the new epoch.
+    while ((await hub.metric("ringhub_relay_up")) !== 1) await new Promise((r) => setTimeout(r, 20));
+    await publish(6);
+    await waitInPage(page, () => window.seqs.includes(6));
+    const seen = await page.evaluate(() => ({ seqs: window.seqs, offsets: window.offsets, state: window.c.state }));
+    assert.deepEqual(seen, { seqs: [1, 2, 3, 6], offsets: [1, 2, 3, 3], state: "connected" });
+    assert.equal(await page.evaluate(() => events("connecting").length), 1, "the same connection throughout");
+    assert.deepEqual(errors, []);
+    await page.close();
+  } finally {
+    await hub.stop();
+    await publisherHub.stop();
+  }
+});

@@ -2,7 +2,7 @@
 // do: free ports, a known secret, a config file for namespaces), a real redis-server on a
 // Unix socket (as tests/common/redis.rs starts it), and tokens signed with the secret.
 
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { createHash, createHmac } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
@@ -173,6 +173,8 @@ export async function startRedis() {
   }
   return {
     url: `redis+unix://${socket}`,
+    /** A command through redis-cli; its answer as text. */
+    cli: (...args) => execFileSync("redis-cli", ["-s", socket, ...args], { encoding: "utf8" }).trim(),
     async stop() {
       child.kill("SIGKILL");
       await exited;
