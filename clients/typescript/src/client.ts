@@ -88,6 +88,7 @@ export class RingHubClient extends Emitter<ClientEvents> implements Subscription
     this.wanted = true;
     this.attempt = 0;
     this.authFailures = 0;
+    this.drainDelayMs = null;
     this.backoff.reset();
     this.schedule(0);
   }
@@ -368,6 +369,7 @@ export class RingHubClient extends Emitter<ClientEvents> implements Subscription
     this.tokens.accepted(connection.token, frame.expires_at);
     this.authFailures = 0;
     this.attempt = 0;
+    this.drainDelayMs = null;
     this.welcomedAt = Date.now();
     const { conn, user, instance, shard } = frame;
     this.current = { conn, user, instance, shard, expiresAt: frame.expires_at, url: connection.url };

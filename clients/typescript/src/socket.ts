@@ -36,11 +36,15 @@ export function resolveWebSocket(injected?: WebSocketConstructor): WebSocketCons
 }
 
 /**
- * The URL to open: `url` with `client=<kind>` and, when the token goes in the query,
- * `token=<jwt>` (§1; the hub percent-decodes both).
+ * The URL to open: `url` (in a page, it may be relative to the page, and `http(s):` stands
+ * for `ws(s):`) with `client=<kind>` and, when the token goes in the query, `token=<jwt>`
+ * (§1; the hub percent-decodes both).
  */
 export function socketUrl(url: string, token: string | null, clientKind?: string): string {
-  const u = new URL(url);
+  const page = (globalThis as { location?: { href?: string } }).location?.href;
+  const u = new URL(url, page);
+  if (u.protocol === "http:") u.protocol = "ws:";
+  else if (u.protocol === "https:") u.protocol = "wss:";
   if (clientKind) u.searchParams.set("client", clientKind);
   if (token !== null) u.searchParams.set("token", token);
   return u.toString();

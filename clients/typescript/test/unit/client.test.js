@@ -245,3 +245,11 @@ test("join, leave and status reach the subscription and the client", async () =>
   assert.deepEqual(seen, [["join", "bob"], ["status", "away"], ["leave", "bob"]]);
   c.close();
 });
+
+test("an http(s) URL stands for ws(s)", async () => {
+  const { c } = client({ url: "https://hub.example/ws", tokenIn: "query" });
+  c.connect();
+  await until(() => FakeSocket.all.length === 1);
+  assert.equal(FakeSocket.all[0].url, "wss://hub.example/ws?token=t1");
+  c.close();
+});
