@@ -3,7 +3,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import WebSocket from "ws";
-import { RingHubClient } from "../../dist/index.js";
+import { createServer } from "node:http";
+import { RingHubClient, RingHubError } from "../../dist/index.js";
 import { startHub, token } from "../support/hub.js";
 
 test("without a WebSocket to use, the constructor says what to pass", { skip: globalThis.WebSocket !== undefined }, () => {
@@ -32,5 +33,36 @@ test("in Node with ws: connect, presence, publish with history, the ack's offset
   } finally {
     c.close();
     await hub.stop();
+  }
+});
+
+test("rpc: the backend's answer, its error codes, and the SDK's own timeout", async () => {
+  // An HTTP backend for the hub's rpc calls (§9): echoes, refuses, or never answers.
+  const waiting = [];
+  const backend = createServer((req, res) => {
+    let body = "";
+    req.on("data", (d) => (body += d));
+    req.on("end", () => {
+      const call = JSON.parse(body);
+      if (call.method === "game.echo") return res.end(JSON.stringify({ data: { echo: call.data, user: call.user } }));
+      if (call.method === "game.busy") {
+        return res.end(JSON.stringify({ error: { code: "rate_limited", message: "busy", retry_after_ms: 700 } }));
+      }
+      waiting.push(res);
+    });
+  });
+  await new Promise((r) => backend.listen(0, "127.0.0.1", r));
+  const hub = await startHub({ env: { RINGHUB_RPC_URL: `http://127.0.0.1:${backend.address().port}/rpc` } });
+  const c = new RingHubClient({ url: hub.url, token: token({ sub: "player-1" }), WebSocket });
+  try {
+    c.connect();
+    assert.deepEqual(await c.rpc("game.echo", { x: 1 }), { echo: { x: 1 }, user: "player-1" });
+    await assert.rejects(c.rpc("game.busy", {}), (e) => e instanceof RingHubError && e.code === "rate_limited" && e.retryAfterMs === 700);
+    await assert.rejects(c.rpc("game.slow", {}, { timeoutMs: 300 }), (e) => e.code === "timeout");
+  } finally {
+    c.close();
+    for (const res of waiting) res.destroy();
+    await hub.stop();
+    await new Promise((r) => backend.close(r));
   }
 });
