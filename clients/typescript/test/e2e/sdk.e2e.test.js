@@ -71,12 +71,13 @@ test("connect, subscribe and publish; direct, rpc errors with their codes", asyn
 });
 
 test("the token is refreshed before it expires, on the same connection", async () => {
-  // Tokens live 3 s and the hub asks for a refresh when 2 s are left, so every second.
-  const hub = await startHub({ env: { RINGHUB_REFRESH_WINDOW: "2s", RINGHUB_JWT_LEEWAY: "0s" } });
+  // Tokens live 5 s and the hub asks for a refresh when 4 s are left: every second, with
+  // 4 s for the refresh to arrive.
+  const hub = await startHub({ env: { RINGHUB_REFRESH_WINDOW: "4s", RINGHUB_JWT_LEEWAY: "0s" } });
   try {
     const { page, errors } = await sdkPage(chromium.browser, files.origin);
     let issued = 0;
-    await page.exposeFunction("nodeToken", () => (issued++, token({ sub: "bob", ttl: 3 })));
+    await page.exposeFunction("nodeToken", () => (issued++, token({ sub: "bob", ttl: 5 })));
     await page.evaluate((url) => {
       window.c = track(new RingHub.RingHubClient({ url, getToken: () => window.nodeToken() }));
       window.c.connect();

@@ -39,6 +39,9 @@ export async function launch() {
   const browser = await puppeteer.launch({
     executablePath: CHROMIUM,
     headless: true,
+    // Generous bounds for a loaded machine (2 cores shared with builds); not speeds.
+    timeout: 120_000,
+    protocolTimeout: 120_000,
     args: [
       "--headless",
       "--no-sandbox",
@@ -74,7 +77,7 @@ export async function sdkPage(browser, origin) {
 }
 
 /** Waits, polling the page, until `fn` is true there; says what the page held otherwise. */
-export async function waitInPage(page, fn, arg, timeout = 15_000) {
+export async function waitInPage(page, fn, arg, timeout = 60_000) {
   try {
     await page.waitForFunction(fn, { timeout, polling: 20 }, arg);
   } catch (e) {

@@ -104,7 +104,7 @@ export async function startHub({ env = {}, listen = "127.0.0.1:0", toml = NAMESP
     });
     child.stderr.on("data", (d) => log.push(d.toString()));
     exited.then(({ code }) => reject(new Error(`the hub exited (${code}) before it was ready:\n${log.join("\n")}`)));
-    setTimeout(() => reject(new Error(`the hub was not ready in 10 s:\n${log.join("\n")}`)), 10_000).unref();
+    setTimeout(() => reject(new Error(`the hub was not ready in 60 s:\n${log.join("\n")}`)), 60_000).unref();
   });
   const { addr, admin, instance } = await ready;
   return {
