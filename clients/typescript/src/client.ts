@@ -101,7 +101,10 @@ export class RingHubClient extends Emitter<ClientEvents> implements Subscription
   /** The channel's subscription: new, or the one the client already has. */
   subscribe(channel: string, options: { since?: StreamPosition } = {}): Subscription {
     const existing = this.subs.get(channel);
-    if (existing && existing.state !== "unsubscribed") return existing;
+    if (existing && existing.state !== "unsubscribed") {
+      existing.adopt();
+      return existing;
+    }
     const sub = new Subscription(channel, this, options.since);
     this.subs.set(channel, sub);
     this.sendSubscribe(sub);

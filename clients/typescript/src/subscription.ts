@@ -80,7 +80,7 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     private readonly host: SubscriptionHost,
     since?: StreamPosition,
     /** Made by a backend (§6), not by the application: not renewed after a reconnect. */
-    readonly serverSide = false,
+    private server = false,
   ) {
     super();
     this.position = new Position(since);
@@ -94,6 +94,16 @@ export class Subscription extends Emitter<SubscriptionEvents> {
 
   get state(): SubscriptionState {
     return this.stateValue;
+  }
+
+  /** Whether a backend made it (§6) and the application did not ask for it too. */
+  get serverSide(): boolean {
+    return this.server;
+  }
+
+  /** The application subscribes to a channel a backend subscribed it to: renewed from now on. */
+  adopt(): void {
+    this.server = false;
   }
 
   /** The `since` to send, or none on a channel without history (or not seen yet). */

@@ -253,3 +253,22 @@ test("an http(s) URL stands for ws(s)", async () => {
   assert.equal(FakeSocket.all[0].url, "wss://hub.example/ws?token=t1");
   c.close();
 });
+
+test("a backend's subscription is not renewed after a reconnect, unless the application asks for it", async () => {
+  const { c } = client();
+  const seen = [];
+  c.on("subscribed", (sub) => seen.push(sub.channel));
+  c.connect();
+  const s1 = await connected(c);
+  s1.frame({ type: "subscribed", channel: "news:1" });
+  s1.frame({ type: "subscribed", channel: "news:2" });
+  assert.deepEqual(seen, ["news:1", "news:2"]);
+  const ended = [];
+  c.subscription("news:1").on("unsubscribed", (e) => ended.push(e.reason));
+  assert.equal(c.subscribe("news:2").serverSide, false);
+  s1.drop(1006);
+  assert.deepEqual(ended, ["disconnected"]);
+  const s2 = await connected(c, 2);
+  assert.deepEqual(s2.sent.slice(1).map((f) => f.channel), ["news:2"]);
+  c.close();
+});
