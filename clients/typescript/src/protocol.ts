@@ -210,7 +210,7 @@ export interface ErrorFrame {
   id?: number;
   code: ProtocolErrorCode;
   message: string;
-  /** With `rate_limited`: at least 1. */
+  /** How long to wait before asking again: with `rate_limited` (at least 1), and with some `unavailable` answers. */
   retry_after_ms?: number;
 }
 

@@ -69,6 +69,27 @@ test("connect, subscribe and publish; direct, rpc errors with their codes", asyn
   }
 });
 
+test("the token in the query: welcomed without an auth frame", async () => {
+  const hub = await startHub();
+  try {
+    const { page, errors } = await sdkPage(chromium.browser, files.origin);
+    await page.exposeFunction("nodeToken", () => token({ sub: "erin" }));
+    const result = await page.evaluate(async (url) => {
+      const c = track(new RingHub.RingHubClient({ url, getToken: () => window.nodeToken(), tokenIn: "query", clientKind: "web" }));
+      c.connect();
+      await new Promise((r) => c.once("connected", r));
+      const ack = await c.publish("log:query", { q: 1 });
+      c.close();
+      return { ack, user: events("connected")[0].user, state: c.state };
+    }, hub.url);
+    assert.deepEqual(result, { ack: { offset: 1 }, user: "erin", state: "disconnected" });
+    assert.deepEqual(errors, []);
+    await page.close();
+  } finally {
+    await hub.stop();
+  }
+});
+
 test("the token is refreshed before it expires, on the same connection", async () => {
   // Tokens live 5 s and the hub asks for a refresh when 4 s are left: every second, with
   // 4 s for the refresh to arrive.
