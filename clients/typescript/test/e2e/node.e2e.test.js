@@ -3,7 +3,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import WebSocket from "ws";
+import { execFile } from "node:child_process";
 import { createServer } from "node:http";
+import { fileURLToPath } from "node:url";
 import { RingHubClient, RingHubError } from "../../dist/index.js";
 import { startHub, token } from "../support/hub.js";
 
@@ -64,5 +66,21 @@ test("rpc: the backend's answer, its error codes, and the SDK's own timeout", as
     for (const res of waiting) res.destroy();
     await hub.stop();
     await new Promise((r) => backend.close(r));
+  }
+});
+
+test("in Node with the global WebSocket (Node 22+, or 20 with --experimental-websocket)", async () => {
+  const hub = await startHub();
+  try {
+    const flags = globalThis.WebSocket === undefined ? ["--experimental-websocket", "--no-warnings"] : [];
+    const script = fileURLToPath(new URL("../support/global-websocket.mjs", import.meta.url));
+    const out = await new Promise((resolve, reject) =>
+      execFile(process.execPath, [...flags, script, hub.url, token({ sub: "global" })], (e, stdout, stderr) =>
+        e ? reject(new Error(`${e.message}\n${stderr}`)) : resolve(stdout),
+      ),
+    );
+    assert.deepEqual(JSON.parse(out), { ack: { offset: 1 }, data: { via: "global WebSocket" } });
+  } finally {
+    await hub.stop();
   }
 });
