@@ -21,6 +21,9 @@ export RINGHUB_REQUIRE_REDIS=1
 cargo build --all-targets --locked
 cargo test --workspace --locked
 
+# The TypeScript SDK: unit tests, and end-to-end tests in headless Chromium against the hub.
+./scripts/sdk-test.sh
+
 # The Dockerfile and the Kubernetes manifests (hadolint, kubectl kustomize, kubernetes-validate).
 ./scripts/check-deploy.sh
 
