@@ -44,6 +44,8 @@ pub struct Core {
     pub(super) logs: Logs,
     /// Where each channel with history stands on this shard (gaps, see `gaps`).
     pub(super) streams: Streams,
+    /// A `StreamsRetry` timer is set.
+    pub(super) stream_retry_due: bool,
     pub(super) timers: Timers,
     /// Connections with output queued since the last flush.
     pub(super) dirty: Vec<usize>,
@@ -79,6 +81,7 @@ impl Core {
             presence: Presence::default(),
             logs,
             streams: Streams::default(),
+            stream_retry_due: false,
             timers: Timers::new(Instant::now()),
             dirty: Vec::new(),
             flusher: None,

@@ -11,7 +11,10 @@ use bytes::Bytes;
 
 use super::conn::Catchup;
 use super::core::Core;
-use super::state::{Admit, Answer, Ask, Joined, Resolved};
+use super::state::{Admit, Answer, Ask, Joined, Resolved, Timer, TimerKind};
+
+/// How soon a stream whose ask went unanswered (the sequencer away) asks again.
+const STREAM_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
 use crate::protocol::{self, Since};
 use crate::route;
 use crate::route::inbox::RecoverTo;
@@ -92,7 +95,11 @@ impl Core {
             Some(true) => Answer::Kept(frames),
             Some(false) => Answer::Lost,
         };
+        let unavailable = matches!(answer, Answer::Unavailable);
         match self.streams.answer(channel, answer) {
+            // Nothing else may come to make it ask again (no publication, the relay up all
+            // along): a timer does.
+            Resolved::Wait if unavailable => self.schedule_stream_retry(),
             Resolved::Deliver { frames, ask } => {
                 if !frames.is_empty() {
                     crate::metrics::local(|m| crate::metrics::bump(&m.gaps_recovered, 1));
@@ -112,6 +119,26 @@ impl Core {
             }
             Resolved::Wait => {}
             Resolved::Lost => self.tell_lost(channel),
+        }
+    }
+
+    fn schedule_stream_retry(&mut self) {
+        if !std::mem::replace(&mut self.stream_retry_due, true) {
+            let at = std::time::Instant::now() + STREAM_RETRY;
+            let t = Timer {
+                key: 0,
+                conn: 0,
+                kind: TimerKind::StreamsRetry,
+            };
+            self.timers.schedule(at, t);
+        }
+    }
+
+    /// The retry timer: the stalled streams ask again.
+    pub(super) fn retry_stalled(&mut self) {
+        self.stream_retry_due = false;
+        for (channel, ask) in self.streams.retry() {
+            self.ask_gap(&channel, ask);
         }
     }
 

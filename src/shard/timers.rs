@@ -45,8 +45,10 @@ impl Core {
     }
 
     pub fn on_timer(&mut self, t: Timer) {
-        if let TimerKind::Gather(query) = t.kind {
-            return self.presence_timeout(query);
+        match t.kind {
+            TimerKind::Gather(query) => return self.presence_timeout(query),
+            TimerKind::StreamsRetry => return self.retry_stalled(),
+            _ => {}
         }
         let Some(conn) = self.conns.get_mut(t.key) else {
             return;

@@ -191,6 +191,17 @@ impl Streams {
         Resolved::Deliver { frames, ask }
     }
 
+    /// Every stream whose last ask went unanswered asks again.
+    pub fn retry(&mut self) -> Vec<(Arc<str>, Ask)> {
+        let mut asks = Vec::new();
+        for (channel, s) in &mut self.streams {
+            if s.phase == Phase::Stalled {
+                asks.push((channel.clone(), s.ask()));
+            }
+        }
+        asks
+    }
+
     /// Is the channel's position known here?
     pub fn knows(&self, channel: &str) -> bool {
         self.streams.contains_key(channel)
@@ -302,6 +313,21 @@ mod tests {
             s.admit("h:1", 9, &f(9)),
             Admit::Held { ask: Some(_) }
         ));
+    }
+
+    #[test]
+    fn retry_asks_only_the_stalled() {
+        let mut s = known(5);
+        s.joined(&"h:2".into(), &"e1".into(), 0);
+        assert!(matches!(
+            s.admit("h:2", 3, &f(3)),
+            Admit::Held { ask: Some(_) }
+        ));
+        assert_eq!(s.answer("h:2", Answer::Unavailable), Resolved::Wait);
+        let asks = s.retry();
+        assert_eq!(asks.len(), 1);
+        assert_eq!((&*asks[0].0, asks[0].1.after), ("h:2", 0));
+        assert!(s.retry().is_empty(), "asking now");
     }
 
     #[test]

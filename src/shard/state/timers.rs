@@ -26,6 +26,9 @@ pub enum TimerKind {
     Gather(u64),
     /// The token expires now.
     Expiry,
+    /// The shard's streams whose last ask went unanswered ask again (`shard::gaps`; not a
+    /// connection's timer).
+    StreamsRetry,
 }
 
 /// One deadline of one connection (slab `key`, generation `conn`).
@@ -59,6 +62,7 @@ impl Packed {
             TimerKind::Expiring => (5, t.conn),
             TimerKind::Gather(query) => (6, query),
             TimerKind::Expiry => (7, t.conn),
+            TimerKind::StreamsRetry => (8, t.conn),
         };
         Packed { key, kind, conn }
     }
@@ -72,6 +76,7 @@ impl Packed {
             4 => TimerKind::Liveness,
             5 => TimerKind::Expiring,
             6 => TimerKind::Gather(self.conn),
+            8 => TimerKind::StreamsRetry,
             _ => TimerKind::Expiry,
         };
         Timer {
