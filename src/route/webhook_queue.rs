@@ -59,6 +59,11 @@ impl Endpoint {
     pub fn take_receiver(&self) -> Option<mpsc::Receiver<Arc<Event>>> {
         self.rx.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
+
+    /// Events waiting in the queue.
+    pub fn depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
 }
 
 /// Every endpoint (present when `[[webhooks]]` names one).

@@ -187,6 +187,7 @@ impl Core {
             return self.ingress_publication(key, req, ch, data.get());
         }
         let from = &session.user;
+        crate::route::webhook_queue::publication(&self.shared, ch, data.get(), Some(from));
         if self.shared.config.keeps_history(ch) {
             let ack = id.map(|id| {
                 AckTo::Conn(ConnRef {
