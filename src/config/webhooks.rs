@@ -127,3 +127,61 @@ impl Config {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        config.validate().map_err(|e| e.to_string())?;
+        Ok(config)
+    }
+
+    #[test]
+    fn endpoints_and_delivery_keys() {
+        let c = parse(
+            "webhook_attempts = 3\nwebhook_backoff = \"50ms\"\n\
+             [[webhooks]]\nurl = \"http://game:7000/hooks\"\nevents = [\"session\", \"breaker\"]\nsecret = \"s\"\n\
+             [[webhooks]]\nurl = \"https://audit.example/in\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.webhooks.len(), 2);
+        let first = &c.webhooks[0];
+        assert_eq!(first.events, [EventKind::Session, EventKind::Breaker]);
+        assert_eq!(
+            first.mask(),
+            EventKind::Session.bit() | EventKind::Breaker.bit()
+        );
+        assert_eq!(first.secret.as_deref(), Some("s"));
+        assert_eq!(
+            c.webhooks[1].events,
+            EventKind::ALL,
+            "every kind by default"
+        );
+        let d = c.webhook_delivery();
+        assert_eq!(d.attempts, 3);
+        assert_eq!(d.backoff, Duration::from_millis(50));
+        assert_eq!(d.backoff_max, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn bad_endpoints_are_refused() {
+        let hook = |body: &str| parse(&format!("[[webhooks]]\n{body}\n"));
+        assert!(hook("url = \"ftp://x/\"")
+            .unwrap_err()
+            .contains("webhooks.url"));
+        assert!(hook("url = \"not a url\"").is_err());
+        assert!(hook("url = \"http://x/\"\nevents = [\"sessions\"]").is_err());
+        let empty = hook("url = \"http://x/\"\nevents = []").unwrap_err();
+        assert!(empty.contains("webhooks.events"), "{empty}");
+        assert!(hook("url = \"http://x/\"\nsecret = \"\"").is_err());
+        assert!(
+            hook("url = \"http://x/\"\nretries = 3").is_err(),
+            "unknown key"
+        );
+        let slow = parse("webhook_backoff = \"1m\"\nwebhook_backoff_max = \"1s\"").unwrap_err();
+        assert!(slow.contains("webhook_backoff_max"), "{slow}");
+        assert!(parse("webhook_attempts = 0").is_err());
+    }
+}

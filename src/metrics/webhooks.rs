@@ -55,7 +55,8 @@ pub(super) fn encode(e: &mut DescriptorEncoder, hooks: &Webhooks) -> std::fmt::R
         let mut c = e.encode_descriptor(name, help, None, MetricType::Counter)?;
         for endpoint in &hooks.endpoints {
             let n = field(&endpoint.stats).load(Ordering::Relaxed);
-            ConstCounter::new(n).encode(c.encode_family(&[("endpoint", endpoint.url.as_str())])?)?;
+            ConstCounter::new(n)
+                .encode(c.encode_family(&[("endpoint", endpoint.url.as_str())])?)?;
         }
     }
     let help = "Webhook events waiting in the endpoint's queue";

@@ -71,7 +71,9 @@ pub enum Out {
     },
     /// A webhook event given up after its last attempt: an entry (field/value pairs) for
     /// the dead-letter stream `<prefix>webhooks-dead`.
-    DeadLetter { fields: Vec<(&'static str, String)> },
+    DeadLetter {
+        fields: Vec<(&'static str, String)>,
+    },
 }
 
 /// Where the outcome of an ingress append goes: a connection's request on its shard.

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use hyper::Uri;
 
 use super::inbox::ConnRef;
-use crate::breaker::{Breaker, State};
 use super::webhook_queue::{self, Webhooks};
+use crate::breaker::{Breaker, State};
 use crate::config::{Config, Routes};
 
 /// One call on its way to a backend.

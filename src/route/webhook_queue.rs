@@ -244,5 +244,9 @@ pub fn breaker(hooks: &Webhooks, backend: &str, state: &str) {
         backend: &'a str,
         state: &'a str,
     }
-    hooks.emit(EventKind::Breaker, "rpc.breaker", &Breaker { backend, state });
+    hooks.emit(
+        EventKind::Breaker,
+        "rpc.breaker",
+        &Breaker { backend, state },
+    );
 }

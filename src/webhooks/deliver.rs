@@ -82,7 +82,10 @@ async fn post(
 ) -> Verdict {
     let mut request = hyper::Request::post(endpoint.uri.clone())
         .header(hyper::header::CONTENT_TYPE, "application/json")
-        .header(hyper::header::USER_AGENT, concat!("ringhub/", env!("CARGO_PKG_VERSION")))
+        .header(
+            hyper::header::USER_AGENT,
+            concat!("ringhub/", env!("CARGO_PKG_VERSION")),
+        )
         .header("x-ringhub-event", event.name)
         .header("x-ringhub-event-id", &*event.id)
         .header("x-ringhub-attempt", attempt);
