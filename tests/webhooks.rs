@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use common::admin::find_metric;
 use common::backend::{Answer, Backend, Gate, Raw};
+use common::cluster::cluster_with;
 use common::redis::Redis;
 use common::*;
 use ringhub::config::{Driver, EventKind, Webhook};
@@ -325,4 +326,43 @@ fn breaker_transitions_are_events() {
         "{event}"
     );
     check_signed(&receiver.raw_requests()[0]);
+}
+
+#[test]
+fn with_redis_a_join_is_reported_once_for_the_cluster() {
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let receiver = Backend::start(|_| answer(200));
+    let hubs = cluster_with(&redis, 2, |c| {
+        c.webhooks = vec![Webhook {
+            url: hook_url(&receiver),
+            events: vec![EventKind::Presence],
+            secret: None,
+        }];
+        // One delivery at a time: each instance's events arrive in the order they happened.
+        c.webhook_max_in_flight = 1;
+    });
+    let joins = |user: &str| -> Vec<Value> {
+        let all = of_type(&receiver, "presence.join");
+        let bodies = all.iter().map(body);
+        bodies.filter(|b| b["data"]["user"] == user).collect()
+    };
+    let (mut alice_0, _) = connect(hubs[0].addr, "alice");
+    alice_0.subscribe("room:1");
+    assert!(eventually(|| joins("alice").len() == 1));
+    assert_eq!(joins("alice")[0]["instance"], "inst-0");
+
+    // Alice's second instance announces nothing; bob's join, decided after it by the same
+    // relay and delivered after it, shows that nothing was sent for her.
+    let (mut alice_1, _) = connect(hubs[1].addr, "alice");
+    alice_1.subscribe("room:1");
+    let (mut bob, _) = connect(hubs[1].addr, "bob");
+    bob.subscribe("room:1");
+    assert!(eventually(|| joins("bob").len() == 1));
+    assert_eq!(joins("bob")[0]["instance"], "inst-1");
+    assert_eq!(joins("alice").len(), 1, "{:?}", receiver.requests());
+    assert!(receiver.raw_requests()[0]
+        .header("x-ringhub-signature")
+        .is_none());
 }
