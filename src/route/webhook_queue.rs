@@ -250,3 +250,71 @@ pub fn breaker(hooks: &Webhooks, backend: &str, state: &str) {
         &Breaker { backend, state },
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Webhook;
+
+    fn hooks(queue: usize) -> Webhooks {
+        let endpoint = |url: &str, events: Vec<EventKind>| Webhook {
+            url: url.into(),
+            events,
+            secret: None,
+        };
+        let config = Config {
+            webhooks: vec![
+                endpoint("http://a/", vec![EventKind::Session]),
+                endpoint("http://b/", EventKind::ALL.to_vec()),
+            ],
+            webhook_queue: queue,
+            ..Config::default()
+        };
+        Webhooks::new(&config, "inst").unwrap()
+    }
+
+    #[test]
+    fn an_event_goes_to_the_endpoints_of_its_kind_once_encoded() {
+        let hooks = hooks(8);
+        let mut a = hooks.endpoints[0].take_receiver().unwrap();
+        let mut b = hooks.endpoints[1].take_receiver().unwrap();
+        breaker(&hooks, "http://backend/", "open");
+        assert!(a.try_recv().is_err(), "a takes only session events");
+        let event = b.try_recv().unwrap();
+        assert_eq!(event.name, "rpc.breaker");
+        let body: serde_json::Value = serde_json::from_slice(&event.body).unwrap();
+        assert_eq!(body["id"], &*event.id);
+        assert_eq!(body["instance"], "inst");
+        assert_eq!(body["data"]["state"], "open");
+
+        let session = Session {
+            user: "u",
+            conn: "1f",
+            client: "",
+            correlation_id: "1f",
+            duration_ms: None,
+            code: None,
+        };
+        hooks.emit(EventKind::Session, "session.started", &session);
+        let (ea, eb) = (a.try_recv().unwrap(), b.try_recv().unwrap());
+        assert!(Arc::ptr_eq(&ea, &eb), "encoded once, shared");
+        let body: serde_json::Value = serde_json::from_slice(&ea.body).unwrap();
+        assert_eq!(
+            body["data"],
+            serde_json::json!({"user": "u", "conn": "1f", "client": "", "correlation_id": "1f"})
+        );
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts() {
+        let hooks = hooks(1);
+        for _ in 0..3 {
+            breaker(&hooks, "http://backend/", "open");
+        }
+        let stats = &hooks.endpoints[1].stats;
+        assert_eq!(stats.queued.load(Ordering::Relaxed), 1);
+        assert_eq!(stats.dropped.load(Ordering::Relaxed), 2);
+        assert_eq!(hooks.endpoints[1].depth(), 1);
+        assert_eq!(hooks.endpoints[0].stats.dropped.load(Ordering::Relaxed), 0);
+    }
+}
