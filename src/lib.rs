@@ -15,6 +15,8 @@
 //!    - [`channel`]: channel names, namespaces and permission patterns.
 //!    - [`limits`]: the token bucket behind per-user and per-IP rate limits.
 //!    - [`breaker`]: the circuit breaker kept per backend.
+//!    - [`chat`]: the chat rules of namespaces (length, invisible characters, words).
+//!    - [`mutes`]: who may not publish where, until when.
 //!    - [`revocation`]: token revocation rules, copied to every shard.
 //!    - [`sys`]: the handful of system calls made directly, and the only `unsafe`.
 //! 2. Shared state and routing
@@ -39,11 +41,13 @@
 pub mod auth;
 pub mod breaker;
 pub mod channel;
+pub mod chat;
 pub mod config;
 pub mod control;
 pub mod hub;
 pub mod limits;
 pub mod metrics;
+pub mod mutes;
 pub mod per_ip;
 pub mod protocol;
 pub mod relay;

@@ -44,6 +44,8 @@ pub struct Shared {
     pub webhooks: Option<Arc<crate::route::webhook_queue::Webhooks>>,
     /// This process's history epoch (without Redis, history does not outlive the process).
     pub epoch: Arc<str>,
+    /// The namespaces' chat rules.
+    pub chat: crate::chat::Book,
 }
 
 impl Shared {
@@ -58,7 +60,9 @@ impl Shared {
             .map(|_| crate::route::relay_queue::RelayQueue::new(config.relay_queue));
         let webhooks = crate::route::webhook_queue::Webhooks::new(&config, &instance).map(Arc::new);
         let rpc = crate::route::rpc_queue::RpcQueue::new(&config, webhooks.clone());
+        let chat = crate::chat::Book::new(&config);
         Arc::new(Shared {
+            chat,
             per_ip,
             config,
             verifier,

@@ -16,6 +16,8 @@ const LAYERS: &[(&str, &[&str])] = &[
             "channel",
             "limits",
             "breaker",
+            "chat",
+            "mutes",
             "revocation",
             "sys",
         ],

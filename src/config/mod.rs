@@ -73,6 +73,17 @@ pub struct Namespace {
     pub join_leave: bool,
     /// Client publishes go to the ingress stream instead of subscribers.
     pub ingress: bool,
+    /// Chat rules (docs/chat.md): the most characters of text in a client publication's
+    /// `data` (every string in it); none or 0: no limit.
+    pub max_text_length: Option<usize>,
+    /// Refuse control characters (but tab and newline) and zero-width characters.
+    pub reject_invisible: bool,
+    /// A file of blocked words, one per line; a publication using one is refused.
+    pub blocked_words_file: Option<PathBuf>,
+    /// Client publications per second per user in this namespace, on top of the global
+    /// limit (0: no such limit), with bursts up to `user_publish_burst`.
+    pub user_publishes_per_second: u32,
+    pub user_publish_burst: u32,
     /// Publications are sent to the webhook endpoints that take `publication` events.
     pub webhook: bool,
 }
@@ -309,6 +320,11 @@ impl Config {
             presence: false,
             join_leave: false,
             ingress: false,
+            max_text_length: None,
+            reject_invisible: false,
+            blocked_words_file: None,
+            user_publishes_per_second: 0,
+            user_publish_burst: 0,
             webhook: false,
         };
         let ns = crate::channel::namespace_of(channel);

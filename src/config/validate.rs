@@ -81,7 +81,11 @@ impl Config {
         }
         self.validate_webhooks()?;
         crate::config::Routes::new(self).map_err(|e| value_err("rpc_url / rpc_methods", e))?;
-        for name in self.namespaces.keys() {
+        for (name, ns) in &self.namespaces {
+            if let Some(path) = &ns.blocked_words_file {
+                crate::chat::read_words(path)
+                    .map_err(|e| value_err(&format!("namespaces.{name}.blocked_words_file"), e))?;
+            }
             if name == crate::config::OTHER_NAMESPACES {
                 continue;
             }

@@ -145,7 +145,7 @@ async fn route(
         if let Some(refusal) = check_key(admin, &req) {
             return (Some(endpoint), refusal);
         }
-        if endpoint.method() == Method::POST {
+        if endpoint.method() != Method::GET {
             match read_body(req).await {
                 Ok(b) => body = b,
                 Err(answer) => return (Some(endpoint), answer),

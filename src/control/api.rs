@@ -87,7 +87,7 @@ fn metrics(registry: &crate::metrics::Registry) -> Answer {
     }
 }
 
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Answer> {
+pub(super) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Answer> {
     serde_json::from_slice(body)
         .map_err(|e| Answer::error(400, "bad_request", &format!("invalid JSON body: {e}")))
 }
@@ -191,6 +191,9 @@ async fn run(
         Endpoint::Health => health(),
         Endpoint::Ready => ready(shared),
         Endpoint::Metrics => metrics(&admin.registry),
+        Endpoint::Mute => super::mutes::mute(admin, parse(body)?, cause).await?,
+        Endpoint::Unmute => super::mutes::unmute(admin, parse(body)?, cause).await?,
+        Endpoint::Mutes => super::mutes::list(admin, query).await?,
     })
 }
 

@@ -21,6 +21,10 @@ pub enum Endpoint {
     Presence,
     /// `/api/history/{channel}`
     History,
+    /// `/api/mute`: POST sets a mute, DELETE lifts one, GET lists them.
+    Mute,
+    Unmute,
+    Mutes,
 }
 
 /// A request that names no endpoint, or names one with the wrong method.
@@ -33,6 +37,14 @@ pub enum Misrouted {
 impl Endpoint {
     /// The endpoint a request is for.
     pub fn parse(method: &Method, path: &str) -> Result<Endpoint, Misrouted> {
+        if path == "/api/mute" {
+            return match *method {
+                Method::POST => Ok(Endpoint::Mute),
+                Method::DELETE => Ok(Endpoint::Unmute),
+                Method::GET => Ok(Endpoint::Mutes),
+                _ => Err(Misrouted::Method(Endpoint::Mute)),
+            };
+        }
         let endpoint = Endpoint::of(path).ok_or(Misrouted::Unknown)?;
         if *method == endpoint.method() {
             Ok(endpoint)
@@ -70,7 +82,9 @@ impl Endpoint {
             | Endpoint::Metrics
             | Endpoint::Info
             | Endpoint::Presence
-            | Endpoint::History => Method::GET,
+            | Endpoint::History
+            | Endpoint::Mutes => Method::GET,
+            Endpoint::Unmute => Method::DELETE,
             _ => Method::POST,
         }
     }
@@ -97,6 +111,9 @@ impl Endpoint {
             Endpoint::Info => "api_info",
             Endpoint::Presence => "api_presence",
             Endpoint::History => "api_history",
+            Endpoint::Mute => "api_mute",
+            Endpoint::Unmute => "api_unmute",
+            Endpoint::Mutes => "api_mutes",
         }
     }
 }
@@ -120,6 +137,15 @@ mod tests {
             Endpoint::parse(&Method::GET, "/api/nothing"),
             Err(Misrouted::Unknown)
         );
+        assert_eq!(
+            Endpoint::parse(&Method::DELETE, "/api/mute"),
+            Ok(Endpoint::Unmute)
+        );
+        assert_eq!(
+            Endpoint::parse(&Method::GET, "/api/mute"),
+            Ok(Endpoint::Mutes)
+        );
+        assert!(Endpoint::parse(&Method::PUT, "/api/mute").is_err());
         assert!(!Endpoint::Metrics.is_api());
         assert!(Endpoint::Presence.is_api());
         assert_eq!(Endpoint::Unsubscribe.label(), "api_unsubscribe");

@@ -6,6 +6,7 @@
 mod admin;
 mod api;
 mod endpoint;
+mod mutes;
 mod store;
 
 use std::net::{SocketAddr, TcpListener};
@@ -109,6 +110,14 @@ async fn open_store(shared: &Arc<Shared>) -> Option<store::Store> {
             return None;
         }
     };
+    match store.load_mutes(crate::auth::unix_now()).await {
+        Ok(mutes) => {
+            for mute in mutes {
+                crate::route::ops::mute(shared, mute, &None, crate::route::ops::Scope::Local);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot load mutes from Redis; starting without them"),
+    }
     match store.load(crate::auth::unix_now()).await {
         Ok(rules) => {
             tracing::info!(rules = rules.len(), "revocations loaded from Redis");

@@ -1,17 +1,20 @@
 //! Revocation rules kept in Redis (the hash `<prefix>revoked`, one field per jti or user),
-//! so that they survive a restart. Without Redis the rules live only in the shards.
+//! and mutes (the hash `<prefix>mutes`, one field per user and scope), so that they survive
+//! a restart. Without Redis they live only in the shards.
 //!
 //! Redis being down never blocks the API: a revocation still takes effect in this process,
 //! and the answer says it was not persisted.
 
 use redis::AsyncCommands;
 
+use crate::mutes::Mute;
 use crate::relay::timed;
 use crate::revocation::Rule;
 
 pub struct Store {
     client: redis::Client,
     key: String,
+    mutes_key: String,
     conn: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
 }
 
@@ -20,6 +23,7 @@ impl Store {
         Ok(Store {
             client: redis::Client::open(url)?,
             key: format!("{prefix}revoked"),
+            mutes_key: format!("{prefix}mutes"),
             conn: tokio::sync::Mutex::new(None),
         })
     }
@@ -73,6 +77,50 @@ impl Store {
             let mut c = self.connection().await?;
             let value = serde_json::to_string(rule).expect("rules serialize");
             timed(c.hset::<_, _, _, ()>(&self.key, rule.key(), value)).await
+        }
+        .await;
+        if result.is_err() {
+            self.reset().await;
+        }
+        result
+    }
+
+    /// The mutes in force; ended ones are deleted on the way.
+    pub async fn load_mutes(&self, now: u64) -> redis::RedisResult<Vec<Mute>> {
+        let result = async {
+            let mut c = self.connection().await?;
+            let all: Vec<(String, String)> = timed(c.hgetall(&self.mutes_key)).await?;
+            let mut live = Vec::new();
+            let mut dead = Vec::new();
+            for (field, value) in all {
+                match serde_json::from_str::<Mute>(&value) {
+                    Ok(m) if m.valid() && m.in_force(now) => live.push(m),
+                    _ => dead.push(field),
+                }
+            }
+            if !dead.is_empty() {
+                let _: () = timed(c.hdel(&self.mutes_key, dead)).await?;
+            }
+            Ok(live)
+        }
+        .await;
+        if result.is_err() {
+            self.reset().await;
+        }
+        result
+    }
+
+    /// Writes a mute (`Some`) or deletes the one of `key` (`None`).
+    pub async fn save_mute(&self, key: &str, mute: Option<&Mute>) -> redis::RedisResult<()> {
+        let result = async {
+            let mut c = self.connection().await?;
+            match mute {
+                Some(m) => {
+                    let value = serde_json::to_string(m).expect("mutes serialize");
+                    timed(c.hset::<_, _, _, ()>(&self.mutes_key, key, value)).await
+                }
+                None => timed(c.hdel::<_, _, ()>(&self.mutes_key, key)).await,
+            }
         }
         .await;
         if result.is_err() {

@@ -33,6 +33,9 @@ pub enum Kind {
     PresenceQuery,
     /// A presence answer: target the query id, payload the users as JSON.
     PresenceAnswer,
+    /// A mute (payload its JSON), and a mute lifted (target user, payload its scope).
+    Mute,
+    Unmute,
 }
 
 impl Kind {
@@ -47,6 +50,8 @@ impl Kind {
             Kind::Unsubscribe => b'u',
             Kind::PresenceQuery => b'q',
             Kind::PresenceAnswer => b'a',
+            Kind::Mute => b'M',
+            Kind::Unmute => b'U',
         }
     }
 
@@ -61,6 +66,8 @@ impl Kind {
             b'u' => Kind::Unsubscribe,
             b'q' => Kind::PresenceQuery,
             b'a' => Kind::PresenceAnswer,
+            b'M' => Kind::Mute,
+            b'U' => Kind::Unmute,
             _ => return None,
         })
     }

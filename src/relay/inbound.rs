@@ -101,6 +101,18 @@ pub fn handle(shared: &Arc<Shared>, msg: &redis::Msg) {
             presence::answer_query(shared, e.origin, e.target, &query);
         }
         Kind::PresenceAnswer => presence::take_answer(shared, e.target, e.payload),
+        Kind::Mute => match serde_json::from_slice::<crate::mutes::Mute>(e.payload) {
+            Ok(mute) if mute.valid() => ops::mute(shared, mute, &cause, ops::Scope::Local),
+            _ => {
+                relay.stats.malformed.fetch_add(1, Ordering::Relaxed);
+            }
+        },
+        Kind::Unmute => match std::str::from_utf8(e.payload) {
+            Ok(scope) => ops::unmute_nowait(shared, e.target, scope),
+            Err(_) => {
+                relay.stats.malformed.fetch_add(1, Ordering::Relaxed);
+            }
+        },
     }
 }
 

@@ -21,8 +21,13 @@ use crate::shared::Shared;
 const BATCH: usize = 512;
 /// Longest a Redis command may take before the link counts as broken.
 pub const TIMEOUT: Duration = Duration::from_secs(2);
-const BACKOFF_MIN: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// The retry delay doubles from `BACKOFF_MIN` to `BACKOFF_MAX`, ±50% jitter so that many
+/// instances do not reconnect in step. The cap is low on purpose: a failed attempt against
+/// an absent Redis costs one refused connect, and the relay (acks on channels with history,
+/// cross-instance delivery) is back at most ~0.75 s after Redis is.
+const BACKOFF_MIN: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_millis(500);
+const WARN_EVERY: u64 = 20;
 
 /// Runs the relay until the runtime is dropped.
 pub async fn run(shared: Arc<Shared>) {
@@ -42,15 +47,26 @@ pub async fn run(shared: Arc<Shared>) {
     };
     let mut backoff = BACKOFF_MIN;
     let mut connected_before = false;
+    // Failed attempts since the link was last up: the first is a warning, then one in
+    // `WARN_EVERY` (about every 10 s at the cap), the rest debug lines.
+    let mut failures: u64 = 0;
     loop {
         let started = Instant::now();
         let err = session(&shared, &client, &mut rx, &mut connected_before).await;
-        handle.stats.up.store(false, Ordering::Release);
+        if handle.stats.up.swap(false, Ordering::AcqRel) {
+            failures = 0;
+        }
         if started.elapsed() > Duration::from_secs(10) {
             backoff = BACKOFF_MIN;
         }
         let pause = backoff.mul_f64(rand::rng().random_range(0.5..1.5));
-        tracing::warn!(error = %err, retry_in_ms = pause.as_millis() as u64, "relay: Redis unavailable; delivering locally only");
+        let retry_in_ms = pause.as_millis() as u64;
+        if failures % WARN_EVERY == 0 {
+            tracing::warn!(error = %err, retry_in_ms, failures, "relay: Redis unavailable; delivering locally only");
+        } else {
+            tracing::debug!(error = %err, retry_in_ms, failures, "relay: Redis still unavailable");
+        }
+        failures += 1;
         // Meanwhile: drop what shards queue (counted), answer ingress with a failure.
         let deadline = tokio::time::sleep(pause);
         tokio::pin!(deadline);

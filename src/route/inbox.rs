@@ -114,6 +114,18 @@ pub enum ShardMsg {
         query: u64,
         users: Vec<crate::protocol::PresenceUser>,
     },
+    /// Keep (or replace) a mute of one of this shard's users.
+    Mute(Box<crate::mutes::Mute>),
+    /// Lift a user's mute of `scope` (`Mute::scope`); answers whether there was one.
+    Unmute {
+        user: Arc<str>,
+        scope: String,
+        reply: Option<Reply<bool>>,
+    },
+    /// This shard's mutes in force.
+    Mutes {
+        reply: Reply<Vec<crate::mutes::Mute>>,
+    },
     /// Stop accepting, send `reconnect` (jittered up to `jitter_ms`), close with 1001.
     Drain { jitter_ms: u64 },
     /// Leave the runtime (after a drain, or at once).

@@ -50,6 +50,8 @@ pub struct Core {
     pub accept_waker: Option<Waker>,
     pub draining: bool,
     next_id: u64,
+    /// The mutes of this shard's users.
+    pub(super) mutes: crate::mutes::Mutes,
     /// This shard's copy of the revocation rules.
     pub(super) revoked: crate::revocation::Revocations,
     /// Per connection with `rpc` calls waiting: dropped when it goes, which tells the
@@ -81,6 +83,7 @@ impl Core {
             draining: false,
             next_id: 0,
             revoked: Default::default(),
+            mutes: Default::default(),
             stamps: Vec::new(),
             rpc_gone: Default::default(),
             rpc_calls: 0,

@@ -122,6 +122,16 @@ impl Core {
             ShardMsg::PresenceQuery { channel, to } => self.presence_query(&channel, to),
             ShardMsg::IngressDone { key, conn, id, ok } => self.ingress_done(key, conn, id, ok),
             ShardMsg::PresencePart { query, users } => self.presence_part(query, users),
+            ShardMsg::Mute(mute) => self.mutes.add(*mute),
+            ShardMsg::Unmute { user, scope, reply } => {
+                let had = self.mutes.remove(&user, &scope);
+                if let Some(reply) = reply {
+                    let _ = reply.send(had);
+                }
+            }
+            ShardMsg::Mutes { reply } => {
+                let _ = reply.send(self.mutes.all(crate::auth::unix_now()));
+            }
             ShardMsg::Drain { jitter_ms } => self.drain(jitter_ms),
             ShardMsg::Adopt(_) | ShardMsg::Stop => {
                 tracing::error!(shard = self.index, "adopt or stop outside the inbox loop")

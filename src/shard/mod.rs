@@ -6,6 +6,7 @@
 //! timing-wheel ticker, and one small task per connection that waits for readiness.
 
 mod backend;
+mod chat;
 mod cluster;
 pub mod conn;
 mod core;

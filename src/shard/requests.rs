@@ -183,6 +183,9 @@ impl Core {
         if let Err(denied) = channel::may_publish(&self.shared.config, &session.identity, ch) {
             return self.send(key, protocol::error(id, code_of(denied), denied.message()));
         }
+        if let Some(refusal) = self.chat_refusal(session, ch, data, id) {
+            return self.send(key, refusal);
+        }
         if self.shared.config.namespace(ch).ingress {
             return self.ingress_publication(key, req, ch, data.get());
         }

@@ -84,7 +84,7 @@ impl AdminClient {
             head.push_str(&format!("{n}: {v}\r\n"));
         }
         let body = body.unwrap_or(b"");
-        if method == "POST" {
+        if method == "POST" || !body.is_empty() {
             head.push_str(&format!(
                 "Content-Type: application/json\r\nContent-Length: {}\r\n",
                 body.len()

@@ -6,6 +6,8 @@ pub mod admin;
 pub mod backend;
 pub mod cluster;
 pub mod history;
+pub mod lean;
+pub mod outage;
 pub mod process;
 pub mod redis;
 

@@ -32,3 +32,31 @@ pub fn demo_url(line: &str) -> Option<(std::net::SocketAddr, String)> {
     let (addr, path) = rest.split_at(rest.find('/')?);
     Some((addr.parse().ok()?, path.to_string()))
 }
+
+/// Spawns `cmd` (a `ringhub()` with its environment set, logging at info to stdout) and
+/// waits for its `ringhub ready` line: the child and its public address. The rest of its
+/// output is read on a thread and dropped, so that a full pipe never stalls the hub.
+pub fn spawn_ready(mut cmd: Command) -> (KillOnDrop, std::net::SocketAddr) {
+    use std::io::{BufRead, BufReader};
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("ringhub starts");
+    let stdout = child.stdout.take().unwrap();
+    let child = KillOnDrop(child);
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("ringhub logs `ringhub ready` before it exits")
+            .unwrap();
+        let Some(at) = line.find("ringhub ready addr=") else {
+            continue;
+        };
+        let rest = &line[at + "ringhub ready addr=".len()..];
+        let end = rest.find(' ').unwrap_or(rest.len());
+        break rest[..end].parse().expect("the ready line's address");
+    };
+    std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
+    (child, addr)
+}

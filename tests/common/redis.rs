@@ -15,24 +15,40 @@ use std::time::{Duration, Instant};
 pub struct Redis {
     child: Option<Child>,
     dir: PathBuf,
+    /// AOF on, every write synced: a restart (same directory) keeps every acked write.
+    aof: bool,
 }
 
 impl Redis {
     /// Starts a server, or returns None (skip) when redis-server is missing and not required.
     pub fn start() -> Option<Redis> {
+        Self::start_with(false)
+    }
+
+    /// Like `start`, with the append-only file on (`appendfsync always`): what Redis
+    /// acknowledged survives `stop` and `restart`.
+    pub fn start_persistent() -> Option<Redis> {
+        Self::start_with(true)
+    }
+
+    fn start_with(aof: bool) -> Option<Redis> {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("ringhub-redis-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let mut redis = Redis { child: None, dir };
+        let mut redis = Redis {
+            child: None,
+            dir,
+            aof,
+        };
         if !redis.spawn() {
             return None;
         }
         Some(redis)
     }
 
-    /// Kills the server (an outage); the hubs keep its URL.
+    /// Kills the server (SIGKILL: an outage); the hubs keep its URL.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -54,7 +70,12 @@ impl Redis {
     /// not required).
     fn spawn(&mut self) -> bool {
         let spawned = Command::new("redis-server")
-            .args(["--port", "0", "--save", "", "--appendonly", "no"])
+            .args(["--port", "0", "--save", ""])
+            .args(if self.aof {
+                ["--appendonly", "yes", "--appendfsync", "always"]
+            } else {
+                ["--appendonly", "no", "--appendfsync", "everysec"]
+            })
             .arg("--unixsocket")
             .arg(self.socket())
             .args(["--unixsocketperm", "700"])

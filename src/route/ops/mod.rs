@@ -15,8 +15,10 @@ use crate::protocol::envelope::Kind;
 use crate::shared::Shared;
 
 mod history;
+mod mutes;
 mod users;
 pub use history::{history, publish_sequenced};
+pub use mutes::{mute, mutes, unmute, unmute_nowait};
 pub use users::{
     disconnect, disconnect_nowait, install_rule, local_presence, presence, remote_presence, revoke,
     subscription,

@@ -16,6 +16,9 @@ pub struct Users {
     map: HashMap<Rc<str>, UserState>,
     /// `messages_per_second` / `burst`, over every request of every connection of a user.
     rate: Rate,
+    /// Per user and namespace with `user_publishes_per_second`: publications' buckets
+    /// (kept only for users who published there; forgotten with the user).
+    publishing: HashMap<Rc<str>, Vec<(Box<str>, TokenBucket)>>,
 }
 
 struct UserState {
@@ -45,6 +48,7 @@ impl Users {
         Users {
             map: HashMap::new(),
             rate,
+            publishing: HashMap::new(),
         }
     }
 
@@ -88,7 +92,30 @@ impl Users {
         state.conns.retain(|&k| k != key);
         if state.conns.is_empty() {
             self.map.remove(user);
+            if !self.publishing.is_empty() {
+                self.publishing.remove(user);
+            }
         }
+    }
+
+    /// Takes a token from `user`'s bucket for publishing in `namespace` at `rate`, or says
+    /// how long until one is back.
+    pub fn take_publishing(
+        &mut self,
+        user: &Rc<str>,
+        namespace: &str,
+        rate: Rate,
+        now: Instant,
+    ) -> Result<(), Duration> {
+        let buckets = self.publishing.entry(user.clone()).or_default();
+        let i = match buckets.iter().position(|(ns, _)| &**ns == namespace) {
+            Some(i) => i,
+            None => {
+                buckets.push((namespace.into(), TokenBucket::full(rate, now)));
+                buckets.len() - 1
+            }
+        };
+        buckets[i].1.take(rate, now)
     }
 
     /// The slab keys of `user`'s connections on this shard.
@@ -133,6 +160,35 @@ impl Users {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn publishing_buckets_are_per_user_and_namespace_and_go_with_the_user() {
+        let now = Instant::now();
+        let mut u = Users::new(Rate::new(10, 10));
+        let alice = u.register("alice", 1, 2, now).unwrap();
+        let bob = u.register("bob", 2, 2, now).unwrap();
+        let rate = Rate::new(1, 2);
+        assert!(u.take_publishing(&alice, "chat", rate, now).is_ok());
+        assert!(u.take_publishing(&alice, "chat", rate, now).is_ok());
+        assert!(
+            u.take_publishing(&alice, "chat", rate, now).is_err(),
+            "burst of 2"
+        );
+        assert!(
+            u.take_publishing(&alice, "room", rate, now).is_ok(),
+            "another namespace"
+        );
+        assert!(
+            u.take_publishing(&bob, "chat", rate, now).is_ok(),
+            "another user"
+        );
+        u.unregister("alice", 1);
+        let alice = u.register("alice", 3, 2, now).unwrap();
+        assert!(
+            u.take_publishing(&alice, "chat", rate, now).is_ok(),
+            "a fresh bucket"
+        );
+    }
 
     #[test]
     fn connections_per_user_are_bounded_and_the_user_goes_with_the_last() {
