@@ -39,6 +39,9 @@ pub struct Shared {
     pub relay: Option<crate::route::relay_queue::RelayQueue>,
     /// `rpc` routes and the queue to the control thread (None: no backend configured).
     pub rpc: Option<crate::route::rpc_queue::RpcQueue>,
+    /// The webhook endpoints' queues (None: no `[[webhooks]]`). Shared with the rpc
+    /// breakers, which report their transitions.
+    pub webhooks: Option<Arc<crate::route::webhook_queue::Webhooks>>,
     /// This process's history epoch (without Redis, history does not outlive the process).
     pub epoch: Arc<str>,
     /// The namespaces' chat rules.
@@ -55,7 +58,8 @@ impl Shared {
             .redis_url
             .as_ref()
             .map(|_| crate::route::relay_queue::RelayQueue::new(config.relay_queue));
-        let rpc = crate::route::rpc_queue::RpcQueue::new(&config);
+        let webhooks = crate::route::webhook_queue::Webhooks::new(&config, &instance).map(Arc::new);
+        let rpc = crate::route::rpc_queue::RpcQueue::new(&config, webhooks.clone());
         let chat = crate::chat::Book::new(&config);
         Arc::new(Shared {
             chat,
@@ -74,6 +78,7 @@ impl Shared {
             metrics: crate::metrics::Metrics::new(shards),
             relay,
             rpc,
+            webhooks,
             epoch: format!("{:08x}", rand::random::<u32>()).into(),
         })
     }

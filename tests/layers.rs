@@ -27,7 +27,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &["shared", "route", "metrics", "per_ip"],
     ),
     ("shards", &["shard"]),
-    ("services", &["relay", "rpc", "control"]),
+    ("services", &["relay", "rpc", "webhooks", "control"]),
     ("hub", &["hub"]),
 ];
 

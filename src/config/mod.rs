@@ -10,7 +10,9 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 mod rpc_routes;
+mod webhooks;
 pub use rpc_routes::Routes;
+pub use webhooks::{Delivery, EventKind, Webhook};
 
 /// Environment variables named by the protocol (§8). Every top-level key `k` can also be set
 /// as `RINGHUB_<K>`; these are the ones whose names do not follow from a key.
@@ -88,6 +90,8 @@ pub struct Namespace {
     /// Every client publish is asked of `publish_proxy_url` first, which may accept it,
     /// replace its `data`, or refuse it.
     pub publish_proxy: bool,
+    /// Publications are sent to the webhook endpoints that take `publication` events.
+    pub webhook: bool,
 }
 
 /// The whole configuration. Field docs are the reference; defaults follow §8.
@@ -204,6 +208,26 @@ pub struct Config {
     /// Probe calls let through while half-open; all must succeed to close it.
     pub rpc_breaker_half_open_calls: u32,
 
+    /// Webhook endpoints (`[[webhooks]]`: `url`, `events`, `secret`).
+    pub webhooks: Vec<Webhook>,
+    /// Webhooks: how long one delivery attempt may take.
+    #[serde(deserialize_with = "duration")]
+    pub webhook_timeout: Duration,
+    /// Webhooks: attempts per event (the first included) before it is dead-lettered.
+    pub webhook_attempts: u32,
+    /// Webhooks: the first retry waits up to this long (full jitter), doubling each time...
+    #[serde(deserialize_with = "duration")]
+    pub webhook_backoff: Duration,
+    /// ...up to this.
+    #[serde(deserialize_with = "duration")]
+    pub webhook_backoff_max: Duration,
+    /// Webhooks: events waiting per endpoint before more are dropped (and counted).
+    pub webhook_queue: usize,
+    /// Webhooks: deliveries under way at once per endpoint (retries waiting included).
+    pub webhook_max_in_flight: usize,
+    /// Approximate `MAXLEN` of the dead-letter stream `<prefix>webhooks-dead` (0: not trimmed).
+    pub webhook_dead_maxlen: usize,
+
     pub namespaces: HashMap<String, Namespace>,
 }
 
@@ -262,6 +286,14 @@ impl Default for Config {
             rpc_breaker_window: 20,
             rpc_breaker_open_for: Duration::from_secs(5),
             rpc_breaker_half_open_calls: 1,
+            webhooks: Vec::new(),
+            webhook_timeout: Duration::from_secs(5),
+            webhook_attempts: 6,
+            webhook_backoff: Duration::from_millis(500),
+            webhook_backoff_max: Duration::from_secs(30),
+            webhook_queue: 10_000,
+            webhook_max_in_flight: 64,
+            webhook_dead_maxlen: 100_000,
             namespaces: HashMap::new(),
         }
     }
@@ -307,6 +339,7 @@ impl Config {
             user_publish_burst: 0,
             subscribe_proxy: false,
             publish_proxy: false,
+            webhook: false,
         };
         let ns = crate::channel::namespace_of(channel);
         self.namespaces

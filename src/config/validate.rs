@@ -79,6 +79,7 @@ impl Config {
         if self.rpc_max_in_flight == 0 {
             return Err(value_err("rpc_max_in_flight", "must be greater than zero"));
         }
+        self.validate_webhooks()?;
         crate::config::Routes::new(self)
             .map_err(|e| value_err("rpc_url / rpc_methods / *_proxy_url", e))?;
         for (name, ns) in &self.namespaces {

@@ -55,6 +55,9 @@ impl Control {
                     if shared.rpc.is_some() {
                         tokio::spawn(crate::rpc::run(shared.clone()));
                     }
+                    if shared.webhooks.is_some() {
+                        tokio::spawn(crate::webhooks::run(shared.clone()));
+                    }
                     let admin = Arc::new(admin::Admin::new(shared, store));
                     tokio::select! {
                         _ = admin::serve(listener, admin) => {}

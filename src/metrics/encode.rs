@@ -184,6 +184,9 @@ impl Collector for HubCollector {
         if let Some(rpc) = &shared.rpc {
             super::rpc::encode(&mut encoder, rpc)?;
         }
+        if let Some(hooks) = &shared.webhooks {
+            super::webhooks::encode(&mut encoder, hooks)?;
+        }
         gauge(
             &mut encoder,
             "ringhub_uptime_seconds",

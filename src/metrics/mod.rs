@@ -9,6 +9,7 @@
 
 mod encode;
 mod rpc;
+mod webhooks;
 
 use std::cell::OnceCell;
 use std::sync::atomic::{AtomicU64, Ordering};

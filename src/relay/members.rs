@@ -85,6 +85,7 @@ pub async fn apply(
         if announce {
             let kind = if c.joined { "join" } else { "leave" };
             let frame = protocol::join_leave(kind, &c.channel, &c.user, &c.info);
+            crate::route::webhook_queue::presence(shared, c.joined, &c.channel, &c.user, &c.info);
             ops::publish_frame(shared, &c.channel, frame, None, ops::Scope::Cluster);
         }
     }

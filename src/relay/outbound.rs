@@ -27,6 +27,8 @@ pub async fn publish(
     let prefix = &shared.config.redis_prefix;
     let stream = format!("{prefix}ingress.v1");
     let maxlen = shared.config.ingress_maxlen;
+    let dead = format!("{prefix}webhooks-dead");
+    let dead_maxlen = shared.config.webhook_dead_maxlen;
     let mut pipe = redis::pipe();
     let mut acks: Vec<IngressAck> = Vec::new();
     let mut changes: Vec<members::Change> = Vec::new();
@@ -56,6 +58,18 @@ pub async fn publish(
                 cmd.ignore();
                 ingress += 1;
                 acks.extend(ack);
+            }
+            Out::DeadLetter { fields } => {
+                let cmd = pipe.cmd("XADD").arg(&dead);
+                if dead_maxlen > 0 {
+                    cmd.arg("MAXLEN").arg("~").arg(dead_maxlen);
+                }
+                cmd.arg("*");
+                for (k, v) in &fields {
+                    cmd.arg(*k).arg(v);
+                }
+                cmd.ignore();
+                sent += 1;
             }
             Out::Sequence(a) => appends.push(a),
             out @ (Out::Recover { .. } | Out::History { .. }) => deferred.push(out),

@@ -69,6 +69,11 @@ pub enum Out {
         fields: Vec<(&'static str, String)>,
         ack: Option<IngressAck>,
     },
+    /// A webhook event given up after its last attempt: an entry (field/value pairs) for
+    /// the dead-letter stream `<prefix>webhooks-dead`.
+    DeadLetter {
+        fields: Vec<(&'static str, String)>,
+    },
 }
 
 /// Where the outcome of an ingress append goes: a connection's request on its shard.

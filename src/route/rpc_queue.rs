@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use hyper::Uri;
 
 use super::inbox::ConnRef;
+use super::webhook_queue::{self, Webhooks};
 use crate::breaker::{Breaker, State};
 use crate::config::{Config, Routes};
 
@@ -74,18 +75,21 @@ pub struct BackendBreaker {
     pub rejected: AtomicU64,
     /// Transitions into closed, open and half-open.
     pub transitions: [AtomicU64; 3],
+    /// Told of every transition (`rpc.breaker` events).
+    hooks: Option<Arc<Webhooks>>,
 }
 
 pub const BREAKER_STATES: [State; 3] = [State::Closed, State::Open, State::HalfOpen];
 
 impl BackendBreaker {
-    fn new(url: String, config: &Config) -> BackendBreaker {
+    fn new(url: String, config: &Config, hooks: Option<Arc<Webhooks>>) -> BackendBreaker {
         BackendBreaker {
             url,
             breaker: Mutex::new(Breaker::new(config.rpc_breaker())),
             state: AtomicU8::new(0),
             rejected: AtomicU64::new(0),
             transitions: Default::default(),
+            hooks,
         }
     }
 
@@ -129,6 +133,9 @@ impl BackendBreaker {
             }
             _ => tracing::info!(backend = %self.url, state = to.name(), "rpc breaker"),
         }
+        if let Some(hooks) = &self.hooks {
+            webhook_queue::breaker(hooks, &self.url, to.name());
+        }
     }
 }
 
@@ -162,12 +169,12 @@ pub struct RpcQueue {
 impl RpcQueue {
     /// None when no method has a backend (every `rpc` is then answered `not_found`).
     /// The config has been validated, so its URLs parse.
-    pub fn new(config: &Config) -> Option<RpcQueue> {
+    pub fn new(config: &Config, hooks: Option<Arc<Webhooks>>) -> Option<RpcQueue> {
         let routes = Routes::new(config).ok().filter(Routes::any)?;
         let (tx, rx) = tokio::sync::mpsc::channel(config.rpc_max_in_flight.max(1));
         let breakers = routes
             .backends()
-            .map(|url| BackendBreaker::new(url.to_string(), config))
+            .map(|url| BackendBreaker::new(url.to_string(), config, hooks.clone()))
             .collect();
         Some(RpcQueue {
             routes,

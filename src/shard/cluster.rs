@@ -7,6 +7,7 @@
 use super::core::Core;
 use crate::protocol::{self, ErrorCode, Request};
 use crate::route::relay_queue::{IngressAck, Out};
+use crate::route::webhook_queue;
 
 /// Longest event name.
 const MAX_EVENT: usize = 128;
@@ -129,8 +130,10 @@ impl Core {
         }
     }
 
-    /// `session.started` / `session.ended`, fire and forget (counted when dropped).
+    /// `session.started` / `session.ended`, to the ingress stream and the webhooks, fire
+    /// and forget (counted when dropped).
     pub(super) fn session_event(&self, key: usize, started: bool) {
+        self.session_webhook(key, started);
         let Some(relay) = &self.shared.relay else {
             return;
         };
@@ -157,6 +160,23 @@ impl Core {
             .map_or_else(|| format!("{:x}", conn.id), str::to_string);
         self.enrich(key, &mut fields, correlation);
         relay.push(Out::Ingress { fields, ack: None });
+    }
+
+    fn session_webhook(&self, key: usize, started: bool) {
+        if self.shared.webhooks.is_none() {
+            return;
+        }
+        let conn = &self.conns[key];
+        let id = format!("{:x}", conn.id);
+        let session = webhook_queue::Session {
+            user: conn.phase.session().map_or("", |s| &*s.user),
+            conn: &id,
+            client: conn.client.as_deref().unwrap_or(""),
+            correlation_id: conn.cause.as_deref().unwrap_or(&id),
+            duration_ms: (!started).then(|| conn.accepted_at.elapsed().as_millis() as u64),
+            code: (!started).then(|| conn.close_code.unwrap_or(1006)),
+        };
+        webhook_queue::session(&self.shared, started, &session);
     }
 
     /// A user's first (or last) connection on this instance joined (or left) a channel: the

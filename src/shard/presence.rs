@@ -15,6 +15,7 @@ use super::core::Core;
 use super::state::{Pending, TimerKind};
 use crate::protocol::{self, ErrorCode, PresenceUser, Status};
 use crate::route::inbox::{PartTo, ShardMsg};
+use crate::route::webhook_queue;
 
 /// How long a presence query waits for the other shards.
 pub const PRESENCE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -44,6 +45,7 @@ impl Core {
         let joined = self.presence.add(channel, &user, info, status);
         if let (Some(info), true) = (joined, self.shared.config.namespace(channel).join_leave) {
             if !self.relay_transition(channel, &user, &info, true) {
+                webhook_queue::presence(&self.shared, true, channel, &user, &info);
                 self.publish(channel, || {
                     protocol::join_leave("join", channel, &user, &info)
                 });
@@ -59,6 +61,7 @@ impl Core {
         if self.shared.config.namespace(channel).join_leave
             && !self.relay_transition(channel, user, &info, false)
         {
+            webhook_queue::presence(&self.shared, false, channel, user, &info);
             self.publish(channel, || {
                 protocol::join_leave("leave", channel, user, &info)
             });

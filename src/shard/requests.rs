@@ -233,6 +233,7 @@ impl Core {
         data: &str,
     ) {
         let from = &session.user;
+        crate::route::webhook_queue::publication(&self.shared, ch, data, Some(from));
         if self.shared.config.keeps_history(ch) {
             let ack = id.map(|id| {
                 AckTo::Conn(ConnRef {

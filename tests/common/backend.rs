@@ -1,5 +1,6 @@
-//! A real HTTP/1.1 backend on a loopback port, for `rpc`: it reads each request (keep-alive,
-//! `Content-Length` bodies), keeps its JSON, and answers what the test's handler says.
+//! A real HTTP/1.1 backend on a loopback port, for `rpc` and webhooks: it reads each
+//! request (keep-alive, `Content-Length` bodies), keeps its JSON, and answers what the
+//! test's handler says.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -128,8 +129,9 @@ fn serve(
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
             return;
         }
+        // rpc calls go to `/rpc`, webhooks to the test's own path.
         assert!(
-            line.starts_with("POST /rpc HTTP/1.1"),
+            line.starts_with("POST /") && line.ends_with("HTTP/1.1\r\n"),
             "request line {line:?}"
         );
         loop {

@@ -17,6 +17,7 @@ pub async fn publish_sequenced(
     stamp: Option<Instant>,
 ) -> Result<u64, OpError> {
     check_channel(channel)?;
+    crate::route::webhook_queue::publication(shared, channel, data.get(), None);
     let (tx, rx) = tokio::sync::oneshot::channel();
     let ack = Some(AckTo::Control(tx));
     let _ = crate::route::sequence(shared, None, channel, data.get(), None, ack, stamp);

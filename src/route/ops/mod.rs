@@ -98,6 +98,10 @@ pub fn publish(
     scope: Scope,
 ) -> Result<(), OpError> {
     check_channel(channel)?;
+    if scope == Scope::Cluster {
+        // Egress to every instance (`Scope::Local`) would be reported by each of them.
+        super::webhook_queue::publication(shared, channel, data.get(), None);
+    }
     if shared.config.keeps_history(channel) {
         // `here` is None: the sequencer is never handed back to a service.
         let _ = super::sequence(shared, None, channel, data.get(), None, None, stamp);
