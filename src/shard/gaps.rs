@@ -92,7 +92,7 @@ impl Core {
             _ if epoch.is_empty() => Answer::Unavailable,
             // Where a channel stands that had no known position.
             None => return self.joined(channel, epoch, top),
-            Some(true) => Answer::Kept(frames),
+            Some(true) => Answer::Kept { frames, top },
             Some(false) => Answer::Lost,
         };
         let unavailable = matches!(answer, Answer::Unavailable);

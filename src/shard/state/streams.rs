@@ -78,8 +78,9 @@ pub enum Joined {
 pub enum Answer {
     /// Nothing could be asked (the sequencer is away): try again later.
     Unavailable,
-    /// What followed `after`, all of it still kept in the same epoch.
-    Kept(Vec<(u64, Bytes)>),
+    /// What followed `after`, all of it still kept in the same epoch, up to the channel's
+    /// `top` when the sequencer answered.
+    Kept { frames: Vec<(u64, Bytes)>, top: u64 },
     /// Not all kept any more, or the epoch changed.
     Lost,
 }
@@ -174,10 +175,17 @@ impl Streams {
                 self.streams.remove(channel);
                 return Resolved::Lost;
             }
-            Answer::Kept(frames) => frames,
+            Answer::Kept { frames, top } => (frames, top),
         };
+        let (recovered, top) = recovered;
         let mut frames = Vec::with_capacity(recovered.len() + s.held.len());
         for (offset, frame) in recovered.into_iter().chain(std::mem::take(&mut s.held)) {
+            if offset > top {
+                // Everything that arrived before the answer was sequenced before it: an
+                // offset past the sequencer's top was not made by it (garbage on the
+                // channel's topic). Dropped, or it would be asked about for ever.
+                continue;
+            }
             if offset == s.last + 1 {
                 s.last = offset;
                 frames.push((offset, frame));
@@ -265,7 +273,13 @@ mod tests {
         assert_eq!(s.admit("h:1", 6, &f(6)), Admit::Behind { ask });
         assert_eq!(s.admit("h:1", 2, &f(2)), Admit::Duplicate, "asked already");
         // Same epoch, nothing new: a duplicate after all.
-        let done = s.answer("h:1", Answer::Kept(Vec::new()));
+        let done = s.answer(
+            "h:1",
+            Answer::Kept {
+                frames: Vec::new(),
+                top: 5,
+            },
+        );
         assert!(matches!(done, Resolved::Deliver { ask: None, .. }));
         assert_eq!(s.admit("h:1", 7, &f(7)), Admit::Deliver);
     }
@@ -281,7 +295,13 @@ mod tests {
         assert_eq!(s.admit("h:1", 9, &f(9)), Admit::Held { ask: None });
         // The answer holds 6..=9 (8 and 9 arrived live meanwhile).
         let kept = (6..=9).map(|o| (o, f(o))).collect();
-        let done = s.answer("h:1", Answer::Kept(kept));
+        let done = s.answer(
+            "h:1",
+            Answer::Kept {
+                frames: kept,
+                top: 9,
+            },
+        );
         let expect: Vec<_> = (6..=9).map(|o| (o, f(o))).collect();
         assert_eq!(
             done,
@@ -316,6 +336,26 @@ mod tests {
     }
 
     #[test]
+    fn an_offset_past_the_sequencers_top_is_dropped_not_asked_about_for_ever() {
+        let mut s = known(5);
+        assert!(matches!(
+            s.admit("h:1", 1 << 40, &f(0)),
+            Admit::Held { ask: Some(_) }
+        ));
+        let kept = Answer::Kept {
+            frames: Vec::new(),
+            top: 5,
+        };
+        let done = s.answer("h:1", kept);
+        let expect = Resolved::Deliver {
+            frames: Vec::new(),
+            ask: None,
+        };
+        assert_eq!(done, expect);
+        assert_eq!(s.admit("h:1", 6, &f(6)), Admit::Deliver);
+    }
+
+    #[test]
     fn retry_asks_only_the_stalled() {
         let mut s = known(5);
         s.joined(&"h:2".into(), &"e1".into(), 0);
@@ -342,7 +382,13 @@ mod tests {
         assert_eq!(asks.len(), 1);
         assert_eq!(&*asks[0].0, "h:1");
         // Nothing was missed: the stream is live again with nothing to hand out.
-        let done = s.answer("h:1", Answer::Kept(Vec::new()));
+        let done = s.answer(
+            "h:1",
+            Answer::Kept {
+                frames: Vec::new(),
+                top: 6,
+            },
+        );
         assert_eq!(
             done,
             Resolved::Deliver {
