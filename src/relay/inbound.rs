@@ -43,7 +43,7 @@ pub fn handle(shared: &Arc<Shared>, msg: &redis::Msg) {
     let cause = (!e.cause.is_empty()).then(|| Arc::<str>::from(e.cause));
     match e.kind {
         Kind::Message => {
-            let offset = offset_of(e.payload);
+            let offset = envelope::message_offset(e.payload);
             let frame = frame::encode(Opcode::Text, e.payload);
             crate::route::deliver(shared, None, e.target, &frame, offset, None);
         }
@@ -101,31 +101,5 @@ pub fn handle(shared: &Arc<Shared>, msg: &redis::Msg) {
             presence::answer_query(shared, e.origin, e.target, &query);
         }
         Kind::PresenceAnswer => presence::take_answer(shared, e.target, e.payload),
-    }
-}
-
-/// The offset of a sequenced publication: its JSON ends with `,"offset":N}`.
-fn offset_of(json: &[u8]) -> Option<u64> {
-    let body = json.strip_suffix(b"}")?;
-    let at = body.len() - body.iter().rev().take_while(|b| b.is_ascii_digit()).count();
-    let digits = std::str::from_utf8(&body[at..]).ok()?;
-    body[..at]
-        .ends_with(br#","offset":"#)
-        .then(|| digits.parse().ok())?
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn offsets_from_the_tail() {
-        assert_eq!(
-            super::offset_of(br#"{"type":"message","data":1,"offset":42}"#),
-            Some(42)
-        );
-        assert_eq!(
-            super::offset_of(br#"{"type":"message","data":{"offset":42}}"#),
-            None
-        );
-        assert_eq!(super::offset_of(br#"{"type":"message","data":[1]}"#), None);
     }
 }
