@@ -37,7 +37,7 @@ fuzz_target!(|data: &[u8]| {
             check(&e, limits);
             events += 1;
             // Stop now and then, as a closing connection does, to leave bytes pending.
-            if events % 7 == 0 {
+            if events.is_multiple_of(7) {
                 Flow::Stop
             } else {
                 Flow::Continue
