@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: unit and integration tests (against real sockets, on both the
-# io_uring and epoll drivers), then the Autobahn|Testsuite fuzzing client (cases 1-10)
-# against the hub's testing echo endpoint, on both drivers. Between the two, the deployment
-# checks (scripts/check-deploy.sh: hadolint, kubectl kustomize, kubernetes-validate).
+# io_uring and epoll drivers), the cargo-fuzz targets for FUZZ_SECONDS each (default 60,
+# scripts/fuzz.sh), then the Autobahn|Testsuite fuzzing client (cases 1-10) against the
+# hub's testing echo endpoint, on both drivers. Between the two, the deployment checks
+# (scripts/check-deploy.sh: hadolint, kubectl kustomize, kubernetes-validate).
 #
 # Installs redis-server when it is missing and sets RINGHUB_REQUIRE_REDIS=1, so that tests
 # needing Redis fail loudly instead of skipping.
@@ -23,6 +24,9 @@ cargo test --workspace --locked
 
 # The TypeScript SDK: unit tests, and end-to-end tests in headless Chromium against the hub.
 ./scripts/sdk-test.sh
+
+# The parsers of untrusted bytes under libFuzzer, a bounded time each (docs/fuzzing.md).
+./scripts/fuzz.sh
 
 # The Dockerfile and the Kubernetes manifests (hadolint, kubectl kustomize, kubernetes-validate).
 ./scripts/check-deploy.sh

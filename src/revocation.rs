@@ -67,7 +67,7 @@ impl Rule {
     pub fn once_seen(&self, seen_exp: Option<u64>, leeway: u64) -> Rule {
         let mut r = self.clone();
         if let (Rule::Jti { until, .. }, Some(exp)) = (&mut r, seen_exp) {
-            *until = (*until).min(exp + leeway);
+            *until = (*until).min(exp.saturating_add(leeway));
         }
         r
     }
@@ -110,7 +110,7 @@ impl Revocations {
         if let Some(jti) = id.jti.as_deref() {
             if let Some(until) = self.jti.get_mut(jti) {
                 if *until > now {
-                    *until = (*until).min(id.expires_at + leeway);
+                    *until = (*until).min(id.expires_at.saturating_add(leeway));
                     return true;
                 }
             }
@@ -196,6 +196,18 @@ mod tests {
         };
         assert_eq!(jti.once_seen(Some(500), 5).until(), 505);
         assert_eq!(jti.once_seen(None, 5).until(), 10_000);
+    }
+
+    #[test]
+    fn a_token_expiring_at_the_end_of_time_does_not_overflow() {
+        let mut r = Revocations::default();
+        let rule = Rule::Jti {
+            jti: "far".into(),
+            until: 10_000,
+        };
+        r.insert(&rule, 100);
+        assert!(r.check(&id("u", Some("far"), None, u64::MAX), 100, 5));
+        assert_eq!(rule.once_seen(Some(u64::MAX), 5).until(), 10_000);
     }
 
     #[test]

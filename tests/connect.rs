@@ -19,6 +19,7 @@ both_drivers!(
     client_kind_and_pipelined_frames,
     incomplete_head_is_dropped_after_handshake_timeout,
     per_ip_rate_and_count_answer_429,
+    a_token_expiring_in_the_far_future_is_served,
 );
 
 fn expect_429(addr: std::net::SocketAddr, user: &str) -> u64 {
@@ -296,4 +297,14 @@ fn client_kind_and_pipelined_frames(driver: Driver) {
     assert!(text.starts_with("HTTP/1.1 101"));
     assert!(text.contains(r#""type":"welcome""#));
     assert!(text.find("welcome") < text.find(r#""id":77"#));
+}
+
+/// A token whose `exp` is so far ahead that it overflows in milliseconds (found auditing the
+/// timers: `exp * 1000` panicked the shard in debug builds, and wrapped in release).
+fn a_token_expiring_in_the_far_future_is_served(driver: Driver) {
+    let hub = start_default(driver);
+    let far = token_with("far", &["chat:*"], &[], 20_000_000_000_000_000);
+    let (mut c, _) = connect_token(hub.addr, &far);
+    c.send(json!({"id": 1, "type": "ping"}));
+    assert_eq!(c.recv()["type"], "pong");
 }

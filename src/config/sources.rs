@@ -4,7 +4,7 @@
 //! each as its field's type, so no list of names is kept here beside the struct.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -34,16 +34,45 @@ impl Config {
         vars: impl IntoIterator<Item = (String, String)>,
         flags: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        let mut vars: Vec<(String, String)> = vars.into_iter().collect();
-        vars.sort();
+        let vars: Vec<(String, String)> = vars.into_iter().collect();
         let file = file.or_else(|| {
             let config = vars.iter().find(|(name, _)| name == env::CONFIG);
             config.map(|(_, path)| PathBuf::from(path))
         });
+        let file = match file {
+            Some(path) => Some((read_file(&path)?, path)),
+            None => None,
+        };
+        Config::fold(file, vars, flags)
+    }
+
+    /// [`Config::load_with_flags`] on a file's text already read (`path` only names it in
+    /// errors): the same fold, without the file system. `RINGHUB_CONFIG` among `vars` is
+    /// ignored here. The fuzz target `config` enters here, then calls [`Config::validate`]
+    /// as `main` does.
+    pub fn from_text(
+        path: &Path,
+        text: &str,
+        vars: impl IntoIterator<Item = (String, String)>,
+        flags: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let table = parse_file(path, text)?;
+        Config::fold(Some((table, path.to_path_buf())), vars, flags)
+    }
+
+    /// Folds the file's table, then the variables (sorted, so the result does not depend on
+    /// the environment's order), then the flags, and deserializes the result.
+    fn fold(
+        file: Option<(toml::Table, PathBuf)>,
+        vars: impl IntoIterator<Item = (String, String)>,
+        flags: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut vars: Vec<(String, String)> = vars.into_iter().collect();
+        vars.sort();
         let mut table = toml::Table::new();
         let mut origins = HashMap::new();
-        if let Some(path) = file {
-            table = read_file(&path)?;
+        if let Some((file, path)) = file {
+            table = file;
             for key in table.keys() {
                 origins.insert(key.clone(), Origin::File(path.clone()));
             }
@@ -68,13 +97,17 @@ impl Config {
     }
 }
 
-fn read_file(path: &PathBuf) -> Result<toml::Table, ConfigError> {
+fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.clone(),
+        path: path.to_path_buf(),
         source,
     })?;
-    toml::from_str(&text).map_err(|e| ConfigError::Parse {
-        path: path.clone(),
+    parse_file(path, &text)
+}
+
+fn parse_file(path: &Path, text: &str) -> Result<toml::Table, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
         message: e.message().replace('\n', " "),
     })
 }

@@ -108,6 +108,22 @@ fn file_then_variables_then_flags() {
 }
 
 #[test]
+fn from_text_folds_like_a_file() {
+    let text = "shards = 2\nping_interval = \"3s\"\n[namespaces.chat]\npublic = true\n";
+    let path = std::path::Path::new("fuzz.toml");
+    let vars = vars_of(&[("RINGHUB_SHARDS", "3"), ("RINGHUB_CONFIG", "/nonexistent")]);
+    let c = Config::from_text(path, text, vars, []).unwrap();
+    assert_eq!(c.shards, 3);
+    assert_eq!(c.ping_interval, Duration::from_secs(3));
+    assert!(c.namespace("chat:1").public);
+    let err = Config::from_text(path, "shards = [", [], []).unwrap_err();
+    assert!(
+        err.to_string().starts_with("invalid config file fuzz.toml"),
+        "{err}"
+    );
+}
+
+#[test]
 fn errors_name_the_file_variable_or_flag() {
     let file = TempToml::new("nested", "[namespaces.chat]\nhistory_ttl = \"soon\"\n");
     let err = Config::load(Some(file.0.clone()), [])

@@ -139,6 +139,17 @@ pub fn decode(bytes: &[u8]) -> Option<Envelope<'_>> {
     })
 }
 
+/// The offset of a sequenced publication, from a `Message` payload: its JSON ends with
+/// `,"offset":N}` (`protocol::message_at`).
+pub fn message_offset(json: &[u8]) -> Option<u64> {
+    let body = json.strip_suffix(b"}")?;
+    let at = body.len() - body.iter().rev().take_while(|b| b.is_ascii_digit()).count();
+    let digits = std::str::from_utf8(&body[at..]).ok()?;
+    body[..at]
+        .ends_with(br#","offset":"#)
+        .then(|| digits.parse().ok())?
+}
+
 fn short_str(b: &[u8]) -> Option<(&str, &[u8])> {
     let (&len, rest) = b.split_first()?;
     let len = len as usize;
@@ -174,6 +185,17 @@ mod tests {
         );
         let b = encode(Kind::Direct, "i", "", "user\nwith newline", b"");
         assert_eq!(decode(&b).unwrap().target, "user\nwith newline");
+    }
+
+    #[test]
+    fn offsets_from_the_tail() {
+        let offset = |json: &[u8]| message_offset(json);
+        assert_eq!(
+            offset(br#"{"type":"message","data":1,"offset":42}"#),
+            Some(42)
+        );
+        assert_eq!(offset(br#"{"type":"message","data":{"offset":42}}"#), None);
+        assert_eq!(offset(br#"{"type":"message","data":[1]}"#), None);
     }
 
     #[test]

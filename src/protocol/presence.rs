@@ -12,7 +12,8 @@ pub fn merge_presence(users: Vec<PresenceUser>) -> Vec<PresenceUser> {
     for u in users {
         match at.get(&u.user) {
             Some(&i) => {
-                out[i].conns += u.conns;
+                // The counts of other instances come from Redis: never trust them to fit.
+                out[i].conns = out[i].conns.saturating_add(u.conns);
                 if u.status == Status::Online {
                     out[i].status = Status::Online;
                 }
@@ -24,4 +25,26 @@ pub fn merge_presence(users: Vec<PresenceUser>) -> Vec<PresenceUser> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(conns: u32, status: Status) -> PresenceUser {
+        PresenceUser {
+            user: "u".into(),
+            conns,
+            status,
+            info: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn parts_add_up_and_online_wins_without_overflowing() {
+        let merged = merge_presence(vec![user(u32::MAX, Status::Away), user(2, Status::Online)]);
+        assert_eq!(merged.len(), 1);
+        assert_eq!(merged[0].conns, u32::MAX);
+        assert_eq!(merged[0].status, Status::Online);
+    }
 }

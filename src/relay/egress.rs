@@ -1,7 +1,7 @@
 //! Backends' operations through Redis (docs/protocol.md §7): JSON on `<prefix>egress` (every
 //! instance applies it to its own connections) or `<prefix>egress.<instance>` (that
 //! instance acts as if the server API had been called on it, reaching the whole cluster).
-//! Malformed messages are logged and counted, never fatal.
+//! Malformed messages are counted and logged (rarely: `malformed`), never fatal.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -62,9 +62,6 @@ pub fn handle(shared: &Arc<Shared>, payload: &[u8], targeted: bool) {
         Ok(()) => {
             relay.stats.egress.fetch_add(1, Ordering::Relaxed);
         }
-        Err(e) => {
-            relay.stats.egress_malformed.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(error = %e, bytes = payload.len(), "egress: message ignored");
-        }
+        Err(e) => super::malformed::egress(shared, payload.len(), &e),
     }
 }

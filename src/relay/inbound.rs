@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::{egress, presence};
+use super::{egress, malformed, presence};
 use crate::protocol::envelope::{self, Kind};
 use crate::revocation::Rule;
 use crate::route::inbox::ShardMsg;
@@ -29,21 +29,21 @@ pub fn handle(shared: &Arc<Shared>, msg: &redis::Msg) {
         return egress::handle(shared, payload, true);
     }
     let Some(e) = envelope::decode(payload) else {
-        relay.stats.malformed.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(
-            topic,
-            bytes = payload.len(),
-            "relay: malformed message ignored"
-        );
-        return;
+        return malformed::relay(shared, topic, payload.len(), "not a relay envelope");
     };
     if e.origin == shared.instance {
         return;
     }
+    // What goes to clients as a text frame must be one: UTF-8, and (not parsed, for speed)
+    // shaped as the JSON object every instance writes.
+    let frames = matches!(e.kind, Kind::Message | Kind::Direct | Kind::BroadcastAll);
+    if frames && !json_object_text(e.payload) {
+        return malformed::relay(shared, topic, payload.len(), "payload is not a JSON object");
+    }
     let cause = (!e.cause.is_empty()).then(|| Arc::<str>::from(e.cause));
     match e.kind {
         Kind::Message => {
-            let offset = offset_of(e.payload);
+            let offset = envelope::message_offset(e.payload);
             let frame = frame::encode(Opcode::Text, e.payload);
             crate::route::deliver(shared, None, e.target, &frame, offset, None);
         }
@@ -76,14 +76,11 @@ pub fn handle(shared: &Arc<Shared>, msg: &redis::Msg) {
         ),
         Kind::Revoke => match serde_json::from_slice::<Rule>(e.payload) {
             Ok(rule) => ops::install_rule(shared, rule),
-            Err(_) => {
-                relay.stats.malformed.fetch_add(1, Ordering::Relaxed);
-            }
+            Err(_) => malformed::relay(shared, topic, payload.len(), "bad revocation rule"),
         },
         Kind::Subscribe | Kind::Unsubscribe => {
             let Ok(channel) = std::str::from_utf8(e.payload) else {
-                relay.stats.malformed.fetch_add(1, Ordering::Relaxed);
-                return;
+                return malformed::relay(shared, topic, payload.len(), "channel is not UTF-8");
             };
             shared.send(
                 shared.shard_of(e.target),
@@ -116,28 +113,9 @@ pub fn handle(shared: &Arc<Shared>, msg: &redis::Msg) {
     }
 }
 
-/// The offset of a sequenced publication: its JSON ends with `,"offset":N}`.
-fn offset_of(json: &[u8]) -> Option<u64> {
-    let body = json.strip_suffix(b"}")?;
-    let at = body.len() - body.iter().rev().take_while(|b| b.is_ascii_digit()).count();
-    let digits = std::str::from_utf8(&body[at..]).ok()?;
-    body[..at]
-        .ends_with(br#","offset":"#)
-        .then(|| digits.parse().ok())?
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn offsets_from_the_tail() {
-        assert_eq!(
-            super::offset_of(br#"{"type":"message","data":1,"offset":42}"#),
-            Some(42)
-        );
-        assert_eq!(
-            super::offset_of(br#"{"type":"message","data":{"offset":42}}"#),
-            None
-        );
-        assert_eq!(super::offset_of(br#"{"type":"message","data":[1]}"#), None);
-    }
+/// UTF-8 text from `{` to `}`: what a relayed frame's JSON looks like from outside.
+fn json_object_text(payload: &[u8]) -> bool {
+    payload.first() == Some(&b'{')
+        && payload.last() == Some(&b'}')
+        && std::str::from_utf8(payload).is_ok()
 }

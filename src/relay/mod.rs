@@ -29,6 +29,7 @@ mod egress;
 pub mod history;
 mod inbound;
 mod link;
+mod malformed;
 mod members;
 mod outbound;
 pub mod presence;

@@ -3,7 +3,6 @@
 //! instance gathers its shards' parts and answers on `reply.<asker>` (`answer_query`); the
 //! answers are handed to the asker's waiting query (`take_answer`).
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -56,8 +55,8 @@ pub fn take_answer(shared: &Shared, query: &str, payload: &[u8]) {
     let users = match decode_users(payload) {
         Some(u) => u,
         None => {
-            handle.stats.malformed.fetch_add(1, Ordering::Relaxed);
-            return;
+            let topic = "reply";
+            return super::malformed::relay(shared, topic, payload.len(), "bad presence answer");
         }
     };
     handle.queries.answer(query, users);

@@ -14,6 +14,9 @@ use crate::protocol;
 /// An empty, final, unmasked ping frame: the same bytes for every connection.
 const PING: &[u8] = &[0x89, 0x00];
 
+/// The farthest a timer is scheduled: a century, well inside `Instant`'s range.
+const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 impl Core {
     /// Schedules `expiring` and the expiry close for the connection's current token.
     pub(super) fn schedule_expiry(&mut self, key: usize) {
@@ -22,7 +25,7 @@ impl Core {
         };
         // In milliseconds: whole seconds would lose up to one of the refresh window.
         let now = crate::auth::unix_ms();
-        let exp = identity.expires_at * 1000;
+        let exp = identity.expires_at.saturating_mul(1000);
         let window = self.shared.config.refresh_window.as_millis() as u64;
         let warn_at = exp.saturating_sub(window).max(now);
         self.schedule(
@@ -40,8 +43,9 @@ impl Core {
     /// Schedules a timer for a connection.
     pub(super) fn schedule(&mut self, key: usize, after: Duration, kind: TimerKind) {
         let conn = self.conns[key].id;
-        self.timers
-            .schedule(Instant::now() + after, Timer { key, conn, kind });
+        // A token's `exp` may lie centuries ahead: `Instant + Duration` would overflow.
+        let at = Instant::now() + after.min(FAR);
+        self.timers.schedule(at, Timer { key, conn, kind });
     }
 
     pub fn on_timer(&mut self, t: Timer) {
@@ -88,7 +92,7 @@ impl Core {
             }
             (TimerKind::Expiring | TimerKind::Expiry, Stage::Open) => {
                 let exp_s = conn.phase.open().map_or(0, |s| s.identity.expires_at);
-                let exp = exp_s * 1000;
+                let exp = exp_s.saturating_mul(1000);
                 let now = crate::auth::unix_ms();
                 // A timer left over from before a refresh finds a later `exp`: ignore it.
                 // (Timers fire at or a tick after their time; `SLACK` covers the tick.)
