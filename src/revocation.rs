@@ -67,7 +67,7 @@ impl Rule {
     pub fn once_seen(&self, seen_exp: Option<u64>, leeway: u64) -> Rule {
         let mut r = self.clone();
         if let (Rule::Jti { until, .. }, Some(exp)) = (&mut r, seen_exp) {
-            *until = (*until).min(exp + leeway);
+            *until = (*until).min(exp.saturating_add(leeway));
         }
         r
     }
@@ -110,7 +110,7 @@ impl Revocations {
         if let Some(jti) = id.jti.as_deref() {
             if let Some(until) = self.jti.get_mut(jti) {
                 if *until > now {
-                    *until = (*until).min(id.expires_at + leeway);
+                    *until = (*until).min(id.expires_at.saturating_add(leeway));
                     return true;
                 }
             }

@@ -209,9 +209,9 @@ async fn revoke(admin: &Admin, b: Revoke, cause: Option<Arc<str>>) -> Result<Ans
             ..
         } if !jti.is_empty() && jti.len() <= 256 => Rule::Jti {
             jti: jti.into(),
-            until: b
-                .exp
-                .map_or(now + ttl, |exp| exp + shared.config.jwt_leeway.as_secs()),
+            until: b.exp.map_or(now.saturating_add(ttl), |exp| {
+                exp.saturating_add(shared.config.jwt_leeway.as_secs())
+            }),
         },
         Revoke {
             jti: None,
@@ -221,7 +221,7 @@ async fn revoke(admin: &Admin, b: Revoke, cause: Option<Arc<str>>) -> Result<Ans
         } if (1..=128).contains(&user.len()) => Rule::User {
             user: user.into(),
             issued_before: before,
-            until: before.max(now) + ttl,
+            until: before.max(now).saturating_add(ttl),
         },
         _ => {
             return Err(Answer::error(
