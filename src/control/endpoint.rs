@@ -118,6 +118,16 @@ impl Endpoint {
         }
     }
 
+    /// The `Allow` header of a 405 on its path: every method the path takes.
+    pub fn allow(self) -> &'static str {
+        match self {
+            Endpoint::Mute | Endpoint::Unmute | Endpoint::Mutes => "GET, POST, DELETE",
+            e if e.method() == Method::GET => "GET",
+            e if e.method() == Method::DELETE => "DELETE",
+            _ => "POST",
+        }
+    }
+
     /// A server API endpoint: it needs a key, is logged, and is always counted.
     pub fn is_api(self) -> bool {
         !matches!(self, Endpoint::Health | Endpoint::Ready | Endpoint::Metrics)
@@ -176,6 +186,8 @@ mod tests {
             Ok(Endpoint::Mutes)
         );
         assert!(Endpoint::parse(&Method::PUT, "/api/mute").is_err());
+        assert_eq!(Endpoint::Mute.allow(), "GET, POST, DELETE");
+        assert_eq!(Endpoint::Info.allow(), "GET");
         assert!(!Endpoint::Metrics.is_api());
         assert!(Endpoint::Presence.is_api());
         assert_eq!(Endpoint::Unsubscribe.label(), "api_unsubscribe");
