@@ -6,10 +6,10 @@
 # dashboard panel's and every rule's PromQL is evaluated through Prometheus's HTTP API
 # (scripts/observability_check.py). Installs Debian's prometheus package when missing.
 #
-# Uses the ringhub binary of the last `cargo build` ($CARGO_TARGET_DIR or target/).
+# Uses the ringhub binary of the last `cargo build` ($CARGO_TARGET_DIR or target/), or $RINGHUB_BIN.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN="${CARGO_TARGET_DIR:-target}/debug/ringhub"
+BIN="${RINGHUB_BIN:-${CARGO_TARGET_DIR:-target}/debug/ringhub}"
 [ -x "$BIN" ] || { echo "observability-test.sh: $BIN is missing: cargo build first" >&2; exit 1; }
 
 if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
