@@ -38,7 +38,8 @@ KEY="observability-key"
 SECRET="observability-secret"
 DIGEST=$(printf %s "$KEY" | sha256sum | cut -d' ' -f1)
 
-# Starts a hub with the given extra settings; prints "public@admin" once it is ready.
+# Starts a hub with the given extra settings and waits for it; sets HUB to "public@admin".
+# (Not through $(..): the pid must reach PIDS in this shell, for the cleanup.)
 start_hub() {
   local name=$1; shift
   env -i PATH="$PATH" RINGHUB_LISTEN=127.0.0.1:0 RINGHUB_ADMIN_LISTEN=127.0.0.1:0 \
@@ -52,7 +53,7 @@ start_hub() {
       local addr admin
       addr=$(sed -n 's/.*ringhub ready addr=\([0-9.:]*\).*/\1/p' <<<"$line")
       admin=$(sed -n 's/.* admin=\([0-9.:]*\).*/\1/p' <<<"$line")
-      echo "$addr@$admin"
+      HUB="$addr@$admin"
       return 0
     fi
     sleep 0.1
@@ -65,11 +66,13 @@ redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no >"$
 PIDS+=($!)
 for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
 
-ALONE=$(start_hub "obs-alone")
+start_hub "obs-alone"
+ALONE=$HUB
 # The rpc backend is a closed port: the rpc and breaker series exist whether or not calls
 # are made.
-CLUSTER=$(start_hub "obs-redis" RINGHUB_REDIS_URL="redis://127.0.0.1:$REDIS_PORT" \
-  RINGHUB_RPC_URL="http://127.0.0.1:9/rpc")
+start_hub "obs-redis" RINGHUB_REDIS_URL="redis://127.0.0.1:$REDIS_PORT" \
+  RINGHUB_RPC_URL="http://127.0.0.1:9/rpc"
+CLUSTER=$HUB
 
 PROM_PORT=$(free_port)
 cat >"$TMP/prometheus.yml" <<YAML
