@@ -31,6 +31,12 @@ cargo test --workspace --locked
 # The Dockerfile and the Kubernetes manifests (hadolint, kubectl kustomize, kubernetes-validate).
 ./scripts/check-deploy.sh
 
+# The Grafana dashboard and the alerting rules against a real Prometheus scraping real hubs.
+./scripts/observability-test.sh
+
+# Schemathesis against a running hub, from the admin port's OpenAPI document.
+./scripts/openapi-test.sh
+
 AUTOBAHN="../shared/tools/autobahn/run.sh"
 if [ ! -x "$AUTOBAHN" ]; then
   if [ "${CI:-}" = true ]; then

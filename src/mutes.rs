@@ -28,8 +28,11 @@ pub struct Mute {
 impl Mute {
     /// A mute names one user and exactly one of a channel pattern and a namespace.
     pub fn valid(&self) -> bool {
-        let named = |s: &Option<Arc<str>>| s.as_ref().is_some_and(|s| (1..=255).contains(&s.len()));
-        (1..=128).contains(&self.user.len()) && (named(&self.channel) != named(&self.namespace))
+        let scope = match (&self.channel, &self.namespace) {
+            (Some(s), None) | (None, Some(s)) => s,
+            _ => return false,
+        };
+        (1..=128).contains(&self.user.len()) && (1..=255).contains(&scope.len())
     }
 
     /// What it covers, as one string: `channel:<pattern>` or `namespace:<name>` (the key of
@@ -128,6 +131,8 @@ mod tests {
         assert!(mute(None, Some("chat"), Some(9)).valid());
         assert!(!mute(None, None, None).valid());
         assert!(!mute(Some("chat:1"), Some("chat"), None).valid());
+        let long = "n".repeat(256);
+        assert!(!mute(Some("chat:1"), Some(&long), None).valid());
     }
 
     #[test]

@@ -132,10 +132,10 @@ async fn route(
             return (None, Answer::error(404, "not_found", "no such endpoint"));
         }
         Err(Misrouted::Method(e)) => {
-            let allowed = e.method();
+            let allowed = e.allow();
             let msg = format!("{path} takes {allowed}");
-            let answer = Answer::error(405, "method_not_allowed", &msg)
-                .with_header("allow", allowed.as_str());
+            let answer =
+                Answer::error(405, "method_not_allowed", &msg).with_header("allow", allowed);
             return (Some(e), answer);
         }
     };

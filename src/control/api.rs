@@ -194,6 +194,7 @@ async fn run(
         Endpoint::Mute => super::mutes::mute(admin, parse(body)?, cause).await?,
         Endpoint::Unmute => super::mutes::unmute(admin, parse(body)?, cause).await?,
         Endpoint::Mutes => super::mutes::list(admin, query).await?,
+        Endpoint::OpenApi => super::openapi::answer(),
     })
 }
 

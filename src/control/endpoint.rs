@@ -3,7 +3,7 @@
 
 use hyper::Method;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Endpoint {
     Health,
     Ready,
@@ -25,6 +25,8 @@ pub enum Endpoint {
     Mute,
     Unmute,
     Mutes,
+    /// `/api/openapi.json`: this port's OpenAPI document (`src/control/openapi.json`).
+    OpenApi,
 }
 
 /// A request that names no endpoint, or names one with the wrong method.
@@ -35,6 +37,32 @@ pub enum Misrouted {
 }
 
 impl Endpoint {
+    /// Every endpoint (`openapi.rs` checks the document against it).
+    #[cfg(test)]
+    pub const ALL: [Endpoint; 18] = {
+        use Endpoint::*;
+        [
+            Health,
+            Ready,
+            Metrics,
+            Publish,
+            Broadcast,
+            Send,
+            BroadcastAll,
+            Disconnect,
+            Revoke,
+            Subscribe,
+            Unsubscribe,
+            Info,
+            Presence,
+            History,
+            Mute,
+            Unmute,
+            Mutes,
+            OpenApi,
+        ]
+    };
+
     /// The endpoint a request is for.
     pub fn parse(method: &Method, path: &str) -> Result<Endpoint, Misrouted> {
         if path == "/api/mute" {
@@ -68,6 +96,7 @@ impl Endpoint {
             "/api/subscribe" => Subscribe,
             "/api/unsubscribe" => Unsubscribe,
             "/api/info" => Info,
+            "/api/openapi.json" => OpenApi,
             p if p.starts_with("/api/presence/") => Presence,
             p if p.starts_with("/api/history/") => History,
             _ => return None,
@@ -83,9 +112,20 @@ impl Endpoint {
             | Endpoint::Info
             | Endpoint::Presence
             | Endpoint::History
-            | Endpoint::Mutes => Method::GET,
+            | Endpoint::Mutes
+            | Endpoint::OpenApi => Method::GET,
             Endpoint::Unmute => Method::DELETE,
             _ => Method::POST,
+        }
+    }
+
+    /// The `Allow` header of a 405 on its path: every method the path takes.
+    pub fn allow(self) -> &'static str {
+        match self {
+            Endpoint::Mute | Endpoint::Unmute | Endpoint::Mutes => "GET, POST, DELETE",
+            e if e.method() == Method::GET => "GET",
+            e if e.method() == Method::DELETE => "DELETE",
+            _ => "POST",
         }
     }
 
@@ -114,6 +154,7 @@ impl Endpoint {
             Endpoint::Mute => "api_mute",
             Endpoint::Unmute => "api_unmute",
             Endpoint::Mutes => "api_mutes",
+            Endpoint::OpenApi => "api_openapi",
         }
     }
 }
@@ -146,6 +187,8 @@ mod tests {
             Ok(Endpoint::Mutes)
         );
         assert!(Endpoint::parse(&Method::PUT, "/api/mute").is_err());
+        assert_eq!(Endpoint::Mute.allow(), "GET, POST, DELETE");
+        assert_eq!(Endpoint::Info.allow(), "GET");
         assert!(!Endpoint::Metrics.is_api());
         assert!(Endpoint::Presence.is_api());
         assert_eq!(Endpoint::Unsubscribe.label(), "api_unsubscribe");

@@ -7,6 +7,7 @@ mod admin;
 mod api;
 mod endpoint;
 mod mutes;
+mod openapi;
 mod store;
 
 use std::net::{SocketAddr, TcpListener};

@@ -199,6 +199,18 @@ impl Collector for HubCollector {
             "1 while the hub drains",
             shared.is_draining() as u8 as f64,
         )?;
+        gauge(
+            &mut encoder,
+            "ringhub_ready",
+            "1 while /ready answers 200: started, every shard serving, not draining",
+            shared.is_ready() as u8 as f64,
+        )?;
+        gauge(
+            &mut encoder,
+            "ringhub_shards_serving",
+            "Shards serving, out of the configured count",
+            shared.serving.load(Ordering::Acquire) as f64,
+        )?;
         Ok(())
     }
 }
