@@ -30,7 +30,7 @@ pub struct Call {
 }
 
 /// What a call to a backend is for, and so where its answer goes.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Purpose {
     /// A client's `rpc`: the answer is a `result` or an `error` frame.
     Rpc,
@@ -67,6 +67,9 @@ pub struct Caller {
 
 /// One backend's breaker, with what `/metrics` shows of it.
 pub struct BackendBreaker {
+    /// The backend's URL, as calls name it...
+    uri: Uri,
+    /// ...and as metrics, logs and webhooks show it.
     pub url: String,
     breaker: Mutex<Breaker>,
     /// `State` as 0 closed, 1 open, 2 half-open.
@@ -82,9 +85,10 @@ pub struct BackendBreaker {
 pub const BREAKER_STATES: [State; 3] = [State::Closed, State::Open, State::HalfOpen];
 
 impl BackendBreaker {
-    fn new(url: String, config: &Config, hooks: Option<Arc<Webhooks>>) -> BackendBreaker {
+    fn new(uri: &Uri, config: &Config, hooks: Option<Arc<Webhooks>>) -> BackendBreaker {
         BackendBreaker {
-            url,
+            uri: uri.clone(),
+            url: uri.to_string(),
             breaker: Mutex::new(Breaker::new(config.rpc_breaker())),
             state: AtomicU8::new(0),
             rejected: AtomicU64::new(0),
@@ -174,7 +178,7 @@ impl RpcQueue {
         let (tx, rx) = tokio::sync::mpsc::channel(config.rpc_max_in_flight.max(1));
         let breakers = routes
             .backends()
-            .map(|url| BackendBreaker::new(url.to_string(), config, hooks.clone()))
+            .map(|uri| BackendBreaker::new(uri, config, hooks.clone()))
             .collect();
         Some(RpcQueue {
             routes,
@@ -199,10 +203,10 @@ impl RpcQueue {
         queued
     }
 
-    /// The breaker of the backend at `url` (every routed URL has one).
-    pub fn breaker(&self, url: &Uri) -> Option<&BackendBreaker> {
-        let url = url.to_string();
-        self.breakers.iter().find(|b| b.url == url)
+    /// Where in `breakers` the breaker of the backend at `url` is (every routed URL has
+    /// one).
+    pub fn breaker_at(&self, url: &Uri) -> Option<usize> {
+        self.breakers.iter().position(|b| b.uri == *url)
     }
 
     /// The receiving end, for the rpc proxy (taken once).

@@ -20,7 +20,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use crate::protocol::{self, ErrorCode};
-use crate::route::rpc_queue::Call;
+use crate::route::rpc_queue::{Call, Purpose};
 use crate::shared::Shared;
 
 /// Largest backend answer relayed to a client.
@@ -57,8 +57,8 @@ pub async fn run(shared: Arc<Shared>) {
         .map(|s| s.as_bytes().into());
     while let Some(call) = rx.recv().await {
         let to = call.to;
-        let breaker = rpc.breaker(&call.url);
-        if let Some(Err(retry_after)) = breaker.map(|b| b.admit()) {
+        let breaker = rpc.breaker_at(&call.url);
+        if let Some(Err(retry_after)) = breaker.map(|i| rpc.breakers[i].admit()) {
             let message = "the rpc backend is failing; calls to it are paused";
             let retry_ms = retry_after.as_millis().max(1) as u64;
             let frame = protocol::error_retry(to.id, ErrorCode::Unavailable, message, retry_ms);
@@ -70,12 +70,13 @@ pub async fn run(shared: Arc<Shared>) {
         let (shared, client, secret) = (shared.clone(), client.clone(), secret.clone());
         tokio::spawn(async move {
             let rpc = shared.rpc.as_ref().expect("checked above");
-            let url = call.url.clone();
-            let purpose = call.purpose.clone();
+            let mut call = call;
+            // Taken, not cloned: a publish proxy's purpose holds the publication's data.
+            let purpose = std::mem::replace(&mut call.purpose, Purpose::Rpc);
             let mut gone = call.gone.clone();
             let timeout = rpc.timeout();
             let outcome = tokio::select! {
-                outcome = post(&client, &shared.instance, secret.as_deref(), call, timeout) => outcome,
+                outcome = post(&client, &shared.instance, secret.as_deref(), call, timeout) => Some(outcome),
                 // The sender is dropped with the connection.
                 _ = gone.changed() => None,
             };
@@ -84,8 +85,8 @@ pub async fn run(shared: Arc<Shared>) {
                 rpc.stats.cancelled.fetch_add(1, Ordering::Relaxed);
                 return;
             };
-            if let Some(b) = rpc.breaker(&url) {
-                b.record(fault);
+            if let Some(i) = breaker {
+                rpc.breakers[i].record(fault);
             }
             let counter = match &outcome {
                 Outcome::Data { .. } | Outcome::Refused(..) => &rpc.stats.answered,
@@ -115,7 +116,7 @@ async fn post(
     secret: Option<&[u8]>,
     call: Call,
     timeout: Duration,
-) -> Option<(Outcome, bool)> {
+) -> (Outcome, bool) {
     let left = (call.queued_at + timeout).saturating_duration_since(Instant::now());
     let caller = &call.caller;
     let mut request = hyper::Request::post(call.url)
@@ -134,11 +135,10 @@ async fn post(
         Ok(r) => r,
         Err(e) => {
             let outcome = Outcome::Failed(ErrorCode::Internal, format!("rpc request: {e}"));
-            return Some((outcome, false));
+            return (outcome, false);
         }
     };
-    let request_id = caller.request_id.clone();
-    Some(exchange(client, request, left, timeout, &request_id).await)
+    exchange(client, request, left, timeout, &caller.request_id).await
 }
 
 async fn exchange(
