@@ -38,9 +38,12 @@ impl Store {
         Ok(c)
     }
 
-    /// Forgets a broken connection, so the next call dials again.
-    async fn reset(&self) {
-        *self.conn.lock().await = None;
+    /// `result`, forgetting the connection when it failed, so the next call dials again.
+    async fn checked<T>(&self, result: redis::RedisResult<T>) -> redis::RedisResult<T> {
+        if result.is_err() {
+            *self.conn.lock().await = None;
+        }
+        result
     }
 
     /// The rules still in force; expired ones are deleted on the way.
@@ -65,10 +68,7 @@ impl Store {
             Ok(live)
         }
         .await;
-        if result.is_err() {
-            self.reset().await;
-        }
-        result
+        self.checked(result).await
     }
 
     /// Writes one rule.
@@ -79,10 +79,7 @@ impl Store {
             timed(c.hset::<_, _, _, ()>(&self.key, rule.key(), value)).await
         }
         .await;
-        if result.is_err() {
-            self.reset().await;
-        }
-        result
+        self.checked(result).await
     }
 
     /// The mutes in force; ended ones are deleted on the way.
@@ -104,10 +101,7 @@ impl Store {
             Ok(live)
         }
         .await;
-        if result.is_err() {
-            self.reset().await;
-        }
-        result
+        self.checked(result).await
     }
 
     /// Writes a mute (`Some`) or deletes the one of `key` (`None`).
@@ -123,9 +117,6 @@ impl Store {
             }
         }
         .await;
-        if result.is_err() {
-            self.reset().await;
-        }
-        result
+        self.checked(result).await
     }
 }
