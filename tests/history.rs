@@ -12,21 +12,14 @@ use serde_json::{json, Value};
 
 fn history_config(driver: Driver) -> ringhub::Config {
     let mut c = config(driver);
-    let ns = |size, ttl| Namespace {
+    common::history::with_history(&mut c);
+    let room = Namespace {
         public: true,
         client_publish: true,
-        history_size: size,
-        history_ttl: ttl,
-        ..Namespace::default()
-    };
-    c.namespaces.insert("log".into(), ns(100_000, None));
-    c.namespaces.insert("short".into(), ns(3, None));
-    c.namespaces
-        .insert("brief".into(), ns(100, Some(Duration::from_millis(300))));
-    let room = Namespace {
+        history_size: 100,
         presence: true,
         join_leave: true,
-        ..ns(100, None)
+        ..Namespace::default()
     };
     c.namespaces.insert("hroom".into(), room);
     c

@@ -17,9 +17,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::cluster::{cluster_with, relay_subscribed};
+use common::history::with_history;
 use common::outage::{acked, complete, ms_after, seen, violations, Publisher, Subscriber};
 use common::redis::Redis;
-use ringhub::config::Namespace;
 
 const CHANNEL: &str = "log:outage";
 /// 200 publications per second per publisher.
@@ -35,16 +35,6 @@ const QUIET: Duration = Duration::from_millis(500);
 
 /// One trial at a time: the figures are timings.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn with_history(c: &mut ringhub::Config) {
-    let ns = Namespace {
-        public: true,
-        client_publish: true,
-        history_size: 100_000,
-        ..Namespace::default()
-    };
-    c.namespaces.insert("log".into(), ns);
-}
 
 #[test]
 fn acked_publications_survive_a_redis_restart_with_aof() {

@@ -6,36 +6,10 @@ mod common;
 use std::time::Duration;
 
 use common::cluster::{cluster_with, eventually_long, scrape};
-use common::history::{offsets, recover_repeatedly, subscribe_since, Hammer};
+use common::history::{offsets, recover_repeatedly, subscribe_since, with_history, Hammer};
 use common::redis::Redis;
 use common::*;
-use ringhub::config::Namespace;
 use serde_json::json;
-
-fn with_history(c: &mut ringhub::Config) {
-    let ns = Namespace {
-        public: true,
-        client_publish: true,
-        history_size: 100_000,
-        ..Namespace::default()
-    };
-    c.namespaces.insert("log".into(), ns);
-    let short = Namespace {
-        public: true,
-        client_publish: true,
-        history_size: 3,
-        ..Namespace::default()
-    };
-    c.namespaces.insert("short".into(), short);
-    let brief = Namespace {
-        public: true,
-        client_publish: true,
-        history_size: 100,
-        history_ttl: Some(Duration::from_millis(300)),
-        ..Namespace::default()
-    };
-    c.namespaces.insert("brief".into(), brief);
-}
 
 #[test]
 fn one_sequence_for_the_cluster_and_recovery_across_instances() {

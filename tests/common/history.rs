@@ -1,14 +1,32 @@
-//! Helpers for the history tests: subscribing with `since`, a publisher that hammers a
-//! channel, and a subscriber that drops and recovers again and again.
+//! Helpers for the history tests: the namespaces they use, subscribing with `since`, a
+//! publisher that hammers a channel, and a subscriber that drops and recovers again and
+//! again.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ringhub::config::Namespace;
 use serde_json::{json, Value};
 
 use super::{connect, Client};
+
+/// The history tests' public namespaces: `log` (100,000 kept), `short` (3 kept) and
+/// `brief` (100 kept, for 300 ms).
+pub fn with_history(c: &mut ringhub::Config) {
+    let ns = |size, ttl| Namespace {
+        public: true,
+        client_publish: true,
+        history_size: size,
+        history_ttl: ttl,
+        ..Namespace::default()
+    };
+    c.namespaces.insert("log".into(), ns(100_000, None));
+    c.namespaces.insert("short".into(), ns(3, None));
+    c.namespaces
+        .insert("brief".into(), ns(100, Some(Duration::from_millis(300))));
+}
 
 /// Subscribes, with `since` when given, and returns the `subscribed` reply.
 pub fn subscribe_since(c: &mut Client, channel: &str, since: Option<(u64, &str)>) -> Value {
