@@ -1,5 +1,5 @@
 //! The `ringhub` binary: parse the command line, load the configuration, run the hub until
-//! SIGTERM or SIGINT, drain, exit.
+//! SIGTERM or SIGINT (SIGHUP reloads what `hub::reload` lists), drain, exit.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -215,6 +215,13 @@ fn serve(mut config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let sighup = match ringhub::hub::reload::Sighup::install() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ringhub: cannot install the SIGHUP handler: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let hub = match Hub::start(config) {
         Ok(hub) => hub,
         Err(e @ (ringhub::hub::StartError::Config(_) | ringhub::hub::StartError::Keys(_))) => {
@@ -226,6 +233,9 @@ fn serve(mut config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Err(e) = sighup.serve(hub.reloads().clone()) {
+        tracing::error!(error = %e, "cannot start the reload thread; SIGHUP reloads nothing");
+    }
     if demo {
         let opts = MintOptions {
             user: "demo".into(),

@@ -20,6 +20,7 @@ use crate::sys;
 use life::{Life, Report, Watch};
 
 mod life;
+pub mod reload;
 
 /// Why a hub could not start.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +53,7 @@ pub struct Hub {
     watch: Arc<Watch>,
     local_addr: SocketAddr,
     secret: Vec<u8>,
+    reloads: reload::Reloads,
 }
 
 impl Hub {
@@ -153,6 +155,7 @@ impl Hub {
             stop_shards(&shared, &watch, threads);
             return Err(failure);
         }
+        let reloads = reload::Reloads::default();
         shared.ready.store(true, Ordering::Release);
         tracing::info!(addr = %local_addr, admin = %admin_addr, shards, driver = %driver, instance = %shared.instance, "ringhub ready");
         Ok(Hub {
@@ -162,7 +165,13 @@ impl Hub {
             watch,
             local_addr,
             secret,
+            reloads,
         })
+    }
+
+    /// What `SIGHUP` reloads; more actions may be registered on it.
+    pub fn reloads(&self) -> &reload::Reloads {
+        &self.reloads
     }
 
     /// The public address actually bound (useful with port 0).
