@@ -149,34 +149,47 @@ async fn route(
     let query = req.uri().query().unwrap_or("").to_string();
     let mut body = Bytes::new();
     if let Some(scope) = endpoint.scope() {
-        if let Err(wait) = admin.throttle.ip(peer, Instant::now()) {
-            return (Some(endpoint), too_many("this address", wait));
-        }
-        let key = match check_key(admin, &req) {
-            Ok(key) => caller.insert(key),
-            Err(refusal) => return (Some(endpoint), refusal),
+        let admitted = admit(admin, &req, peer, scope, caller);
+        let read = match endpoint.method() {
+            Method::GET => Ok(Bytes::new()),
+            // Read also when refused (up to the same limits), so that the connection can
+            // be kept alive: hyper closes one whose request body was left unread.
+            _ => read_body(req).await,
         };
-        if !key.scopes.grants(scope) {
-            let message = format!("the key {:?} lacks the scope {}", key.name, scope.as_str());
-            let answer = Answer::json(
-                403,
-                &serde_json::json!({"error": "forbidden", "message": message, "scope": scope.as_str()}),
-            );
-            return (Some(endpoint), answer);
-        }
-        if let Err(wait) = admin.throttle.key(&key.name, Instant::now()) {
-            return (Some(endpoint), too_many("this key", wait));
-        }
-        if endpoint.method() != Method::GET {
-            match read_body(req).await {
-                Ok(b) => body = b,
-                Err(answer) => return (Some(endpoint), answer),
-            }
+        match (admitted, read) {
+            (Err(refusal), _) | (Ok(()), Err(refusal)) => return (Some(endpoint), refusal),
+            (Ok(()), Ok(b)) => body = b,
         }
     }
     let cause: Arc<str> = correlation.into();
     let answer = api::call(admin, endpoint, &path, &query, &body, cause).await;
     (Some(endpoint), answer)
+}
+
+/// The checks before a server API request runs, in order: the address's rate, the key,
+/// its scope, its name's rate. `caller` is set once the key is known.
+fn admit(
+    admin: &Admin,
+    req: &Request<Incoming>,
+    peer: IpAddr,
+    scope: crate::config::Scope,
+    caller: &mut Option<Caller>,
+) -> Result<(), Answer> {
+    admin
+        .throttle
+        .ip(peer, Instant::now())
+        .map_err(|wait| too_many("this address", wait))?;
+    let key = caller.insert(check_key(admin, req)?);
+    if !key.scopes.grants(scope) {
+        let message = format!("the key {:?} lacks the scope {}", key.name, scope.as_str());
+        let body =
+            serde_json::json!({"error": "forbidden", "message": message, "scope": scope.as_str()});
+        return Err(Answer::json(403, &body));
+    }
+    admin
+        .throttle
+        .key(&key.name, Instant::now())
+        .map_err(|wait| too_many("this key", wait))
 }
 
 /// 429 with `Retry-After`.
