@@ -207,7 +207,13 @@ fn sighup_reloads_the_key_file() {
     assert_eq!(client(admin, "first-key").get("/api/info").status, 200);
     assert_eq!(client(admin, "second-key").get("/api/info").status, 200);
     std::fs::write(&file, entry("backend", "second-key", &["read"])).unwrap();
-    hup();
+    // `ringhub reload` checks the configuration, then sends the signal.
+    let status = ringhub()
+        .args(["reload", "--pid", &child.0.id().to_string()])
+        .env("RINGHUB_API_KEYS_FILE", &file)
+        .status()
+        .unwrap();
+    assert!(status.success());
     wait_for(&|v| v["message"] == "reloaded");
     assert_eq!(client(admin, "first-key").get("/api/info").status, 401);
     assert_eq!(client(admin, "second-key").get("/api/info").status, 200);
