@@ -31,6 +31,7 @@
 //! 4. Services, on the control thread
 //!    - [`relay`]: the Redis relay between instances, and egress / ingress for backends.
 //!    - [`rpc`]: client `rpc` calls forwarded over HTTP to the backend of their method.
+//!    - [`tokens`]: opaque tokens looked up in the Redis token store.
 //!    - [`webhooks`]: events POSTed to backends, signed, retried, dead-lettered.
 //!    - [`control`]: the admin port: health, readiness, metrics, the server API.
 //! 5. [`hub`]: binding the listeners, starting the shards, readiness, death, shutdown.
@@ -57,6 +58,7 @@ pub mod rpc;
 pub mod shard;
 pub mod shared;
 pub mod sys;
+pub mod tokens;
 pub mod webhooks;
 pub mod ws;
 

@@ -58,7 +58,18 @@ pub async fn run(shard: Rc<Shard>, key: usize, stream: TcpStream) {
                 conn.write_blocked = false;
                 conn.flush();
             }
-            Wake::Signal => {}
+            Wake::Signal => {
+                // The token store or the connect proxy vouched for the connection.
+                let mut core = shard.core.borrow_mut();
+                match core.resume_authenticated(key) {
+                    None => {}
+                    Some(Step::Continue) => core.flush_dirty(),
+                    Some(step) => {
+                        core.flush_dirty();
+                        break step;
+                    }
+                }
+            }
             Wake::Readable(false) | Wake::Writable(false) => break Step::Exit,
         }
     };
