@@ -9,7 +9,8 @@
 //!    - [`ws`]: WebSocket on the wire: frame heads, the message decoder, the HTTP upgrade.
 //!    - [`protocol`]: the JSON frames (decoded without copying `data`, encoded once), the
 //!      server API's bodies and the relay's envelope.
-//!    - [`auth`]: JWT verification (HS/RS/PS/ES/EdDSA, PEM and JWKS keys), token minting.
+//!    - [`auth`]: JWT verification (HS/RS/PS/ES/EdDSA, PEM and JWKS keys), token minting,
+//!      and the identities of opaque tokens (connect proxy answers, token store records).
 //!    - [`config`]: the typed configuration (TOML file, `RINGHUB_*` variables, flags) and
 //!      the rpc routes it names.
 //!    - [`channel`]: channel names, namespaces and permission patterns.
