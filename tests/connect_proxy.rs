@@ -20,8 +20,10 @@ fn now() -> u64 {
 
 /// The backend's answer for `user`.
 fn welcome_as(user: &str, ttl: u64) -> Answer {
-    Answer::ok(json!({"user": user, "channels": ["table:*"], "publish": ["table:*"],
-        "expires_at": now() + ttl, "info": {"level": 3}}))
+    Answer::ok(
+        json!({"user": user, "channels": ["table:*"], "publish": ["table:*"],
+        "expires_at": now() + ttl, "info": {"level": 3}}),
+    )
 }
 
 fn proxied(driver: Driver, backend: &Backend) -> ringhub::Config {
@@ -59,7 +61,10 @@ fn an_answer_opens_the_connection_as_a_jwt_would(driver: Driver) {
     assert_eq!(asked["token"], "opaque-alice");
     assert_eq!(asked["conn"], welcome["conn"]);
     assert_eq!(asked["refresh"], false);
-    assert!(asked["addr"].as_str().unwrap().starts_with("127.0.0.1:"), "{asked}");
+    assert!(
+        asked["addr"].as_str().unwrap().starts_with("127.0.0.1:"),
+        "{asked}"
+    );
     // Only the named headers go, under the name the client gave.
     let headers = asked["headers"].as_object().unwrap();
     assert_eq!(headers.len(), 1, "{asked}");
@@ -127,7 +132,9 @@ fn refusals_close_4001_or_4003_and_failures_1013() {
     let gate = Gate::default();
     let hang = gate.clone();
     let backend = Backend::start(move |r| match r["token"].as_str().unwrap() {
-        "unknown" => Answer::ok(json!({"error": {"code": "unauthorized", "reason": "unknown token"}})),
+        "unknown" => {
+            Answer::ok(json!({"error": {"code": "unauthorized", "reason": "unknown token"}}))
+        }
         "banned" => Answer::ok(json!({"error": {"code": "forbidden", "reason": "banned"}})),
         "broken" => Answer {
             status: 500,
@@ -150,7 +157,11 @@ fn refusals_close_4001_or_4003_and_failures_1013() {
         ("unknown", 4001, "unknown token"),
         ("banned", 4003, "banned"),
         ("broken", 1013, "the rpc backend answered HTTP 500"),
-        ("garbage", 1013, "the connect backend's answer is not the expected JSON object"),
+        (
+            "garbage",
+            1013,
+            "the connect backend's answer is not the expected JSON object",
+        ),
         ("hang", 1013, "the rpc backend did not answer within 300ms"),
     ];
     for (token, code, reason) in cases {
@@ -198,7 +209,10 @@ fn a_hanging_backend_holds_only_the_connections_waiting_for_it() {
     }
     for i in 0..50 {
         let m = sub.recv();
-        assert_eq!((m["type"].as_str(), m["data"].as_i64()), (Some("message"), Some(i)));
+        assert_eq!(
+            (m["type"].as_str(), m["data"].as_i64()),
+            (Some("message"), Some(i))
+        );
     }
     // ...and when the backend answers, they open, and what they sent meanwhile is done.
     gate.open();
@@ -220,7 +234,9 @@ fn refresh_asks_the_proxy_again() {
                 welcome_as("alice", 3600)
             }
             ("mallory", true) => welcome_as("mallory", 3600),
-            ("refused", true) => Answer::ok(json!({"error": {"code": "unauthorized", "reason": "logged out"}})),
+            ("refused", true) => {
+                Answer::ok(json!({"error": {"code": "unauthorized", "reason": "logged out"}}))
+            }
             other => panic!("unexpected {other:?}"),
         }
     });
@@ -234,7 +250,10 @@ fn refresh_asks_the_proxy_again() {
     assert_eq!(bob.recv()["type"], "welcome");
 
     let r = alice.request(json!({"type": "refresh", "token": "refused"}), 1);
-    assert_eq!((r["code"].as_str(), r["message"].as_str()), (Some("unauthorized"), Some("token refused: logged out")));
+    assert_eq!(
+        (r["code"].as_str(), r["message"].as_str()),
+        (Some("unauthorized"), Some("token refused: logged out"))
+    );
     let r = alice.request(json!({"type": "refresh", "token": "mallory"}), 2);
     assert_eq!(r["code"], "unauthorized", "{r}");
     let r = alice.request(json!({"type": "refresh", "token": "renewed"}), 3);

@@ -48,7 +48,9 @@ fn with_store(c: &mut ringhub::Config) {
 
 #[test]
 fn a_stored_token_opens_a_missing_or_expired_one_closes_4001() {
-    let Some(mut redis) = Redis::start() else { return };
+    let Some(mut redis) = Redis::start() else {
+        return;
+    };
     let hubs = cluster_with(&redis, 1, with_store);
     let addr = hubs[0].addr;
     store(
@@ -83,7 +85,11 @@ fn a_stored_token_opens_a_missing_or_expired_one_closes_4001() {
     let mut c = open(addr, "/ws", &[]).unwrap();
     c.send(json!({"type": "auth", "token": "tok-bob", "id": 5}));
     assert_eq!(c.recv()["id"], 5);
-    store(&redis, "tok-bob-2", &json!({"sub": "bob", "exp": now() + 7200}));
+    store(
+        &redis,
+        "tok-bob-2",
+        &json!({"sub": "bob", "exp": now() + 7200}),
+    );
     let r = c.request(json!({"type": "refresh", "token": "tok-bob-2"}), 6);
     assert_eq!(r["type"], "refreshed", "{r}");
     let r = c.request(json!({"type": "refresh", "token": "tok-missing"}), 7);
@@ -99,7 +105,11 @@ fn a_stored_token_opens_a_missing_or_expired_one_closes_4001() {
 fn a_revocation_on_another_instance_empties_the_cache() {
     let Some(redis) = Redis::start() else { return };
     let hubs = cluster_with(&redis, 2, with_store);
-    store(&redis, "tok-eve", &json!({"sub": "eve", "exp": now() + 3600}));
+    store(
+        &redis,
+        "tok-eve",
+        &json!({"sub": "eve", "exp": now() + 3600}),
+    );
     let mut first = open_token(hubs[0].addr, "tok-eve");
     assert_eq!(first.recv()["user"], "eve");
     // Gone from Redis, still in the shard's cache: the next connect needs no lookup.
@@ -119,4 +129,17 @@ fn a_revocation_on_another_instance_empties_the_cache() {
     // would have met the revocation rule: 4004).
     let mut third = open_token(hubs[0].addr, "tok-eve");
     assert_eq!(third.recv_close().0, 4001);
+    let m = common::cluster::scrape(&hubs[0]);
+    assert_eq!(
+        common::admin::metric(&m, "ringhub_token_store_cached_total"),
+        1.0
+    );
+    assert_eq!(
+        common::admin::metric(&m, "ringhub_token_store_found_total"),
+        1.0
+    );
+    assert_eq!(
+        common::admin::metric(&m, "ringhub_token_store_refused_total"),
+        1.0
+    );
 }

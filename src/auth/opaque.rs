@@ -216,7 +216,10 @@ mod tests {
         );
         assert_eq!(&*id.info, r#"{"a":1}"#);
         let no = br#"{"error":{"code":"forbidden","reason":"banned"}}"#;
-        assert_eq!(from_answer(no, 0), Err(Refusal::Forbidden("banned".into())));
+        assert_eq!(
+            from_answer(no, 0).unwrap_err(),
+            Refusal::Forbidden("banned".into())
+        );
         let no = br#"{"error":{"code":4001,"reason":"bad"}}"#;
         assert_eq!(from_answer(no, 0).unwrap_err().close_code(), 4001);
         for bad in [&b"[]"[..], b"{}", b"nope", br#"{"user":"","expires_at":9}"#] {
