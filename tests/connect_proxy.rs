@@ -311,3 +311,20 @@ fn an_open_breaker_closes_with_1013_without_calling() {
     assert!(reason.contains("paused"), "{reason}");
     assert_eq!(backend.requests().len(), 2);
 }
+
+#[test]
+fn connect_proxy_always_asks_about_jwts_too() {
+    let backend = Backend::start(|r| {
+        assert!(r["token"].as_str().unwrap().contains('.'), "{r}");
+        welcome_as("from-backend", 3600)
+    });
+    let mut c = proxied(Driver::Auto, &backend);
+    c.connect_proxy_always = true;
+    let hub = start(c);
+    // The JWT says "jwt-user"; the backend decides. The `auth` frame's connection keeps the
+    // upgrade's listed headers for the call.
+    let mut c = open(hub.addr, "/ws", &[("x-game", "7")]).unwrap();
+    c.send(json!({"type": "auth", "token": token("jwt-user")}));
+    assert_eq!(c.recv()["user"], "from-backend");
+    assert_eq!(backend.requests()[0]["headers"], json!({"x-game": "7"}));
+}

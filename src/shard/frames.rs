@@ -148,6 +148,12 @@ impl Core {
             }
         };
         let token = req.token.as_deref().unwrap_or("");
+        // Kept from the upgrade for the connect proxy (`http_phase.rs`).
+        let headers = if self.held_headers.is_empty() {
+            None
+        } else {
+            self.held_headers.remove(&self.conns[key].id)
+        };
         match self.credential(key, token) {
             Credential::Verified(identity) => {
                 self.conns[key].request_id = req.id;
@@ -155,7 +161,6 @@ impl Core {
             }
             Credential::Ask => {
                 self.conns[key].request_id = req.id;
-                let headers = self.held_headers.remove(&self.conns[key].id);
                 let headers = headers.as_deref().unwrap_or_default();
                 if let Err(refusal) = self.ask_about(key, token, req.id, false, headers) {
                     self.close(key, refusal.close_code(), refusal.reason());
