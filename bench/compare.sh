@@ -11,6 +11,11 @@
 #   SCENARIOS="..."               any of: fanout1m fanout100 storm idle19k syscalls (issue
 #                                 18's set), connect fanout-max fanout-100k idle heartbeat
 #                                 sustained (the earlier set). Default: all of them.
+#                                 Not in the default: auth (ringhub only): a connect storm
+#                                 with JWTs, then with opaque tokens through the connect
+#                                 proxy (a local backend the bench serves) and through the
+#                                 token store (a redis-server started here). AUTH_CONNECT=N
+#                                 connects each (default 10,000; 40 with QUICK=1).
 #   MODES="shared pinned"         shared: hub and bench float over both cores; pinned: hub
 #                                 on core 1 (`taskset -c 1`), bench on core 0. The earlier
 #                                 set always runs shared. `syscalls` always runs pinned.
@@ -31,9 +36,11 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$OUT"' EXIT
 if [ "${QUICK:-}" = 1 ]; then
   SECS=1 FAN1M_SUBS=20 FAN100_SUBS=40 FAN100_CH=4 STORM=40 IDLE19K=40 IDLE10K=20 HEART=20
   CONNECT=40 FAN_SUBS=20 SUSTAIN_RATES=${SUSTAIN_RATES:-"50"} IDLE_SECS=1
+  AUTH_CONNECT=${AUTH_CONNECT:-40}
 else
   SECS=10 FAN1M_SUBS=1000 FAN100_SUBS=10000 FAN100_CH=100 STORM=10000 IDLE19K=19000
   IDLE10K=10000 HEART=19000 CONNECT=10000 FAN_SUBS=1000 IDLE_SECS=5
+  AUTH_CONNECT=${AUTH_CONNECT:-10000}
   # The highest fixed rate a hub keeps up with (see `sustain`), per publisher.
   SUSTAIN_RATES=${SUSTAIN_RATES:-"500 600 700 800 900 1000 1250 1500 2000 2500 3000 3500 4000 4500 5000"}
 fi
@@ -53,7 +60,8 @@ threads() { if [ "$MODE" = pinned ]; then echo 1; else echo 2; fi; } # hub's and
 start_hub() { # name port -> pid
   local pin; pin=$(mode_prefix hub)
   case $1 in
-    ringhub) RINGHUB_CONFIG=bench/hub.toml RINGHUB_LISTEN=127.0.0.1:$2 RINGHUB_ADMIN_LISTEN=127.0.0.1:0 \
+    # HUB_ENV: more settings, as RINGHUB_* variables (the `auth` scenario's).
+    ringhub) env ${HUB_ENV:-} RINGHUB_CONFIG=bench/hub.toml RINGHUB_LISTEN=127.0.0.1:$2 RINGHUB_ADMIN_LISTEN=127.0.0.1:0 \
                RINGHUB_SHARDS=$(threads) RINGHUB_PING_INTERVAL=$PING $pin $BIN/ringhub >/dev/null 2>&1 & ;;
     baseline) $pin $BIN/baseline-hub --listen 127.0.0.1:$2 --secret $SECRET --threads "$(threads)" \
                 --ping-interval $PING >/dev/null 2>&1 & ;;
@@ -161,6 +169,24 @@ legacy() { # name hub: the earlier set, shared
   esac
 }
 
+# Connect storms by how the token is checked: JWT, connect proxy, token store (ringhub).
+auth() { # hub
+  [ "$1" = ringhub ] || return 0
+  local args=(connect --conns "$AUTH_CONNECT" --concurrency 500 --pid PID)
+  run ringhub connect-jwt "${args[@]}"
+  local pp=$((30000 + RANDOM % 10000))
+  HUB_ENV="RINGHUB_CONNECT_PROXY_URL=http://127.0.0.1:$pp/connect" \
+    run ringhub connect-proxy "${args[@]}" --opaque --proxy-listen 127.0.0.1:$pp
+  local rp=$((40000 + RANDOM % 10000))
+  redis-server --port $rp --save "" --appendonly no >/dev/null 2>&1 &
+  local redis=$!
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$rp) 2>/dev/null && break; sleep 0.05; done
+  HUB_ENV="RINGHUB_REDIS_URL=redis://127.0.0.1:$rp RINGHUB_TOKEN_STORE=redis" \
+    run ringhub connect-store "${args[@]}" --opaque --store-redis 127.0.0.1:$rp
+  kill $redis 2>/dev/null || true
+  wait $redis 2>/dev/null || true
+}
+
 for round in $(seq "$ROUNDS"); do
   echo "compare.sh: round $round of $ROUNDS; $(uptime)" >&2
   for s in $SCENARIOS; do
@@ -168,6 +194,7 @@ for round in $(seq "$ROUNDS"); do
       fanout1m | fanout100 | storm | idle19k)
         for MODE in $MODES; do for hub in $HUBS; do scenario "$s" "$hub"; done; done ;;
       syscalls) MODE=pinned; for hub in $HUBS; do syscalls "$hub"; done ;;
+      auth) MODE=shared; for hub in $HUBS; do auth "$hub"; done ;;
       *) MODE=shared; for hub in $HUBS; do legacy "$s" "$hub"; done ;;
     esac
   done

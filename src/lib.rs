@@ -9,7 +9,8 @@
 //!    - [`ws`]: WebSocket on the wire: frame heads, the message decoder, the HTTP upgrade.
 //!    - [`protocol`]: the JSON frames (decoded without copying `data`, encoded once), the
 //!      server API's bodies and the relay's envelope.
-//!    - [`auth`]: JWT verification (HS/RS/PS/ES/EdDSA, PEM and JWKS keys), token minting.
+//!    - [`auth`]: JWT verification (HS/RS/PS/ES/EdDSA, PEM and JWKS keys), token minting,
+//!      and the identities of opaque tokens (connect proxy answers, token store records).
 //!    - [`config`]: the typed configuration (TOML file, `RINGHUB_*` variables, flags) and
 //!      the rpc routes it names.
 //!    - [`channel`]: channel names, namespaces and permission patterns.
@@ -31,6 +32,7 @@
 //! 4. Services, on the control thread
 //!    - [`relay`]: the Redis relay between instances, and egress / ingress for backends.
 //!    - [`rpc`]: client `rpc` calls forwarded over HTTP to the backend of their method.
+//!    - [`tokens`]: opaque tokens looked up in the Redis token store.
 //!    - [`webhooks`]: events POSTed to backends, signed, retried, dead-lettered.
 //!    - [`control`]: the admin port: health, readiness, metrics, the server API.
 //! 5. [`hub`]: binding the listeners, starting the shards, readiness, death, shutdown.
@@ -57,6 +59,7 @@ pub mod rpc;
 pub mod shard;
 pub mod shared;
 pub mod sys;
+pub mod tokens;
 pub mod webhooks;
 pub mod ws;
 

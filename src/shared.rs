@@ -39,6 +39,8 @@ pub struct Shared {
     pub relay: Option<crate::route::relay_queue::RelayQueue>,
     /// `rpc` routes and the queue to the control thread (None: no backend configured).
     pub rpc: Option<crate::route::rpc_queue::RpcQueue>,
+    /// The token store's queue to the control thread (None without `token_store`).
+    pub tokens: Option<crate::route::token_queue::TokenQueue>,
     /// The webhook endpoints' queues (None: no `[[webhooks]]`). Shared with the rpc
     /// breakers, which report their transitions.
     pub webhooks: Option<Arc<crate::route::webhook_queue::Webhooks>>,
@@ -61,7 +63,9 @@ impl Shared {
         let webhooks = crate::route::webhook_queue::Webhooks::new(&config, &instance).map(Arc::new);
         let rpc = crate::route::rpc_queue::RpcQueue::new(&config, webhooks.clone());
         let chat = crate::chat::Book::new(&config);
+        let tokens = crate::route::token_queue::TokenQueue::new(&config);
         Arc::new(Shared {
+            tokens,
             chat,
             per_ip,
             config,

@@ -5,7 +5,7 @@
 //! from the queued `Bytes` (so nothing is copied per recipient).
 
 use std::io::{self, IoSlice};
-use std::os::fd::{FromRawFd, IntoRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
 
 /// Reads what is available without blocking; `Ok(0)` is end of stream.
 pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
@@ -61,6 +61,19 @@ pub fn into_std(stream: monoio::net::TcpStream) -> std::net::TcpStream {
     // SAFETY: `into_raw_fd` gave up monoio's ownership of this open socket, so the std
     // stream becomes its only owner.
     unsafe { std::net::TcpStream::from_raw_fd(fd) }
+}
+
+/// A second descriptor of a monoio stream's socket, for a hand-off while the runtime may
+/// still hold the stream (an io_uring poll being cancelled): the stream is dropped after,
+/// and the socket lives on in the copy.
+pub fn dup_std(stream: &monoio::net::TcpStream) -> io::Result<std::net::TcpStream> {
+    // SAFETY: fcntl takes no pointers; the stream's fd is open while we borrow it.
+    let fd = unsafe { libc::fcntl(stream.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a new descriptor that nothing else owns.
+    Ok(unsafe { std::net::TcpStream::from_raw_fd(fd) })
 }
 
 /// Pins the calling thread to one CPU; false where the process may not (e.g. a cpuset).

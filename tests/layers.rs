@@ -27,7 +27,10 @@ const LAYERS: &[(&str, &[&str])] = &[
         &["shared", "route", "metrics", "per_ip"],
     ),
     ("shards", &["shard"]),
-    ("services", &["relay", "rpc", "webhooks", "control"]),
+    (
+        "services",
+        &["relay", "rpc", "tokens", "webhooks", "control"],
+    ),
     ("hub", &["hub"]),
 ];
 

@@ -5,6 +5,7 @@ mod client;
 mod fanout;
 mod flood;
 mod meter;
+mod opaque;
 mod proc;
 mod recover;
 mod resident;
@@ -55,6 +56,20 @@ enum Scenario {
         /// and the bench's own.
         #[arg(long)]
         pid: Option<u32>,
+        /// Opaque tokens instead of JWTs: for a hub with a token store or a connect proxy.
+        #[arg(long)]
+        opaque: bool,
+        /// With --opaque: write every token to the hub's token store at this Redis
+        /// (host:port) before the storm.
+        #[arg(long)]
+        store_redis: Option<SocketAddr>,
+        /// The token store's key prefix.
+        #[arg(long, default_value = "ringhub:token:")]
+        store_prefix: String,
+        /// With --opaque: serve the hub's connect proxy here (a local backend that answers
+        /// every token at once).
+        #[arg(long)]
+        proxy_listen: Option<SocketAddr>,
     },
     /// N idle subscribed connections: the hub's RSS per connection and its idle CPU.
     Idle {
@@ -165,7 +180,27 @@ fn main() {
                 conns,
                 concurrency,
                 pid,
-            } => run_connect(&cli, conns, concurrency, pid).await,
+                opaque,
+                store_redis,
+                store_prefix,
+                proxy_listen,
+            } => {
+                let tokens = if opaque {
+                    let tokens: Vec<String> = (0..conns)
+                        .map(|i| format!("{}-c-{i}-opaque", cli.users))
+                        .collect();
+                    if let Some(redis) = store_redis {
+                        opaque::fill_store(redis, &store_prefix, &tokens).await;
+                    }
+                    if let Some(addr) = proxy_listen {
+                        opaque::serve_proxy(addr).await;
+                    }
+                    tokens
+                } else {
+                    mint_all(&cli, conns, "c")
+                };
+                run_connect(&cli, tokens, concurrency, pid).await
+            }
             Scenario::Idle {
                 conns,
                 pid,
@@ -332,12 +367,12 @@ async fn open_with(addr: SocketAddr, tokens: Vec<String>, concurrency: usize) ->
 
 async fn run_connect(
     cli: &Cli,
-    n: usize,
+    tokens: Vec<String>,
     concurrency: usize,
     pid: Option<u32>,
 ) -> serde_json::Value {
     let me = std::process::id();
-    let tokens = mint_all(cli, n, "c");
+    let n = tokens.len();
     let cpu_before = (pid.map(proc::cpu_split), proc::cpu_split(me));
     let Opened {
         conns,

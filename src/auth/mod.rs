@@ -2,6 +2,7 @@
 //! keys from the shared secret, a PEM public key, or a JWKS file where `kid` picks the key.
 
 mod mint;
+pub mod opaque;
 pub mod sign;
 
 pub use mint::{mint, MintOptions};

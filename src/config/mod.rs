@@ -53,6 +53,14 @@ pub enum Driver {
     Epoll,
 }
 
+/// Where opaque tokens are looked up (`token_store`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenStore {
+    /// `GET <token_store_prefix><sha256 hex>` on `redis_url`.
+    Redis,
+}
+
 /// The `[namespaces."*"]` entry: the settings of every namespace not configured by name.
 pub const OTHER_NAMESPACES: &str = "*";
 
@@ -210,6 +218,24 @@ pub struct Config {
     pub subscribe_proxy_url: Option<String>,
     /// The backend asked about publishes on namespaces with `publish_proxy`.
     pub publish_proxy_url: Option<String>,
+    /// The backend asked who a connection is when the hub cannot verify its token itself.
+    pub connect_proxy_url: Option<String>,
+    /// Ask the connect proxy about every token, JWTs included.
+    pub connect_proxy_always: bool,
+    /// Request headers passed to the connect proxy (names; `Cookie` only if listed).
+    pub connect_proxy_headers: Vec<String>,
+    /// How long a connect proxy call may take.
+    #[serde(deserialize_with = "duration")]
+    pub connect_proxy_timeout: Duration,
+    /// Where opaque (non-JWT) tokens are looked up: `redis` (needs `redis_url`), or none.
+    pub token_store: Option<TokenStore>,
+    /// Key prefix of the token store: the key is the prefix and the token's SHA-256 in hex.
+    pub token_store_prefix: String,
+    /// How long a shard keeps a token found in the store.
+    #[serde(deserialize_with = "duration")]
+    pub token_cache_ttl: Duration,
+    /// Tokens a shard keeps at most (0: no cache).
+    pub token_cache_entries: usize,
     /// `rpc` circuit breaker, per backend: opens after this many failures in a row (0: off).
     pub rpc_breaker_failures: u32,
     /// ...or when this share of the last `rpc_breaker_window` calls failed (0: off)...
@@ -302,6 +328,14 @@ impl Default for Config {
             rpc_ca_file: None,
             subscribe_proxy_url: None,
             publish_proxy_url: None,
+            connect_proxy_url: None,
+            connect_proxy_always: false,
+            connect_proxy_headers: Vec::new(),
+            connect_proxy_timeout: Duration::from_secs(2),
+            token_store: None,
+            token_store_prefix: "ringhub:token:".into(),
+            token_cache_ttl: Duration::from_secs(30),
+            token_cache_entries: 10_000,
             rpc_breaker_failures: 5,
             rpc_breaker_failure_ratio: 0.5,
             rpc_breaker_min_calls: 10,

@@ -13,6 +13,7 @@ pub struct Routes {
     methods: Vec<(String, Uri)>,
     pub subscribe_proxy: Option<Uri>,
     pub publish_proxy: Option<Uri>,
+    pub connect_proxy: Option<Uri>,
 }
 
 impl Routes {
@@ -36,6 +37,7 @@ impl Routes {
             methods,
             subscribe_proxy: proxy(&config.subscribe_proxy_url)?,
             publish_proxy: proxy(&config.publish_proxy_url)?,
+            connect_proxy: proxy(&config.connect_proxy_url)?,
         })
     }
 
@@ -51,7 +53,11 @@ impl Routes {
             .default
             .iter()
             .chain(self.methods.iter().map(|(_, u)| u));
-        let proxies = self.subscribe_proxy.iter().chain(self.publish_proxy.iter());
+        let proxies = self
+            .subscribe_proxy
+            .iter()
+            .chain(self.publish_proxy.iter())
+            .chain(self.connect_proxy.iter());
         for uri in rpc.chain(proxies) {
             if !seen.contains(&uri) {
                 seen.push(uri);

@@ -12,6 +12,7 @@ impl Config {
             ("close_timeout", self.close_timeout),
             ("handshake_timeout", self.handshake_timeout),
             ("rpc_timeout", self.rpc_timeout),
+            ("connect_proxy_timeout", self.connect_proxy_timeout),
         ];
         for (key, d) in positive {
             if d.is_zero() {
@@ -84,6 +85,20 @@ impl Config {
             return Err(value_err("rpc_max_in_flight", "must be greater than zero"));
         }
         self.validate_webhooks()?;
+        if self.connect_proxy_always && self.connect_proxy_url.is_none() {
+            return Err(value_err("connect_proxy_always", "needs connect_proxy_url"));
+        }
+        if self.token_store.is_some() && self.redis_url.is_none() {
+            return Err(value_err("token_store", "\"redis\" needs redis_url"));
+        }
+        if self.connect_proxy_headers.iter().any(|h| {
+            h.is_empty()
+                || !h
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        }) {
+            return Err(value_err("connect_proxy_headers", "expected header names"));
+        }
         crate::config::Routes::new(self)
             .map_err(|e| value_err("rpc_url / rpc_methods / *_proxy_url", e))?;
         for (name, ns) in &self.namespaces {

@@ -62,6 +62,9 @@ impl Control {
                     if shared.rpc.is_some() {
                         tokio::spawn(crate::rpc::run(shared.clone()));
                     }
+                    if shared.tokens.is_some() {
+                        tokio::spawn(crate::tokens::run(shared.clone()));
+                    }
                     if shared.webhooks.is_some() {
                         tokio::spawn(crate::webhooks::run(shared.clone()));
                     }

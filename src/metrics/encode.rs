@@ -219,6 +219,9 @@ impl Collector for HubCollector {
         if let Some(rpc) = &shared.rpc {
             super::rpc::encode(&mut encoder, rpc)?;
         }
+        if let Some(tokens) = &shared.tokens {
+            super::rpc::encode_tokens(&mut encoder, tokens)?;
+        }
         if let Some(hooks) = &shared.webhooks {
             super::webhooks::encode(&mut encoder, hooks)?;
         }

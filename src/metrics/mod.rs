@@ -21,12 +21,12 @@ use hdrhistogram::Histogram;
 pub use encode::{render, ApiLabels, KeyLabels, Registry};
 
 /// Close codes counted one by one; anything else counts as `other`.
-pub const CLOSE_CODES: [u16; 14] = [
-    1000, 1001, 1002, 1005, 1006, 1007, 1008, 1009, 1011, 4001, 4003, 4004, 4009, 4029,
+pub const CLOSE_CODES: [u16; 15] = [
+    1000, 1001, 1002, 1005, 1006, 1007, 1008, 1009, 1011, 1013, 4001, 4003, 4004, 4009, 4029,
 ];
 
 /// Why an authentication failed: the verifier's reasons, plus the hub's own.
-pub const AUTH_REASONS: [&str; 10] = [
+pub const AUTH_REASONS: [&str; 12] = [
     "malformed",
     "expired",
     "not_yet_valid",
@@ -37,6 +37,9 @@ pub const AUTH_REASONS: [&str; 10] = [
     "revoked",
     "timeout",
     "other_user",
+    // The connect proxy or the token store refused the token, or could not answer.
+    "refused",
+    "unavailable",
 ];
 
 /// Why an upgrade was refused before its token was looked at (token refusals are

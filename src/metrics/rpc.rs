@@ -1,4 +1,5 @@
-//! The rpc proxy's counters and its backends' circuit breakers, for `/metrics`.
+//! The rpc proxy's counters and its backends' circuit breakers, and the token store's
+//! counters, for `/metrics`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -77,6 +78,45 @@ pub(super) fn encode(e: &mut DescriptorEncoder, rpc: &RpcQueue) -> std::fmt::Res
     for b in &rpc.breakers {
         ConstCounter::new(n(&b.rejected))
             .encode(c.encode_family(&[("backend", b.url.as_str())])?)?;
+    }
+    Ok(())
+}
+
+/// The token store's counters (`token_store = "redis"`).
+pub(super) fn encode_tokens(
+    e: &mut DescriptorEncoder,
+    tokens: &crate::route::token_queue::TokenQueue,
+) -> std::fmt::Result {
+    let s = &tokens.stats;
+    let totals = [
+        (
+            "ringhub_token_store_lookups",
+            "Opaque tokens looked up in Redis",
+            &s.lookups,
+        ),
+        (
+            "ringhub_token_store_found",
+            "Lookups that found a valid token",
+            &s.found,
+        ),
+        (
+            "ringhub_token_store_refused",
+            "Lookups of a missing, expired or malformed key",
+            &s.refused,
+        ),
+        (
+            "ringhub_token_store_failed",
+            "Lookups Redis did not answer, or refused at once (queue full)",
+            &s.failed,
+        ),
+        (
+            "ringhub_token_store_cached",
+            "Opaque tokens found in a shard's cache, without a lookup",
+            &s.cached,
+        ),
+    ];
+    for (name, help, value) in totals {
+        counter(e, name, help, value.load(Ordering::Relaxed))?;
     }
     Ok(())
 }

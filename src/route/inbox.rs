@@ -80,6 +80,14 @@ pub enum ShardMsg {
         purpose: crate::route::rpc_queue::Purpose,
         verdict: crate::route::rpc_queue::Verdict,
     },
+    /// The connect proxy or the token store answered about a connection's credential (at
+    /// connect, or for a `refresh`); `cache`: the token's digest, when the store found it.
+    ConnectDone {
+        to: ConnRef,
+        refresh: bool,
+        cache: Option<[u8; 32]>,
+        result: Result<Box<Identity>, crate::auth::opaque::Refusal>,
+    },
     /// Deliver a direct message's frame to every connection of `user` on this shard.
     Direct { user: Arc<str>, frame: Bytes },
     /// Deliver a frame to every open connection of this shard.

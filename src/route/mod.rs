@@ -17,6 +17,7 @@ pub mod inbox;
 pub mod ops;
 pub mod relay_queue;
 pub mod rpc_queue;
+pub mod token_queue;
 pub mod webhook_queue;
 
 use std::sync::Arc;

@@ -24,6 +24,8 @@ pub struct Call {
     /// Who is calling, for the backend's headers and the logs.
     pub caller: Caller,
     pub queued_at: Instant,
+    /// How long the call may take from `queued_at` (`rpc_timeout`, `connect_proxy_timeout`).
+    pub timeout: Duration,
     /// Closed when the connection is gone: the call stops waiting.
     pub gone: tokio::sync::watch::Receiver<()>,
     pub purpose: Purpose,
@@ -41,6 +43,8 @@ pub enum Purpose {
     },
     /// May the client publish this, and as what (the publish proxy)?
     Publish { channel: Arc<str>, data: Box<str> },
+    /// Who is this (the connect proxy)? At connect, or for a `refresh`.
+    Connect { refresh: bool },
 }
 
 /// A proxy's answer (docs/proxies.md).

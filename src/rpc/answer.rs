@@ -5,6 +5,8 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::auth::opaque::Refusal;
+use crate::auth::Identity;
 use crate::protocol::{self, ErrorCode};
 use crate::route::inbox::{ConnRef, ShardMsg};
 use crate::route::rpc_queue::{Purpose, Verdict};
@@ -21,6 +23,10 @@ pub(super) enum Outcome {
     Refused(ErrorCode, String, Option<u64>),
     /// No usable answer.
     Failed(ErrorCode, String),
+    /// A 200's body, not read yet.
+    Raw(Bytes),
+    /// The connect proxy's answer.
+    Connect(Result<Identity, Refusal>),
 }
 
 impl Outcome {
@@ -37,6 +43,10 @@ impl Outcome {
             Outcome::Refused(code, message, _) | Outcome::Failed(code, message) => {
                 Some(protocol::error(id, *code, message))
             }
+            Outcome::Raw(_) | Outcome::Connect(_) => {
+                let message = "the backend's answer was not for this request";
+                Some(protocol::error(id, ErrorCode::Internal, message))
+            }
         }
     }
 }
@@ -50,6 +60,18 @@ pub(super) fn finish(
     outcome: Result<Outcome, Bytes>,
 ) {
     let msg = match purpose {
+        Purpose::Connect { refresh } => ShardMsg::ConnectDone {
+            to,
+            refresh,
+            cache: None,
+            result: match outcome {
+                Ok(Outcome::Connect(r)) => r.map(Box::new),
+                Ok(Outcome::Failed(_, message)) => Err(Refusal::Unavailable(message.into())),
+                _ => Err(Refusal::Unavailable(
+                    "the connect backend is failing; calls to it are paused".into(),
+                )),
+            },
+        },
         Purpose::Rpc => ShardMsg::RpcDone {
             to,
             frame: match outcome {

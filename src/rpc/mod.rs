@@ -19,6 +19,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
+use crate::auth::opaque::{self, RETRY_LATER};
 use crate::protocol::{self, ErrorCode};
 use crate::route::rpc_queue::{Call, Purpose};
 use crate::shared::Shared;
@@ -72,11 +73,11 @@ pub async fn run(shared: Arc<Shared>) {
             let rpc = shared.rpc.as_ref().expect("checked above");
             let mut call = call;
             // Taken, not cloned: a publish proxy's purpose holds the publication's data.
+            let connect = matches!(call.purpose, Purpose::Connect { .. });
             let purpose = std::mem::replace(&mut call.purpose, Purpose::Rpc);
             let mut gone = call.gone.clone();
-            let timeout = rpc.timeout();
             let outcome = tokio::select! {
-                outcome = post(&client, &shared.instance, secret.as_deref(), call, timeout) => Some(outcome),
+                outcome = post(&client, &shared.instance, secret.as_deref(), call, connect) => Some(outcome),
                 // The sender is dropped with the connection.
                 _ = gone.changed() => None,
             };
@@ -90,6 +91,9 @@ pub async fn run(shared: Arc<Shared>) {
             }
             let counter = match &outcome {
                 Outcome::Data { .. } | Outcome::Refused(..) => &rpc.stats.answered,
+                Outcome::Connect(Ok(_)) => &rpc.stats.answered,
+                Outcome::Connect(Err(r)) if r.close_code() != RETRY_LATER => &rpc.stats.answered,
+                Outcome::Connect(Err(_)) | Outcome::Raw(_) => &rpc.stats.failed,
                 Outcome::Failed(..) => &rpc.stats.failed,
             };
             counter.fetch_add(1, Ordering::Relaxed);
@@ -107,7 +111,8 @@ async fn refuse_all(shared: &Shared, rx: &mut tokio::sync::mpsc::Receiver<Call>)
     }
 }
 
-/// Posts a call and reads the answer, all within what is left of `timeout`. Returns the
+/// Posts a call and reads the answer (a connect proxy's as an identity), all within what is
+/// left of its timeout. Returns the
 /// outcome, and whether it was the backend's fault (unreachable, timeout, 5xx): what the
 /// breaker counts.
 async fn post(
@@ -115,8 +120,9 @@ async fn post(
     instance: &str,
     secret: Option<&[u8]>,
     call: Call,
-    timeout: Duration,
+    connect: bool,
 ) -> (Outcome, bool) {
+    let timeout = call.timeout;
     let left = (call.queued_at + timeout).saturating_duration_since(Instant::now());
     let caller = &call.caller;
     let mut request = hyper::Request::post(call.url)
@@ -138,7 +144,15 @@ async fn post(
             return (outcome, false);
         }
     };
-    exchange(client, request, left, timeout, &caller.request_id).await
+    let (outcome, fault) = exchange(client, request, left, timeout, &caller.request_id).await;
+    match outcome {
+        Outcome::Raw(body) if connect => {
+            let now = crate::auth::unix_now();
+            (Outcome::Connect(opaque::from_answer(&body, now)), fault)
+        }
+        Outcome::Raw(body) => (read_answer(&body), fault),
+        outcome => (outcome, fault),
+    }
 }
 
 async fn exchange(
@@ -186,7 +200,7 @@ async fn exchange(
             status.is_server_error(),
         );
     }
-    (read_answer(&body), false)
+    (Outcome::Raw(body), false)
 }
 
 mod answer;

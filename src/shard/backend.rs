@@ -79,7 +79,11 @@ impl Core {
         let now = unix_now();
         let mut out = Revoked::default();
         let candidates: Vec<usize> = match rule {
-            Rule::User { user, .. } => self.user_conns(user),
+            Rule::User { user, .. } => {
+                // The next connect with a cached opaque token asks the store again.
+                self.tokens.forget_user(user);
+                self.user_conns(user)
+            }
             Rule::Jti { .. } => self.open_conns(),
         };
         for key in candidates {

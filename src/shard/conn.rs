@@ -119,6 +119,8 @@ pub struct Conn {
     pub rpc_in_flight: u8,
     /// The stream broke the protocol: further input is ignored while closing.
     pub poisoned: bool,
+    /// Waiting for the token store or the connect proxy: input is kept, not decoded.
+    pub connecting: bool,
     /// The `id` of the `auth` request, echoed in `welcome`.
     pub request_id: Option<u64>,
     /// The close code we sent or received, for the log line.
@@ -178,6 +180,7 @@ impl Conn {
             malformed: 0,
             rpc_in_flight: 0,
             poisoned: false,
+            connecting: false,
             request_id: None,
             close_code: None,
             cause: None,

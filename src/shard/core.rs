@@ -65,6 +65,13 @@ pub struct Core {
     pub(super) rpc_calls: u64,
     /// Arrival times of the API publications handled in this batch (recorded after the flush).
     pub stamps: Vec<Instant>,
+    /// Tokens found in the token store (`connect.rs`).
+    pub(super) tokens: super::state::Tokens,
+    /// Connections the store or the connect proxy vouched for, waiting for their task to
+    /// carry on (key, connection id, identity).
+    pub(super) authed: Vec<(usize, u64, Box<crate::auth::Identity>)>,
+    /// The `connect_proxy_headers` of connections waiting for their `auth` frame.
+    pub(super) held_headers: std::collections::HashMap<u64, Vec<(String, String)>>,
 }
 
 impl Core {
@@ -72,6 +79,7 @@ impl Core {
         let c = &shared.config;
         let rate = Rate::new(c.messages_per_second, c.burst);
         let logs = Logs::new(shared.epoch.clone());
+        let tokens = super::state::Tokens::new(c.token_cache_ttl, c.token_cache_entries);
         Core {
             shared,
             index,
@@ -93,6 +101,9 @@ impl Core {
             stamps: Vec::new(),
             rpc_gone: Default::default(),
             rpc_calls: 0,
+            tokens,
+            authed: Vec::new(),
+            held_headers: Default::default(),
         }
     }
 
@@ -260,6 +271,12 @@ impl Core {
         let conn = self.conns.remove(key);
         if !self.rpc_gone.is_empty() {
             self.rpc_gone.remove(&conn.id);
+        }
+        if !self.held_headers.is_empty() {
+            self.held_headers.remove(&conn.id);
+        }
+        if !self.authed.is_empty() {
+            self.authed.retain(|(_, id, _)| *id != conn.id);
         }
         let unsent = conn.queued_bytes() as u64;
         crate::metrics::local(|m| crate::metrics::bump(&m.bytes_discarded, unsent));

@@ -108,6 +108,12 @@ impl Core {
                 purpose,
                 verdict,
             } => self.proxy_done(to, purpose, verdict),
+            ShardMsg::ConnectDone {
+                to,
+                refresh,
+                cache,
+                result,
+            } => self.connect_done(to, refresh, cache, result),
             ShardMsg::Direct { user, frame } => self.deliver_to_user(&user, &frame),
             ShardMsg::BroadcastAll { frame } => self.broadcast_all(&frame),
             ShardMsg::Disconnect {

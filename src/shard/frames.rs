@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use super::conn::Stage;
+use super::connect::Credential;
 use super::core::{Core, Step};
 use super::fanout::mark_dirty;
 use crate::auth::{AuthError, Identity};
@@ -35,6 +36,10 @@ impl Core {
         };
         let conn = &mut self.conns[key];
         if conn.poisoned {
+            return Step::Continue;
+        }
+        if conn.connecting {
+            self.hold_input(key, input);
             return Step::Continue;
         }
         conn.last_seen = Instant::now();
@@ -142,16 +147,32 @@ impl Core {
                 return Outcome::Stop;
             }
         };
-        match self.verify_token(key, req.token.as_deref().unwrap_or("")) {
-            Ok(identity) => {
+        let token = req.token.as_deref().unwrap_or("");
+        // Kept from the upgrade for the connect proxy (`http_phase.rs`).
+        let headers = if self.held_headers.is_empty() {
+            None
+        } else {
+            self.held_headers.remove(&self.conns[key].id)
+        };
+        match self.credential(key, token) {
+            Credential::Verified(identity) => {
                 self.conns[key].request_id = req.id;
                 Outcome::Authed(Box::new(identity))
             }
-            Err(AuthError::Revoked) => {
+            Credential::Ask => {
+                self.conns[key].request_id = req.id;
+                let headers = headers.as_deref().unwrap_or_default();
+                if let Err(refusal) = self.ask_about(key, token, req.id, false, headers) {
+                    self.close(key, refusal.close_code(), refusal.reason());
+                }
+                // What follows the `auth` frame waits for the answer, undecoded.
+                Outcome::Stop
+            }
+            Credential::Refused(AuthError::Revoked) => {
                 self.close(key, 4004, "token revoked");
                 Outcome::Stop
             }
-            Err(_) => {
+            Credential::Refused(_) => {
                 self.close(key, 4001, "invalid or expired token");
                 Outcome::Stop
             }

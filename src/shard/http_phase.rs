@@ -2,6 +2,7 @@
 //! the health endpoints, or a refusal (`docs/protocol.md` §1).
 
 use super::conn::Phase;
+use super::connect::Credential;
 use super::core::{Core, Step};
 use super::state::TimerKind;
 use crate::per_ip::IpRefusal;
@@ -19,7 +20,11 @@ impl Core {
             owned = std::mem::take(&mut conn.head);
             &owned
         };
-        let (req, len) = match http::parse(buf) {
+        let keep = match self.shared.config.connect_proxy_url {
+            Some(_) => &self.shared.config.connect_proxy_headers[..],
+            None => &[],
+        };
+        let (req, len) = match http::parse_keeping(buf, keep) {
             Ok(parsed) => parsed,
             Err(HeadError::Incomplete) => {
                 self.conns[key].head = buf.to_vec();
@@ -107,10 +112,16 @@ impl Core {
         if let Err(refusal) = self.shared.per_ip.attempt(peer, now) {
             return self.refuse_ip(key, refusal);
         }
+        let mut ask = false;
         let identity = match req.token() {
-            Some(token) => match self.verify_token(key, token) {
-                Ok(id) => Some(Box::new(id)),
-                Err(_) => {
+            Some(token) => match self.credential(key, token) {
+                Credential::Verified(id) => Some(Box::new(id)),
+                // Asked once the upgrade is done: refusals are then close codes.
+                Credential::Ask => {
+                    ask = true;
+                    None
+                }
+                Credential::Refused(_) => {
                     self.answer_http(
                         key,
                         http::refusal(401, "unauthorized", "invalid or expired token", ""),
@@ -160,6 +171,18 @@ impl Core {
             None => {
                 super::fanout::mark_dirty(conn, &mut self.dirty, key);
                 self.schedule(key, self.shared.config.auth_timeout, TimerKind::Auth);
+                if ask {
+                    let token = req.token().unwrap_or("");
+                    if let Err(refusal) = self.ask_about(key, token, None, false, &req.kept) {
+                        self.close(key, refusal.close_code(), refusal.reason());
+                    }
+                    return Step::Continue;
+                }
+                if !req.kept.is_empty() {
+                    // For the connect proxy, if the `auth` frame's token goes there.
+                    let id = self.conns[key].id;
+                    self.held_headers.insert(id, req.kept.clone());
+                }
                 if self.conns[key].decoder.has_pending() {
                     return self.on_frames(key, &mut []);
                 }

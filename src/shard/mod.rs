@@ -10,6 +10,7 @@ mod backend;
 mod chat;
 mod cluster;
 pub mod conn;
+mod connect;
 mod core;
 mod dispatch;
 mod fanout;

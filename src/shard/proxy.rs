@@ -92,7 +92,7 @@ impl Core {
                 let data: Arc<str> = replaced.map_or_else(|| data.into(), Into::into);
                 self.publish_now(to.key, &session, to.id, &channel, &data);
             }
-            (Purpose::Rpc, Verdict::Allow { .. }) => {}
+            (Purpose::Rpc | Purpose::Connect { .. }, Verdict::Allow { .. }) => {}
         }
     }
 }

@@ -1,10 +1,10 @@
 //! The client requests of `docs/protocol.md` §2 on an open connection, with the rate
 //! limit and the malformed-request rule in front of them.
 
-use std::rc::Rc;
 use std::time::Instant;
 
-use super::conn::{Phase, Session};
+use super::conn::Session;
+use super::connect::Credential;
 use super::core::Core;
 use super::fanout::Subscribed;
 use super::state::Admission;
@@ -303,30 +303,25 @@ impl Core {
         }
     }
 
-    /// Replaces the connection's token: same `sub` only; the deadlines move with it.
+    /// Replaces the connection's token: same `sub` only; the deadlines move with it. An
+    /// opaque token is asked about first (`connect.rs`).
     fn on_refresh(&mut self, key: usize, session: &Session, req: &Request<'_>) {
         let id = req.id;
-        let identity = match self.verify_token(key, req.token.as_deref().unwrap_or("")) {
-            Ok(identity) => identity,
-            Err(e) => {
-                let message = format!("token refused: {e}");
-                return self.send(key, protocol::error(id, ErrorCode::Unauthorized, &message));
+        let token = req.token.as_deref().unwrap_or("");
+        match self.credential(key, token) {
+            Credential::Verified(identity) => {
+                self.replace_identity(key, &session.identity.user, id, identity)
             }
-        };
-        if identity.user != session.identity.user {
-            crate::metrics::local(|m| m.auth_failure("other_user"));
-            return self.send(
-                key,
-                protocol::error(id, ErrorCode::Unauthorized, "the token is for another user"),
-            );
-        }
-        let expires_at = identity.expires_at;
-        if let Phase::Open(s) = &mut self.conns[key].phase {
-            s.identity = Rc::new(identity);
-        }
-        self.schedule_expiry(key);
-        if id.is_some() {
-            self.send(key, protocol::refreshed(id, expires_at));
+            Credential::Ask => {
+                if let Err(refusal) = self.ask_about(key, token, id, true, &[]) {
+                    let frame = protocol::error(id, ErrorCode::Unavailable, refusal.reason());
+                    self.send(key, frame);
+                }
+            }
+            Credential::Refused(e) => {
+                let message = format!("token refused: {e}");
+                self.send(key, protocol::error(id, ErrorCode::Unauthorized, &message));
+            }
         }
     }
 }

@@ -145,6 +145,7 @@ impl Core {
                 request_id: request_id.into(),
             },
             queued_at: Instant::now(),
+            timeout: rpc.timeout(),
             gone,
             purpose,
         };

@@ -24,6 +24,8 @@ enum Wake {
 
 pub async fn run(shard: Rc<Shard>, key: usize, stream: TcpStream) {
     let fd = stream.as_raw_fd();
+    // A hand-off decided on a signal, while the wait for readability may still be held.
+    let mut signalled = false;
     let step = loop {
         let (blocked, done) = {
             let core = shard.core.borrow();
@@ -58,14 +60,39 @@ pub async fn run(shard: Rc<Shard>, key: usize, stream: TcpStream) {
                 conn.write_blocked = false;
                 conn.flush();
             }
-            Wake::Signal => {}
+            Wake::Signal => {
+                // The token store or the connect proxy vouched for the connection.
+                let mut core = shard.core.borrow_mut();
+                match core.resume_authenticated(key) {
+                    None => {}
+                    Some(Step::Continue) => core.flush_dirty(),
+                    Some(step) => {
+                        core.flush_dirty();
+                        signalled = true;
+                        break step;
+                    }
+                }
+            }
             Wake::Readable(false) | Wake::Writable(false) => break Step::Exit,
         }
     };
     match step {
         Step::Handoff(target, detached) => {
-            let socket = sys::into_std(stream);
             let shared = shard.core.borrow().shared.clone();
+            let socket = if signalled {
+                match sys::dup_std(&stream) {
+                    Ok(socket) => socket,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot hand a connection off");
+                        if detached.counted {
+                            shared.uncount_connection(detached.peer.ip());
+                        }
+                        return;
+                    }
+                }
+            } else {
+                sys::into_std(stream)
+            };
             shared.send(
                 target,
                 ShardMsg::Adopt(Box::new(Handoff { socket, detached })),

@@ -24,6 +24,8 @@ pub struct Request {
     pub ws_version: Option<String>,
     /// `Origin`, checked against `allowed_origins` (`origin.rs`).
     pub origin: Option<String>,
+    /// The headers asked for by name (`parse_keeping`), as they came.
+    pub kept: Vec<(String, String)>,
 }
 
 /// Why a head could not be read; the connection gets a 400 (or 431) and is closed.
@@ -37,6 +39,11 @@ pub enum HeadError {
 
 /// Parses the head at the start of `buf`; on success also returns its length.
 pub fn parse(buf: &[u8]) -> Result<(Request, usize), HeadError> {
+    parse_keeping(buf, &[])
+}
+
+/// [`parse`], keeping the headers named in `keep` (any case) in `Request::kept`.
+pub fn parse_keeping(buf: &[u8], keep: &[String]) -> Result<(Request, usize), HeadError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     let len = match req.parse(buf) {
@@ -68,6 +75,9 @@ pub fn parse(buf: &[u8]) -> Result<(Request, usize), HeadError> {
     for h in req.headers.iter() {
         let value = std::str::from_utf8(h.value).unwrap_or("").trim();
         let name = h.name;
+        if keep.iter().any(|k| k.eq_ignore_ascii_case(name)) {
+            out.kept.push((name.to_string(), value.to_string()));
+        }
         if name.eq_ignore_ascii_case("upgrade") {
             upgrade_ws = value.eq_ignore_ascii_case("websocket");
         } else if name.eq_ignore_ascii_case("connection") {

@@ -8,12 +8,14 @@
 //! - [`Logs`]: the history of the channels this shard sequences.
 //! - [`Streams`]: where each channel with history stands here, and the gaps being closed.
 //! - [`Timers`]: the timing wheel and the ticker that drives it.
+//! - [`Tokens`]: tokens found in the token store, cached for `token_cache_ttl`.
 
 mod logs;
 mod presence;
 mod streams;
 mod subscriptions;
 mod timers;
+mod tokens;
 mod users;
 
 pub use logs::{Logs, Recovery};
@@ -21,4 +23,5 @@ pub use presence::{Pending, Presence};
 pub use streams::{Admit, Answer, Ask, Joined, Resolved, Streams};
 pub use subscriptions::Subscriptions;
 pub use timers::{Timer, TimerKind, Timers};
+pub use tokens::Tokens;
 pub use users::{Admission, Users};
