@@ -22,9 +22,27 @@ enum Wake {
     Signal,
 }
 
-pub async fn run(shard: Rc<Shard>, key: usize, stream: TcpStream) {
+/// `backlog`: ciphertext a TLS connection brought from another shard, handled first.
+pub async fn run(shard: Rc<Shard>, key: usize, stream: TcpStream, backlog: Vec<u8>) {
     let fd = stream.as_raw_fd();
-    let step = loop {
+    let tls = shard.core.borrow().conns[key].tls.is_some();
+    let first = match tls {
+        true => super::tls::input(&shard, key, &backlog),
+        false => Step::Continue,
+    };
+    drop(backlog);
+    let step = 'conn: {
+        if !matches!(first, Step::Continue) {
+            break 'conn first;
+        }
+        serve(&shard, key, &stream, fd, tls).await
+    };
+    end(shard, key, stream, step);
+}
+
+/// The connection's life on this shard: wait, read or write, until it ends or moves.
+async fn serve(shard: &Rc<Shard>, key: usize, stream: &TcpStream, fd: i32, tls: bool) -> Step {
+    loop {
         let (blocked, done) = {
             let core = shard.core.borrow();
             let conn = &core.conns[key];
@@ -39,16 +57,16 @@ pub async fn run(shard: Rc<Shard>, key: usize, stream: TcpStream) {
             monoio::select! {
                 r = stream.readable(false) => Wake::Readable(r.is_ok()),
                 r = Box::pin(stream.writable(false)) => Wake::Writable(r.is_ok()),
-                _ = Signalled { shard: &shard, key } => Wake::Signal,
+                _ = Signalled { shard, key } => Wake::Signal,
             }
         } else {
             monoio::select! {
                 r = stream.readable(false) => Wake::Readable(r.is_ok()),
-                _ = Signalled { shard: &shard, key } => Wake::Signal,
+                _ = Signalled { shard, key } => Wake::Signal,
             }
         };
         match wake {
-            Wake::Readable(true) => match read(&shard, key, fd) {
+            Wake::Readable(true) => match read(shard, key, fd, tls) {
                 Step::Continue => {}
                 step => break step,
             },
@@ -61,7 +79,11 @@ pub async fn run(shard: Rc<Shard>, key: usize, stream: TcpStream) {
             Wake::Signal => {}
             Wake::Readable(false) | Wake::Writable(false) => break Step::Exit,
         }
-    };
+    }
+}
+
+/// What happens after a connection's task ends: it moves to another shard, or it is gone.
+fn end(shard: Rc<Shard>, key: usize, stream: TcpStream, step: Step) {
     match step {
         Step::Handoff(target, detached) => {
             let socket = sys::into_std(stream);
@@ -82,11 +104,15 @@ pub async fn run(shard: Rc<Shard>, key: usize, stream: TcpStream) {
     }
 }
 
-/// One read into the shard's buffer, handled at once.
-fn read(shard: &Shard, key: usize, fd: i32) -> Step {
+/// One read into the shard's buffer, handled at once (decrypted first, on TLS).
+fn read(shard: &Shard, key: usize, fd: i32, tls: bool) -> Step {
     let mut buf = shard.readbuf.borrow_mut();
     match sys::recv(fd, &mut buf) {
         Ok(0) => Step::Exit,
+        Ok(n) if tls => {
+            crate::metrics::local(|m| crate::metrics::bump(&m.bytes_in, n as u64));
+            super::tls::input(shard, key, &buf[..n])
+        }
         Ok(n) => {
             crate::metrics::local(|m| crate::metrics::bump(&m.bytes_in, n as u64));
             let mut core = shard.core.borrow_mut();
