@@ -29,7 +29,12 @@ impl Control {
     /// Starts the control thread on an already bound admin listener. Returns once stored
     /// revocations (if any) have been handed to the shards' inboxes, so that they are in
     /// force before the first connection is accepted.
-    pub fn start(shared: Arc<Shared>, listener: TcpListener) -> std::io::Result<Control> {
+    /// `tls`: the admin port serves TLS with it (`admin_tls_cert`).
+    pub fn start(
+        shared: Arc<Shared>,
+        listener: TcpListener,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> std::io::Result<Control> {
         let admin_addr = listener.local_addr()?;
         listener.set_nonblocking(true)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -61,7 +66,7 @@ impl Control {
                     }
                     let admin = Arc::new(admin::Admin::new(shared, store));
                     tokio::select! {
-                        _ = admin::serve(listener, admin) => {}
+                        _ = admin::serve(listener, admin, tls) => {}
                         _ = stop_rx => {}
                     }
                 });
