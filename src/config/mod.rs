@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+mod redis_client;
 mod rpc_routes;
 mod webhooks;
+pub use redis_client::redis_client;
 pub use rpc_routes::Routes;
 pub use webhooks::{Delivery, EventKind, Webhook};
 

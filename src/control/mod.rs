@@ -108,11 +108,11 @@ impl Drop for Control {
 
 /// Connects to Redis (when configured) and installs the stored revocations.
 async fn open_store(shared: &Arc<Shared>) -> Option<store::Store> {
-    let url = shared.config.redis_url.as_deref()?;
-    let store = match store::Store::new(url, &shared.config.redis_prefix) {
-        Ok(s) => s,
+    shared.config.redis_url.as_deref()?;
+    let store = match crate::config::redis_client(&shared.config) {
+        Ok(client) => store::Store::new(client, &shared.config.redis_prefix),
         Err(e) => {
-            tracing::error!(error = %e, "invalid redis_url; revocations will not persist");
+            tracing::error!(error = %e, "revocations will not persist");
             return None;
         }
     };
