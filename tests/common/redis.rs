@@ -148,7 +148,8 @@ impl Redis {
                 .args(["--user", "default", "off"])
                 .args(["--user", ACL_USER, "on"])
                 .arg(format!(">{ACL_PASSWORD}"))
-                .args(["~*", "&*", "+@all"]);
+                // What docs/tls.md recommends: the hub's prefix, no admin commands.
+                .args(["~ringhub:*", "&ringhub:*", "+@all", "-@admin", "-@dangerous"]);
         }
         let spawned = command
             .args(["--port", "0", "--save", ""])
