@@ -149,7 +149,13 @@ impl Redis {
                 .args(["--user", ACL_USER, "on"])
                 .arg(format!(">{ACL_PASSWORD}"))
                 // What docs/tls.md recommends: the hub's prefix, no admin commands.
-                .args(["~ringhub:*", "&ringhub:*", "+@all", "-@admin", "-@dangerous"]);
+                .args([
+                    "~ringhub:*",
+                    "&ringhub:*",
+                    "+@all",
+                    "-@admin",
+                    "-@dangerous",
+                ]);
         }
         let spawned = command
             .args(["--port", "0", "--save", ""])
