@@ -7,7 +7,9 @@
 #   cargo build --release --workspace && bench/compare.sh [rounds]
 #
 # Chosen by the environment:
-#   HUBS="ringhub baseline uws"   the hubs, in this order (the first is the one compared)
+#   HUBS="ringhub baseline uws"   the hubs, in this order (the first is the one compared);
+#                                 also ringhub-tls: ringhub serving wss:// (a CA and a
+#                                 certificate made here with openssl), the bench over TLS
 #   SCENARIOS="..."               any of: fanout1m fanout100 storm idle19k syscalls (issue
 #                                 18's set), connect fanout-max fanout-100k idle heartbeat
 #                                 sustained (the earlier set). Default: all of them.
@@ -49,6 +51,15 @@ if [[ " $HUBS " == *" uws "* ]] && [ ! -d bench/uws/node_modules ]; then
   (cd bench/uws && npm ci --no-audit --no-fund --loglevel=error) >&2
 fi
 
+if [[ " $HUBS " == *" ringhub-tls "* ]]; then # a CA and a certificate for localhost
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=bench-ca \
+    -keyout "$OUT/ca.key" -out "$OUT/ca.pem" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
+    -keyout "$OUT/hub.key" -out "$OUT/hub.csr" 2>/dev/null
+  openssl x509 -req -in "$OUT/hub.csr" -CA "$OUT/ca.pem" -CAkey "$OUT/ca.key" -CAcreateserial \
+    -days 2 -extfile <(printf 'subjectAltName=DNS:localhost') -out "$OUT/hub.crt" 2>/dev/null
+fi
+
 PING=25s # every hub's ping interval; the heartbeat measurement sets 1s (not uWS: see below)
 MODE=shared
 mode_prefix() { # hub|bench -> the command prefix that pins it in the current mode
@@ -62,6 +73,9 @@ start_hub() { # name port -> pid
   case $1 in
     # HUB_ENV: more settings, as RINGHUB_* variables (the `auth` scenario's).
     ringhub) env ${HUB_ENV:-} RINGHUB_CONFIG=bench/hub.toml RINGHUB_LISTEN=127.0.0.1:$2 RINGHUB_ADMIN_LISTEN=127.0.0.1:0 \
+               RINGHUB_SHARDS=$(threads) RINGHUB_PING_INTERVAL=$PING $pin $BIN/ringhub >/dev/null 2>&1 & ;;
+    ringhub-tls) RINGHUB_CONFIG=bench/hub.toml RINGHUB_LISTEN=127.0.0.1:$2 RINGHUB_ADMIN_LISTEN=127.0.0.1:0 \
+               RINGHUB_TLS_CERT="$OUT/hub.crt" RINGHUB_TLS_KEY="$OUT/hub.key" \
                RINGHUB_SHARDS=$(threads) RINGHUB_PING_INTERVAL=$PING $pin $BIN/ringhub >/dev/null 2>&1 & ;;
     baseline) $pin $BIN/baseline-hub --listen 127.0.0.1:$2 --secret $SECRET --threads "$(threads)" \
                 --ping-interval $PING >/dev/null 2>&1 & ;;
@@ -96,9 +110,10 @@ run() { # hub scenario args...
   sleep 0.2
   local args=("$@")
   for i in "${!args[@]}"; do [ "${args[$i]}" = PID ] && args[$i]=$pid; done
-  local line
+  local line tls=()
+  [ "$hub" != ringhub-tls ] || tls=(--tls-ca "$OUT/ca.pem")
   line=$($(mode_prefix bench) $BIN/ringhub-bench --threads "$(threads)" --secret $SECRET \
-           --addr 127.0.0.1:$port --users "$hub$RANDOM" "${args[@]}" 2>"$OUT/stderr" | tail -1) || true
+           --addr 127.0.0.1:$port --users "$hub$RANDOM" "${tls[@]}" "${args[@]}" 2>"$OUT/stderr" | tail -1) || true
   [ -n "$line" ] || { echo "compare.sh: $hub $name failed:" >&2; cat "$OUT/stderr" >&2; line='{"error":"bench failed"}'; }
   # What uWS dropped to its maxBackpressure (the others close a consumer that far behind).
   local dropped=null

@@ -18,6 +18,21 @@ if ! command -v redis-server >/dev/null 2>&1; then
 fi
 export RINGHUB_REQUIRE_REDIS=1
 
+# Python's `websockets`, the wss:// client of tests/tls.rs, in a venv of our own (Debian's
+# Python refuses system-wide pip installs, PEP 668).
+TEST_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/ringhub-test-tools"
+if ! "$TEST_VENV/bin/python" -c 'import websockets' >/dev/null 2>&1; then
+  echo "test.sh: installing websockets into $TEST_VENV"
+  python3 -m venv "$TEST_VENV" 2>/dev/null || {
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv python3-pip >/dev/null
+    python3 -m venv "$TEST_VENV"
+  }
+  "$TEST_VENV/bin/python" -m pip install --quiet websockets
+fi
+export TEST_PYTHON="$TEST_VENV/bin/python"
+
 # Build once; the tests and the Autobahn run share the build.
 cargo build --all-targets --locked
 cargo test --workspace --locked

@@ -20,6 +20,8 @@
 //!    - [`mutes`]: who may not publish where, until when.
 //!    - [`revocation`]: token revocation rules, copied to every shard.
 //!    - [`sys`]: the handful of system calls made directly, and the only `unsafe`.
+//!    - [`tls`]: the listeners' certificates (PEM files, reloaded when they change), and
+//!      their rustls server configuration.
 //! 2. Shared state and routing
 //!    - [`shared`]: what every thread shares: config, keys, inboxes, the interest map.
 //!    - [`route`]: the one place that decides where work for a shard goes (deliver,
@@ -59,6 +61,7 @@ pub mod rpc;
 pub mod shard;
 pub mod shared;
 pub mod sys;
+pub mod tls;
 pub mod tokens;
 pub mod webhooks;
 pub mod ws;

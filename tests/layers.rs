@@ -20,6 +20,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "mutes",
             "revocation",
             "sys",
+            "tls",
         ],
     ),
     (

@@ -8,33 +8,10 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::Arc;
 
+use common::pki::{pki, Pki};
 use common::*;
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use ringhub::config::Driver;
 use serde_json::json;
-
-/// A CA, and a certificate for `localhost` signed by it.
-struct Pki {
-    ca_pem: String,
-    cert: rustls::pki_types::CertificateDer<'static>,
-    key: rustls::pki_types::PrivateKeyDer<'static>,
-}
-
-fn pki() -> Pki {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-    let key = KeyPair::generate().unwrap();
-    let params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    let cert = params.signed_by(&key, &issuer).unwrap();
-    Pki {
-        ca_pem: ca.pem(),
-        cert: cert.der().clone(),
-        key: rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-    }
-}
 
 /// An https backend answering `{"data":"secure"}` to every call, one per connection.
 fn https_backend(pki: &Pki) -> u16 {

@@ -14,6 +14,8 @@ use tokio::net::{TcpSocket, TcpStream};
 pub struct Conn {
     pub stream: TcpStream,
     pub buf: BytesMut,
+    /// Over TLS (`--tls-ca`): the session, between the socket and `buf`.
+    tls: Option<Box<crate::tls::Tls>>,
 }
 
 /// How a connection attempt failed, for the failure table.
@@ -57,17 +59,25 @@ pub async fn connect(
         let mut stream = sock.connect(addr).await.map_err(|_| Failure::Connect)?;
         let established = started.elapsed();
         stream.set_nodelay(true).ok();
+        let tls = match crate::tls::CONFIG.get() {
+            None => None,
+            Some(_) => Some(
+                crate::tls::Tls::handshake(&mut stream)
+                    .await
+                    .ok_or(Failure::Closed)?,
+            ),
+        };
         let req = format!(
             "GET /ws?token={token} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
         );
-        stream
-            .write_all(req.as_bytes())
-            .await
-            .map_err(|_| Failure::Closed)?;
         let mut conn = Conn {
             stream,
             buf: BytesMut::with_capacity(4096),
+            tls,
         };
+        if !conn.send(req.as_bytes()).await {
+            return Err(Failure::Closed);
+        }
         let end = loop {
             if let Some(p) = conn.buf.windows(4).position(|w| w == b"\r\n\r\n") {
                 break p + 4;
@@ -114,7 +124,19 @@ pub fn text_frame(payload: &[u8]) -> Vec<u8> {
 impl Conn {
     async fn fill(&mut self) -> usize {
         self.make_room();
-        self.stream.read_buf(&mut self.buf).await.unwrap_or(0)
+        let Some(tls) = self.tls.as_mut() else {
+            return self.stream.read_buf(&mut self.buf).await.unwrap_or(0);
+        };
+        loop {
+            if self.stream.read_buf(&mut tls.cipher).await.unwrap_or(0) == 0 {
+                return 0;
+            }
+            match tls.decrypt(&mut self.buf) {
+                Ok(0) => continue,
+                Ok(n) => return n,
+                Err(_) => return 0,
+            }
+        }
     }
 
     /// At least 4 KiB free at the end of the buffer for the next read.
@@ -138,7 +160,7 @@ impl Conn {
                 if op == 9 {
                     pings.fetch_add(1, Ordering::Relaxed);
                     let pong = client_frame(true, 0xA, &frame, MASK);
-                    let _ = self.stream.write_all(&pong).await;
+                    let _ = self.send(&pong).await;
                     continue;
                 }
                 return Some((op, frame));
@@ -165,7 +187,7 @@ impl Conn {
             at += head + len;
         }
         self.buf.advance(at);
-        pongs.is_empty() || self.stream.write_all(&pongs).await.is_ok()
+        pongs.is_empty() || self.send(&pongs).await
     }
 
     /// Has the kernel stamp each segment this connection receives with its arrival time
@@ -197,12 +219,26 @@ impl Conn {
             self.make_room();
             let _ = self.stream.readable().await;
             let fd = self.stream.as_raw_fd();
-            let buf = &mut self.buf;
+            let buf = match self.tls.as_mut() {
+                Some(tls) => {
+                    tls.cipher.reserve(16 * 1024);
+                    &mut tls.cipher
+                }
+                None => &mut self.buf,
+            };
             match self
                 .stream
                 .try_io(tokio::io::Interest::READABLE, || recv_stamped(fd, buf))
             {
-                Ok(got) => return got,
+                Ok((0, _)) => return (0, None),
+                Ok((n, stamp)) => match self.tls.as_mut() {
+                    None => return (n, stamp),
+                    Some(tls) => match tls.decrypt(&mut self.buf) {
+                        Ok(0) => continue,
+                        Ok(n) => return (n, stamp),
+                        Err(_) => return (0, None),
+                    },
+                },
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
                 Err(_) => return (0, None),
             }
@@ -210,7 +246,10 @@ impl Conn {
     }
 
     pub async fn send(&mut self, frame: &[u8]) -> bool {
-        self.stream.write_all(frame).await.is_ok()
+        match self.tls.as_mut() {
+            None => self.stream.write_all(frame).await.is_ok(),
+            Some(tls) => tls.write_all(&mut self.stream, frame).await.is_ok(),
+        }
     }
 }
 

@@ -9,6 +9,7 @@ mod opaque;
 mod proc;
 mod recover;
 mod resident;
+mod tls;
 
 use fanout::{run_fanout, Shape};
 use resident::{run_idle, run_presence};
@@ -40,6 +41,9 @@ struct Cli {
     /// Prefix of user names (so that several runs do not collide).
     #[arg(long, default_value = "bench")]
     users: String,
+    /// Reach the hub over TLS (`wss://`, as `localhost`), trusting this PEM CA file.
+    #[arg(long)]
+    tls_ca: Option<std::path::PathBuf>,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -164,6 +168,12 @@ fn token(secret: &str, user: &str) -> String {
 
 fn main() {
     let cli = Cli::parse();
+    if let Some(ca) = &cli.tls_ca {
+        if let Err(e) = tls::configure(ca) {
+            eprintln!("ringhub-bench: --tls-ca {}: {e}", ca.display());
+            std::process::exit(2);
+        }
+    }
     let nofile = proc::raise_nofile();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cli.threads)

@@ -10,9 +10,11 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 mod api_keys;
+mod redis_client;
 mod rpc_routes;
 mod webhooks;
 pub use api_keys::{ApiKey, Scope, Scopes};
+pub use redis_client::redis_client;
 pub use rpc_routes::Routes;
 pub use webhooks::{Delivery, EventKind, Webhook};
 
@@ -269,6 +271,23 @@ pub struct Config {
     /// Approximate `MAXLEN` of the dead-letter stream `<prefix>webhooks-dead` (0: not trimmed).
     pub webhook_dead_maxlen: usize,
 
+    /// TLS on the client listener (docs/tls.md): the certificate chain and its private key,
+    /// PEM files. With both set, `tls_listen` serves TLS (`listen` staying plaintext), or,
+    /// without `tls_listen`, `listen` itself does.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// A second client listener, TLS, beside the plaintext `listen`.
+    pub tls_listen: Option<SocketAddr>,
+    /// How often the certificate files' modification times are looked at; a change reloads
+    /// them (so does `SIGHUP`).
+    #[serde(deserialize_with = "duration")]
+    pub tls_reload_interval: Duration,
+    /// TLS on the admin port, with its own certificate and key.
+    pub admin_tls_cert: Option<PathBuf>,
+    pub admin_tls_key: Option<PathBuf>,
+    /// `rediss://` URLs: trust only the certificates of this PEM file (else the system's).
+    pub redis_ca_file: Option<PathBuf>,
+
     pub namespaces: HashMap<String, Namespace>,
 }
 
@@ -350,6 +369,13 @@ impl Default for Config {
             webhook_queue: 10_000,
             webhook_max_in_flight: 64,
             webhook_dead_maxlen: 100_000,
+            tls_cert: None,
+            tls_key: None,
+            tls_listen: None,
+            tls_reload_interval: Duration::from_secs(10),
+            admin_tls_cert: None,
+            admin_tls_key: None,
+            redis_ca_file: None,
             namespaces: HashMap::new(),
         }
     }

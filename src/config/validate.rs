@@ -57,6 +57,7 @@ impl Config {
                 ));
             }
         }
+        self.validate_tls()?;
         if let Some(path) = &self.rpc_ca_file {
             super::certificates(path).map_err(|e| value_err("rpc_ca_file", e))?;
         }
@@ -127,6 +128,41 @@ impl Config {
                     format!("invalid namespace name {name:?}"),
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// TLS: certificate and key come in pairs and load (a bad file is a startup error, not
+    /// a failed handshake later); `tls_listen` needs them.
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        let pairs = [
+            ("tls_cert", &self.tls_cert, &self.tls_key),
+            ("admin_tls_cert", &self.admin_tls_cert, &self.admin_tls_key),
+        ];
+        for (key, cert, private) in pairs {
+            match (cert, private) {
+                (None, None) => {}
+                (Some(cert), Some(private)) => {
+                    crate::tls::Certs::load("check", cert, private)
+                        .map_err(|e| value_err(key, e))?;
+                }
+                _ => return Err(value_err(key, "the certificate and its key go together")),
+            }
+        }
+        if self.tls_listen.is_some() && self.tls_cert.is_none() {
+            return Err(value_err("tls_listen", "needs tls_cert and tls_key"));
+        }
+        if self.tls_listen == Some(self.listen) && self.listen.port() != 0 {
+            return Err(value_err("tls_listen", "must differ from listen"));
+        }
+        if self.tls_reload_interval.is_zero() {
+            return Err(value_err(
+                "tls_reload_interval",
+                "must be greater than zero",
+            ));
+        }
+        if let Some(path) = &self.redis_ca_file {
+            super::certificates(path).map_err(|e| value_err("redis_ca_file", e))?;
         }
         Ok(())
     }

@@ -61,7 +61,12 @@ impl Admin {
 }
 
 /// Accepts admin connections until the runtime is dropped.
-pub async fn serve(listener: tokio::net::TcpListener, admin: Arc<Admin>) {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    admin: Arc<Admin>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) {
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
@@ -73,17 +78,32 @@ pub async fn serve(listener: tokio::net::TcpListener, admin: Arc<Admin>) {
         };
         let _ = stream.set_nodelay(true);
         let admin = admin.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let admin = admin.clone();
                 async move { Ok::<_, Infallible>(handle(&admin, req, peer.ip()).await) }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
+            let http = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(HEAD_TIMEOUT)
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await;
+                .clone();
+            match tls {
+                None => {
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    let _ = http.serve_connection(io, service).await;
+                }
+                // The handshake gets the time a request head gets.
+                Some(tls) => match tokio::time::timeout(HEAD_TIMEOUT, tls.accept(stream)).await {
+                    Ok(Ok(stream)) => {
+                        let io = hyper_util::rt::TokioIo::new(stream);
+                        let _ = http.serve_connection(io, service).await;
+                    }
+                    Ok(Err(e)) => tracing::debug!(error = %e, "admin TLS handshake failed"),
+                    Err(_) => tracing::debug!("admin TLS handshake timed out"),
+                },
+            }
         });
     }
 }

@@ -33,7 +33,12 @@ impl Control {
     /// Starts the control thread on an already bound admin listener. Returns once stored
     /// revocations (if any) have been handed to the shards' inboxes, so that they are in
     /// force before the first connection is accepted.
-    pub fn start(shared: Arc<Shared>, listener: TcpListener) -> std::io::Result<Control> {
+    /// `tls`: the admin port serves TLS with it (`admin_tls_cert`).
+    pub fn start(
+        shared: Arc<Shared>,
+        listener: TcpListener,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> std::io::Result<Control> {
         let admin_addr = listener.local_addr()?;
         listener.set_nonblocking(true)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -70,7 +75,7 @@ impl Control {
                     }
                     let admin = Arc::new(admin::Admin::new(shared, for_thread, store));
                     tokio::select! {
-                        _ = admin::serve(listener, admin) => {}
+                        _ = admin::serve(listener, admin, tls) => {}
                         _ = stop_rx => {}
                     }
                 });
@@ -121,11 +126,11 @@ impl Drop for Control {
 
 /// Connects to Redis (when configured) and installs the stored revocations.
 async fn open_store(shared: &Arc<Shared>) -> Option<store::Store> {
-    let url = shared.config.redis_url.as_deref()?;
-    let store = match store::Store::new(url, &shared.config.redis_prefix) {
-        Ok(s) => s,
+    shared.config.redis_url.as_deref()?;
+    let store = match crate::config::redis_client(&shared.config) {
+        Ok(client) => store::Store::new(client, &shared.config.redis_prefix),
         Err(e) => {
-            tracing::error!(error = %e, "invalid redis_url; revocations will not persist");
+            tracing::error!(error = %e, "revocations will not persist");
             return None;
         }
     };

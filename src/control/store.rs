@@ -19,13 +19,13 @@ pub struct Store {
 }
 
 impl Store {
-    pub fn new(url: &str, prefix: &str) -> redis::RedisResult<Store> {
-        Ok(Store {
-            client: redis::Client::open(url)?,
+    pub fn new(client: redis::Client, prefix: &str) -> Store {
+        Store {
+            client,
             key: format!("{prefix}revoked"),
             mutes_key: format!("{prefix}mutes"),
             conn: tokio::sync::Mutex::new(None),
-        })
+        }
     }
 
     async fn connection(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {

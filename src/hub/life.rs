@@ -54,10 +54,10 @@ pub(super) struct Life {
     watch: Arc<Watch>,
     report: Cell<Option<Sender<Report>>>,
     serving: Cell<bool>,
-    /// A second descriptor of the shard's listener. monoio drops only the runnable tasks
+    /// Second descriptors of the shard's listeners. monoio drops only the runnable tasks
     /// with a runtime and leaks the waiting ones, the accept loop and its listener among
     /// them; a listener left open would keep taking its share of new connections for nobody.
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
 }
 
 impl Life {
@@ -66,7 +66,7 @@ impl Life {
         shared: Arc<Shared>,
         watch: Arc<Watch>,
         report: Sender<Report>,
-        listener: TcpListener,
+        listeners: Vec<TcpListener>,
     ) -> Life {
         Life {
             index,
@@ -74,7 +74,7 @@ impl Life {
             watch,
             report: Cell::new(Some(report)),
             serving: Cell::new(false),
-            listener,
+            listeners,
         }
     }
 
@@ -119,7 +119,9 @@ impl Drop for Life {
         let panicked = std::thread::panicking();
         // On Linux, shutting a listening socket down closes it (pending connections are
         // reset), which takes it out of the group whatever descriptors stay open.
-        let _ = socket2::SockRef::from(&self.listener).shutdown(Shutdown::Read);
+        for listener in &self.listeners {
+            let _ = socket2::SockRef::from(listener).shutdown(Shutdown::Read);
+        }
         self.tell(Report::Failed {
             shard: self.index,
             source: io::Error::other("the shard thread ended before serving"),
@@ -157,7 +159,7 @@ mod tests {
         let watch = Arc::new(Watch::new());
         let (tx, rx) = std::sync::mpsc::channel();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let life = Life::new(0, shared.clone(), watch.clone(), tx, listener);
+        let life = Life::new(0, shared.clone(), watch.clone(), tx, vec![listener]);
         (life, shared, watch, rx)
     }
 

@@ -21,6 +21,7 @@ use life::{Life, Report, Watch};
 
 mod life;
 pub mod reload;
+mod tls;
 
 /// Why a hub could not start.
 #[derive(Debug, thiserror::Error)]
@@ -52,8 +53,11 @@ pub struct Hub {
     threads: Vec<JoinHandle<()>>,
     watch: Arc<Watch>,
     local_addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
     secret: Vec<u8>,
     reloads: reload::Reloads,
+    /// Polls the certificate files (None without TLS).
+    _tls_watch: Option<crate::tls::watch::Watcher>,
 }
 
 impl Hub {
@@ -75,6 +79,7 @@ impl Hub {
         } else {
             config.instance_id.clone()
         };
+        let tls = tls::Listeners::load(&config)?;
         let listeners = bind_all(config.listen, shards, config.listen_backlog)?;
         let local_addr = listeners[0]
             .local_addr()
@@ -82,6 +87,7 @@ impl Hub {
                 addr: config.listen,
                 source,
             })?;
+        let (listeners, tls_addr) = tls.bind(&config, listeners, local_addr)?;
         let driver_setting = config.driver;
         let driver = shard::driver_name(driver_setting);
         let admin_listen = config.admin_listen;
@@ -91,10 +97,13 @@ impl Hub {
         })?;
         let shared = Shared::new(config, verifier, instance, shards);
         // Before the shards: stored revocations must be in their inboxes first.
-        let control = Control::start(shared.clone(), admin).map_err(|source| StartError::Bind {
-            addr: admin_listen,
-            source,
-        })?;
+        let control =
+            Control::start(shared.clone(), admin, tls.admin_config()).map_err(|source| {
+                StartError::Bind {
+                    addr: admin_listen,
+                    source,
+                }
+            })?;
         let admin_addr = control.admin_addr();
         let cpus = sys::allowed_cpus();
         let watch = Arc::new(Watch::new());
@@ -103,7 +112,7 @@ impl Hub {
         for (index, listener) in listeners.into_iter().enumerate() {
             let for_shard = shared.clone();
             let cpu = (shards <= cpus.len()).then(|| cpus[index]);
-            let life = listener.try_clone().map(|dup| {
+            let life = listener.try_clone_all().map(|dup| {
                 Life::new(
                     index,
                     shared.clone(),
@@ -160,6 +169,7 @@ impl Hub {
         }
         let reloads = reload::Reloads::default();
         reloads.register("api keys", control.key_reloader());
+        let tls_watch = tls.watch(&shared, &reloads);
         shared.ready.store(true, Ordering::Release);
         tracing::info!(addr = %local_addr, admin = %admin_addr, shards, driver = %driver, instance = %shared.instance, "ringhub ready");
         Ok(Hub {
@@ -168,8 +178,10 @@ impl Hub {
             threads,
             watch,
             local_addr,
+            tls_addr,
             secret,
             reloads,
+            _tls_watch: tls_watch,
         })
     }
 
@@ -181,6 +193,12 @@ impl Hub {
     /// The public address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The TLS client address actually bound: `tls_listen`, or `listen` when it serves TLS
+    /// itself; None without TLS.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     /// The HS secret in force (the configured one, or the random development secret).

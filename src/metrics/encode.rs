@@ -86,7 +86,7 @@ impl std::fmt::Debug for HubCollector {
 
 type Field = fn(&ShardStats) -> &AtomicU64;
 
-const COUNTERS: [(&str, &str, Field); 12] = [
+const COUNTERS: [(&str, &str, Field); 13] = [
     (
         "ringhub_connects",
         "Connections authenticated and opened",
@@ -138,6 +138,11 @@ const COUNTERS: [(&str, &str, Field); 12] = [
         "ringhub_send_queue_bytes_discarded",
         "Queued bytes dropped unwritten (slow consumers, broken sockets)",
         |s| &s.bytes_discarded,
+    ),
+    (
+        "ringhub_tls_errors",
+        "TLS sessions ended by an error: a failed handshake, plaintext on a TLS port, a bad record",
+        |s| &s.tls_errors,
     ),
 ];
 
@@ -225,6 +230,9 @@ impl Collector for HubCollector {
         if let Some(hooks) = &shared.webhooks {
             super::webhooks::encode(&mut encoder, hooks)?;
         }
+        if let Some(certs) = m.tls.get() {
+            tls_reloads(&mut encoder, certs)?;
+        }
         gauge(
             &mut encoder,
             "ringhub_uptime_seconds",
@@ -261,6 +269,23 @@ pub(super) fn counter(
 ) -> std::fmt::Result {
     let c = ConstCounter::new(n);
     c.encode(e.encode_descriptor(name, help, None, c.metric_type())?)
+}
+
+fn tls_reloads(e: &mut DescriptorEncoder, certs: &[Arc<crate::tls::Certs>]) -> std::fmt::Result {
+    let mut e = e.encode_descriptor(
+        "ringhub_tls_reloads",
+        "Certificate reloads by listener: ok (new handshakes use it), failed (the previous one kept)",
+        None,
+        prometheus_client::metrics::MetricType::Counter,
+    )?;
+    for c in certs {
+        for (result, n) in [("ok", &c.reloaded), ("failed", &c.failed)] {
+            let n = n.load(Ordering::Relaxed);
+            ConstCounter::new(n)
+                .encode(e.encode_family(&[("listener", c.name), ("result", result)])?)?;
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn gauge(e: &mut DescriptorEncoder, name: &str, help: &str, v: f64) -> std::fmt::Result {

@@ -76,6 +76,8 @@ pub struct ShardStats {
     /// not be (the subscribers were told).
     pub gaps_recovered: AtomicU64,
     pub gaps_lost: AtomicU64,
+    /// TLS sessions that failed (a bad handshake, plaintext on the TLS port, a bad record).
+    pub tls_errors: AtomicU64,
 }
 
 /// Adds to a counter that only the calling shard writes.
@@ -166,6 +168,8 @@ pub struct Metrics {
     /// From the API request's arrival to the frame's write on each shard with subscribers.
     pub publish_to_write: Latency,
     pub started: std::time::Instant,
+    /// The certificates of the TLS listeners, for their reload counters (set at start).
+    pub tls: std::sync::OnceLock<Vec<Arc<crate::tls::Certs>>>,
 }
 
 impl Metrics {
@@ -175,6 +179,7 @@ impl Metrics {
             connect_to_welcome: Latency::new(shards),
             publish_to_write: Latency::new(shards),
             started: std::time::Instant::now(),
+            tls: std::sync::OnceLock::new(),
         }
     }
 

@@ -37,11 +37,10 @@ pub async fn run(shared: Arc<Shared>) {
     let Some(mut rx) = handle.take_receiver() else {
         return;
     };
-    let url = shared.config.redis_url.clone().unwrap_or_default();
-    let client = match redis::Client::open(url.as_str()) {
+    let client = match crate::config::redis_client(&shared.config) {
         Ok(c) => c,
         Err(e) => {
-            tracing::error!(error = %e, "invalid redis_url: the relay is off");
+            tracing::error!(error = %e, "the relay is off");
             return;
         }
     };

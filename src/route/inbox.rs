@@ -233,6 +233,9 @@ pub struct Detached {
     pub accepted_at: std::time::Instant,
     /// Frames queued on the shard that authenticated it and not yet written (the 101).
     pub unsent: Vec<bytes::Bytes>,
+    /// A TLS connection's session, with any ciphertext read but not yet given to it.
+    pub tls: Option<Box<rustls::ServerConnection>>,
+    pub tls_backlog: Vec<u8>,
 }
 
 pub struct Inbox {

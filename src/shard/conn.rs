@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+pub use self::tls::Decrypted;
 use super::outq::FrameQueue;
 use crate::auth::Identity;
 use crate::metrics;
@@ -91,6 +92,8 @@ impl Phase {
     }
 }
 
+mod tls;
+
 /// Most slices one `sendmsg` carries.
 const MAX_IOV: usize = 64;
 /// Most `sendmsg` calls one flush makes while the socket takes all it is given.
@@ -143,6 +146,9 @@ pub struct Conn {
     pub done: bool,
     signaled: bool,
     waker: Option<Waker>,
+    /// The TLS session of a connection to a TLS listener (boxed: rustls's state is large,
+    /// and plaintext connections carry only the pointer).
+    pub tls: Option<Box<rustls::ServerConnection>>,
 }
 
 /// Where a subscription on a channel with history stands while it catches up.
@@ -194,6 +200,7 @@ impl Conn {
             done: false,
             signaled: false,
             waker: None,
+            tls: None,
         }
     }
 
@@ -278,6 +285,10 @@ impl Conn {
     }
 
     fn shutdown_write(&mut self) {
+        if self.tls.is_some() {
+            // After close_notify, written by the TLS flush.
+            return self.flush_tls();
+        }
         self.fin_after_flush = false;
         sys::shutdown(self.fd, std::net::Shutdown::Write);
     }
@@ -285,7 +296,13 @@ impl Conn {
     /// Vectored writes of what is queued, 64 frames at a time. On a full socket, signals the
     /// task to wait for writability; on an error, marks the connection done.
     pub fn flush(&mut self) {
-        if self.out.is_empty() || self.write_blocked || self.done {
+        if self.write_blocked || self.done {
+            return;
+        }
+        if self.tls.is_some() {
+            return self.flush_tls();
+        }
+        if self.out.is_empty() {
             return;
         }
         // More than MAX_IOV frames queued (a backlog after the socket was full): write on

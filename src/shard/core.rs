@@ -139,6 +139,7 @@ impl Core {
         conn.request_id = d.request_id;
         conn.counted = d.counted;
         conn.restore_unsent(d.unsent);
+        conn.tls = d.tls;
         let key = self.conns.insert(conn);
         self.open(key, d.identity);
         self.flush_dirty();
@@ -175,6 +176,8 @@ impl Core {
                 counted: conn.counted,
                 accepted_at: conn.accepted_at,
                 unsent,
+                tls: conn.tls,
+                tls_backlog: Vec::new(),
             },
         )
     }

@@ -44,7 +44,8 @@ pub(super) async fn inbox_loop(shard: Rc<Shard>) {
 fn handle(shard: &Rc<Shard>, msg: ShardMsg) {
     let mut core = shard.core.borrow_mut();
     match msg {
-        ShardMsg::Adopt(h) => {
+        ShardMsg::Adopt(mut h) => {
+            let backlog = std::mem::take(&mut h.detached.tls_backlog);
             let socket = h.socket;
             let stream = match monoio::net::TcpStream::from_std(socket) {
                 Ok(s) => s,
@@ -58,7 +59,7 @@ fn handle(shard: &Rc<Shard>, msg: ShardMsg) {
             };
             let key = core.adopt(&stream, h.detached);
             drop(core);
-            monoio::spawn(task::run(shard.clone(), key, stream));
+            monoio::spawn(task::run(shard.clone(), key, stream, backlog));
         }
         msg => core.handle(msg),
     }

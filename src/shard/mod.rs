@@ -27,6 +27,7 @@ mod state;
 mod stop;
 mod task;
 mod timers;
+mod tls;
 pub mod wheel;
 
 use std::cell::RefCell;
@@ -54,6 +55,27 @@ pub struct Shard {
     pub core: RefCell<Core>,
     /// Shared by all connections of the shard: an idle connection holds no read buffer.
     pub readbuf: RefCell<Box<[u8]>>,
+    /// Where TLS connections' reads are decrypted to (empty without a TLS listener).
+    pub plainbuf: RefCell<Box<[u8]>>,
+}
+
+/// A shard's listeners: its share of the plaintext and of the TLS address (SO_REUSEPORT),
+/// at least one of them.
+pub struct Listeners {
+    pub plain: Option<TcpListener>,
+    pub tls: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
+}
+
+impl Listeners {
+    /// Second descriptors of every listener (the hub shuts them down if the shard dies).
+    pub fn try_clone_all(&self) -> std::io::Result<Vec<TcpListener>> {
+        let tls = self.tls.as_ref().map(|(l, _)| l);
+        self.plain
+            .iter()
+            .chain(tls)
+            .map(|l| l.try_clone())
+            .collect()
+    }
 }
 
 /// The driver a shard ended up on, for the start-up log.
@@ -73,16 +95,16 @@ fn resolve(driver: Driver) -> Driver {
 }
 
 /// Runs shard `index` on the current thread until it is told to stop. `started` hears once
-/// the runtime is built and the listener registered (or why the listener could not be); an
+/// the runtime is built and the listeners registered (or why a listener could not be); an
 /// error building the runtime is returned without it.
 pub fn run(
     shared: Arc<Shared>,
     index: usize,
-    listener: TcpListener,
+    listeners: Listeners,
     driver: Driver,
     started: impl FnOnce(std::io::Result<()>),
 ) -> std::io::Result<()> {
-    let body = move || serve(shared, index, listener, started);
+    let body = move || serve(shared, index, listeners, started);
     match resolve(driver) {
         Driver::Epoll => RuntimeBuilder::<LegacyDriver>::new()
             .enable_timer()
@@ -114,25 +136,34 @@ pub fn run(
 async fn serve(
     shared: Arc<Shared>,
     index: usize,
-    listener: TcpListener,
+    listeners: Listeners,
     started: impl FnOnce(std::io::Result<()>),
 ) {
     crate::metrics::bind_local(shared.metrics.shards[index].clone());
+    let plain_len = if listeners.tls.is_some() { READ_BUF } else { 0 };
     let shard = Rc::new(Shard {
         core: RefCell::new(Core::new(shared.clone(), index)),
         readbuf: RefCell::new(vec![0u8; READ_BUF].into_boxed_slice()),
+        plainbuf: RefCell::new(vec![0u8; plain_len].into_boxed_slice()),
     });
-    // A second descriptor of the same (non-blocking) listener, registered with the runtime
-    // for readiness only; connections are taken from `listener` itself, in bursts.
-    let ready = match listener
-        .try_clone()
-        .and_then(monoio::net::TcpListener::from_std)
-    {
-        Ok(l) => l,
-        Err(e) => return started(Err(e)),
-    };
+    let mut accepting = Vec::new();
+    let (tls_listener, tls) = listeners.tls.unzip();
+    for (listener, tls) in [(listeners.plain, None), (tls_listener, tls)] {
+        let Some(listener) = listener else { continue };
+        // A second descriptor of the same (non-blocking) listener, registered with the
+        // runtime for readiness only; connections are taken from `listener` itself, in bursts.
+        match listener
+            .try_clone()
+            .and_then(monoio::net::TcpListener::from_std)
+        {
+            Ok(ready) => accepting.push((listener, ready, tls)),
+            Err(e) => return started(Err(e)),
+        }
+    }
     started(Ok(()));
-    monoio::spawn(accept_loop(shard.clone(), listener, ready));
+    for (listener, ready, tls) in accepting {
+        monoio::spawn(accept_loop(shard.clone(), listener, ready, tls));
+    }
     monoio::spawn(ticker(shard.clone()));
     monoio::spawn(flusher(shard.clone()));
     dispatch::inbox_loop(shard).await;
@@ -142,7 +173,13 @@ async fn serve(
 /// [`ACCEPT_BURST`]) with plain non-blocking `accept4` calls. One io_uring accept per pass
 /// of the event loop took one connection per pass: under a connect storm the backlog
 /// drained at the pace of the loop, and the connections at its end waited for it.
-async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, ready: monoio::net::TcpListener) {
+/// `tls`: the listener serves TLS with this configuration.
+async fn accept_loop(
+    shard: Rc<Shard>,
+    listener: TcpListener,
+    ready: monoio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) {
     'outer: loop {
         let readable = monoio::select! {
             r = ready.readable(false) => Some(r),
@@ -159,7 +196,7 @@ async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, ready: monoio::net
         }
         for _ in 0..ACCEPT_BURST {
             match listener.accept() {
-                Ok((socket, peer)) => start(&shard, socket, peer),
+                Ok((socket, peer)) => start(&shard, socket, peer, tls.as_ref()),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue 'outer,
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionAborted => {}
                 Err(e) => {
@@ -177,7 +214,12 @@ async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, ready: monoio::net
 }
 
 /// A connection just accepted: it gets its record and its task on this shard.
-fn start(shard: &Rc<Shard>, socket: std::net::TcpStream, peer: std::net::SocketAddr) {
+fn start(
+    shard: &Rc<Shard>,
+    socket: std::net::TcpStream,
+    peer: std::net::SocketAddr,
+    tls: Option<&Arc<rustls::ServerConfig>>,
+) {
     // Non-blocking as the epoll driver needs; under io_uring the hub's own reads and writes
     // pass MSG_DONTWAIT either way.
     let _ = socket.set_nonblocking(true);
@@ -189,8 +231,17 @@ fn start(shard: &Rc<Shard>, socket: std::net::TcpStream, peer: std::net::SocketA
             return;
         }
     };
+    let session = match tls.map(|config| rustls::ServerConnection::new(config.clone())) {
+        None => None,
+        Some(Ok(session)) => Some(Box::new(session)),
+        Some(Err(e)) => {
+            tracing::warn!(shard = shard.core.borrow().index, error = %e, "cannot start a TLS session");
+            return;
+        }
+    };
     let key = shard.core.borrow_mut().accepted(&stream, peer);
-    monoio::spawn(task::run(shard.clone(), key, stream));
+    shard.core.borrow_mut().conns[key].tls = session;
+    monoio::spawn(task::run(shard.clone(), key, stream, Vec::new()));
 }
 
 /// Drives the timing wheel: one tick task per shard. It sleeps until the next slot that

@@ -22,18 +22,42 @@ enum Wake {
     Signal,
 }
 
-pub async fn run(shard: Rc<Shard>, key: usize, stream: TcpStream) {
+/// `backlog`: ciphertext a TLS connection brought from another shard, handled first.
+pub async fn run(shard: Rc<Shard>, key: usize, stream: TcpStream, backlog: Vec<u8>) {
     let fd = stream.as_raw_fd();
-    // A hand-off decided on a signal, while the wait for readability may still be held.
-    let mut signalled = false;
-    let step = loop {
+    let tls = shard.core.borrow().conns[key].tls.is_some();
+    let first = match tls {
+        true => super::tls::input(&shard, key, &backlog),
+        false => Step::Continue,
+    };
+    drop(backlog);
+    let (step, signalled) = 'conn: {
+        if !matches!(first, Step::Continue) {
+            break 'conn (first, false);
+        }
+        serve(&shard, key, &stream, fd, tls).await
+    };
+    end(shard, key, stream, step, signalled);
+}
+
+/// The connection's life on this shard: wait, read or write, until it ends or moves; and
+/// whether a hand-off was decided on a signal, while the wait for readability may still
+/// hold the stream.
+async fn serve(
+    shard: &Rc<Shard>,
+    key: usize,
+    stream: &TcpStream,
+    fd: i32,
+    tls: bool,
+) -> (Step, bool) {
+    loop {
         let (blocked, done) = {
             let core = shard.core.borrow();
             let conn = &core.conns[key];
             (conn.write_blocked, conn.done)
         };
         if done {
-            break Step::Exit;
+            break (Step::Exit, false);
         }
         // The wait for writability is boxed: it is rare, and held inline it would take its
         // size in every idle connection's task.
@@ -41,18 +65,18 @@ pub async fn run(shard: Rc<Shard>, key: usize, stream: TcpStream) {
             monoio::select! {
                 r = stream.readable(false) => Wake::Readable(r.is_ok()),
                 r = Box::pin(stream.writable(false)) => Wake::Writable(r.is_ok()),
-                _ = Signalled { shard: &shard, key } => Wake::Signal,
+                _ = Signalled { shard, key } => Wake::Signal,
             }
         } else {
             monoio::select! {
                 r = stream.readable(false) => Wake::Readable(r.is_ok()),
-                _ = Signalled { shard: &shard, key } => Wake::Signal,
+                _ = Signalled { shard, key } => Wake::Signal,
             }
         };
         match wake {
-            Wake::Readable(true) => match read(&shard, key, fd) {
+            Wake::Readable(true) => match read(shard, key, fd, tls) {
                 Step::Continue => {}
-                step => break step,
+                step => break (step, false),
             },
             Wake::Writable(true) => {
                 let mut core = shard.core.borrow_mut();
@@ -68,14 +92,17 @@ pub async fn run(shard: Rc<Shard>, key: usize, stream: TcpStream) {
                     Some(Step::Continue) => core.flush_dirty(),
                     Some(step) => {
                         core.flush_dirty();
-                        signalled = true;
-                        break step;
+                        break (step, true);
                     }
                 }
             }
-            Wake::Readable(false) | Wake::Writable(false) => break Step::Exit,
+            Wake::Readable(false) | Wake::Writable(false) => break (Step::Exit, false),
         }
-    };
+    }
+}
+
+/// What happens after a connection's task ends: it moves to another shard, or it is gone.
+fn end(shard: Rc<Shard>, key: usize, stream: TcpStream, step: Step, signalled: bool) {
     match step {
         Step::Handoff(target, detached) => {
             let shared = shard.core.borrow().shared.clone();
@@ -109,11 +136,15 @@ pub async fn run(shard: Rc<Shard>, key: usize, stream: TcpStream) {
     }
 }
 
-/// One read into the shard's buffer, handled at once.
-fn read(shard: &Shard, key: usize, fd: i32) -> Step {
+/// One read into the shard's buffer, handled at once (decrypted first, on TLS).
+fn read(shard: &Shard, key: usize, fd: i32, tls: bool) -> Step {
     let mut buf = shard.readbuf.borrow_mut();
     match sys::recv(fd, &mut buf) {
         Ok(0) => Step::Exit,
+        Ok(n) if tls => {
+            crate::metrics::local(|m| crate::metrics::bump(&m.bytes_in, n as u64));
+            super::tls::input(shard, key, &buf[..n])
+        }
         Ok(n) => {
             crate::metrics::local(|m| crate::metrics::bump(&m.bytes_in, n as u64));
             let mut core = shard.core.borrow_mut();

@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod history;
 pub mod lean;
 pub mod outage;
+pub mod pki;
 pub mod process;
 pub mod redis;
 
@@ -159,8 +160,9 @@ pub fn token_with(user: &str, channels: &[&str], publish: &[&str], ttl: u64) -> 
     )
 }
 
-pub struct Client {
-    pub ws: WebSocket<TcpStream>,
+/// A WebSocket client over TCP, or over another stream (TLS: `pki::TlsStream`).
+pub struct Client<S = TcpStream> {
+    pub ws: WebSocket<S>,
 }
 
 /// Opens a WebSocket to `path` (which may carry a query), with optional extra headers.
@@ -169,9 +171,24 @@ pub fn open(
     path: &str,
     headers: &[(&str, &str)],
 ) -> Result<Client, tungstenite::Error> {
+    handshake(tcp(addr), addr, path, headers)
+}
+
+/// A TCP connection to `addr` with the tests' read timeout.
+pub fn tcp(addr: SocketAddr) -> TcpStream {
     let stream = TcpStream::connect(addr).expect("tcp connect");
     stream.set_read_timeout(Some(WAIT)).unwrap();
     stream.set_nodelay(true).unwrap();
+    stream
+}
+
+/// The WebSocket upgrade to `path` over `stream`, already connected to `addr`.
+pub fn handshake<S: Read + Write>(
+    stream: S,
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<Client<S>, tungstenite::Error> {
     let mut req = format!("ws://{addr}{path}").into_client_request().unwrap();
     for (k, v) in headers {
         req.headers_mut().insert(
@@ -213,7 +230,7 @@ pub fn connect_token(addr: SocketAddr, token: &str) -> (Client, Value) {
     (c, welcome)
 }
 
-impl Client {
+impl<S: Read + Write> Client<S> {
     pub fn send(&mut self, v: Value) {
         self.ws.send(Message::text(v.to_string())).expect("send");
     }
@@ -253,26 +270,6 @@ impl Client {
         assert_eq!(r["type"], "subscribed", "{r}");
     }
 
-    /// Every JSON frame that arrives within `d`.
-    pub fn frames_for(&mut self, d: Duration) -> Vec<Value> {
-        let deadline = Instant::now() + d;
-        let mut out = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            self.ws.get_ref().set_read_timeout(Some(left)).unwrap();
-            match self.ws.read() {
-                Ok(Message::Text(t)) => out.push(serde_json::from_str(t.as_str()).unwrap()),
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        self.ws.get_ref().set_read_timeout(Some(WAIT)).unwrap();
-        out
-    }
-
     /// Unsubscribes without waiting for the reply (others' frames may come first).
     pub fn unsubscribe_quietly(&mut self, channel: &str) {
         self.send(json!({"type": "unsubscribe", "channel": channel}));
@@ -303,6 +300,43 @@ impl Client {
         }
     }
 
+    pub fn close(mut self) {
+        let _ = self.ws.close(Some(tungstenite::protocol::CloseFrame {
+            code: CloseCode::Normal,
+            reason: "".into(),
+        }));
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            match self.ws.read() {
+                Ok(_) => continue,
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+/// What needs the socket's read timeout.
+impl Client<TcpStream> {
+    /// Every JSON frame that arrives within `d`.
+    pub fn frames_for(&mut self, d: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + d;
+        let mut out = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            self.ws.get_ref().set_read_timeout(Some(left)).unwrap();
+            match self.ws.read() {
+                Ok(Message::Text(t)) => out.push(serde_json::from_str(t.as_str()).unwrap()),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        self.ws.get_ref().set_read_timeout(Some(WAIT)).unwrap();
+        out
+    }
+
     /// Asserts that no data frame arrives within `d` (pings are answered meanwhile).
     pub fn expect_silence(&mut self, d: Duration) {
         let deadline = Instant::now() + d;
@@ -326,20 +360,6 @@ impl Client {
             }
         }
         self.ws.get_ref().set_read_timeout(Some(WAIT)).unwrap();
-    }
-
-    pub fn close(mut self) {
-        let _ = self.ws.close(Some(tungstenite::protocol::CloseFrame {
-            code: CloseCode::Normal,
-            reason: "".into(),
-        }));
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            match self.ws.read() {
-                Ok(_) => continue,
-                Err(_) => break,
-            }
-        }
     }
 }
 

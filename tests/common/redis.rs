@@ -5,6 +5,8 @@
 //! The server listens on a Unix socket in a directory of its own (`--port 0` turns TCP
 //! off): a TCP port would have to be probed for and then bound by another process, and
 //! something else may take it in between; a path in our own directory cannot be taken.
+//! The exception is [`Redis::start_secure`]: Redis serves TLS on TCP only, so it probes a
+//! port (and tries another when redis-server cannot bind it).
 
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -17,7 +19,18 @@ pub struct Redis {
     dir: PathBuf,
     /// AOF on, every write synced: a restart (same directory) keeps every acked write.
     aof: bool,
+    secure: Option<Secure>,
 }
+
+/// A server with TLS on a TCP port (certificate from the test's CA) and the default user
+/// off: only [`ACL_USER`] logs in.
+struct Secure {
+    port: u16,
+    ca: PathBuf,
+}
+
+pub const ACL_USER: &str = "ringhub-app";
+pub const ACL_PASSWORD: &str = "acl-test-password";
 
 impl Redis {
     /// Starts a server, or returns None (skip) when redis-server is missing and not required.
@@ -41,11 +54,48 @@ impl Redis {
             child: None,
             dir,
             aof,
+            secure: None,
         };
         if !redis.spawn() {
             return None;
         }
         Some(redis)
+    }
+
+    /// A server serving TLS on a TCP port (`tls_url`) with a certificate signed by `pki`,
+    /// whose default user is off: every client logs in as [`ACL_USER`].
+    pub fn start_secure(pki: &super::pki::Pki) -> Option<Redis> {
+        let mut redis = Self::start_with(false)?;
+        redis.stop();
+        let leaf = pki.leaf();
+        super::pki::write_leaf(&redis.dir, "redis", &leaf);
+        let ca = redis.dir.join("ca.pem");
+        std::fs::write(&ca, &pki.ca_pem).unwrap();
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .unwrap()
+                .port();
+            redis.secure = Some(Secure {
+                port,
+                ca: ca.clone(),
+            });
+            if redis.try_spawn() {
+                return Some(redis);
+            }
+        }
+        panic!("redis-server did not start with TLS on any of 5 ports");
+    }
+
+    /// `rediss://` with the ACL user's name and password (a `start_secure` server).
+    pub fn tls_url(&self) -> String {
+        let port = self.secure.as_ref().expect("a secure server").port;
+        format!("rediss://{ACL_USER}:{ACL_PASSWORD}@localhost:{port}")
+    }
+
+    /// The CA file that signed a `start_secure` server's certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        self.secure.as_ref().expect("a secure server").ca.clone()
     }
 
     /// Kills the server (SIGKILL: an outage); the hubs keep its URL.
@@ -69,7 +119,45 @@ impl Redis {
     /// Spawns redis-server and waits until it accepts; false when it is not installed (and
     /// not required).
     fn spawn(&mut self) -> bool {
-        let spawned = Command::new("redis-server")
+        if self.secure.is_some() {
+            return self.try_spawn();
+        }
+        self.spawn_checked()
+    }
+
+    /// A secure server's start: false when it exited (its port was taken).
+    fn try_spawn(&mut self) -> bool {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.spawn_checked()))
+            .unwrap_or(false)
+    }
+
+    fn spawn_checked(&mut self) -> bool {
+        let mut command = Command::new("redis-server");
+        if let Some(secure) = &self.secure {
+            command
+                .args(["--tls-port", &secure.port.to_string()])
+                // Each word its own argument: redis-server joins them into one config line.
+                .args(["--bind", "127.0.0.1", "-::1"])
+                .arg("--tls-cert-file")
+                .arg(self.dir.join("redis.crt"))
+                .arg("--tls-key-file")
+                .arg(self.dir.join("redis.key"))
+                .arg("--tls-ca-cert-file")
+                .arg(&secure.ca)
+                .args(["--tls-auth-clients", "no"])
+                .args(["--user", "default", "off"])
+                .args(["--user", ACL_USER, "on"])
+                .arg(format!(">{ACL_PASSWORD}"))
+                // What docs/tls.md recommends: the hub's prefix, no admin commands.
+                .args([
+                    "~ringhub:*",
+                    "&ringhub:*",
+                    "+@all",
+                    "-@admin",
+                    "-@dangerous",
+                ]);
+        }
+        let spawned = command
             .args(["--port", "0", "--save", ""])
             .args(if self.aof {
                 ["--appendonly", "yes", "--appendfsync", "always"]
@@ -112,7 +200,13 @@ impl Redis {
     }
 
     pub fn url(&self) -> String {
-        format!("redis+unix://{}", self.socket().display())
+        match self.secure {
+            None => format!("redis+unix://{}", self.socket().display()),
+            Some(_) => format!(
+                "redis+unix://{}?user={ACL_USER}&pass={ACL_PASSWORD}",
+                self.socket().display()
+            ),
+        }
     }
 
     /// A plain client, for reading and writing what the hub should see.
