@@ -65,8 +65,10 @@ enum Command {
     /// Check the configuration (the API key file included), then send SIGHUP to the hub
     /// so that it reloads: `kubectl exec <pod> -- ringhub reload`, where the hub is PID 1.
     Reload {
-        #[arg(long, default_value_t = 1)]
-        pid: i32,
+        /// The hub's process id; by default PID 1, only when PID 1 is a ringhub (a
+        /// container), so that an init system is never signalled by mistake.
+        #[arg(long)]
+        pid: Option<i32>,
     },
     /// Exit 0 when the hub's admin port answers `GET /health` with 200 (container health
     /// checks, where there is no curl).
@@ -108,13 +110,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Some(Command::Health) => health(&config),
-        Some(Command::Reload { pid }) => match ringhub::sys::kill(pid, libc::SIGHUP) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("ringhub: cannot signal process {pid}: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        Some(Command::Reload { pid }) => reload(pid),
         None => serve(config),
     }
 }
@@ -169,6 +165,30 @@ fn init_logging(spec: &str) {
 }
 
 /// `GET /health` on the configured admin address (loopback when it is a wildcard).
+fn reload(pid: Option<i32>) -> ExitCode {
+    let pid = match pid {
+        Some(pid) => pid,
+        None => {
+            let init = std::fs::read_to_string("/proc/1/comm").unwrap_or_default();
+            if !init.trim().starts_with("ringhub") {
+                eprintln!(
+                    "ringhub: PID 1 is {:?}, not the hub: give --pid",
+                    init.trim()
+                );
+                return ExitCode::FAILURE;
+            }
+            1
+        }
+    };
+    match ringhub::sys::kill(pid, libc::SIGHUP) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ringhub: cannot signal process {pid}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn health(config: &Config) -> ExitCode {
     use std::io::{Read, Write};
     let mut addr = config.admin_listen;
