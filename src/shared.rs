@@ -46,6 +46,8 @@ pub struct Shared {
     pub epoch: Arc<str>,
     /// The namespaces' chat rules.
     pub chat: crate::chat::Book,
+    /// Traces (None without `otlp_endpoint`: no span is built).
+    pub traces: Option<crate::telemetry::Traces>,
 }
 
 impl Shared {
@@ -61,7 +63,9 @@ impl Shared {
         let webhooks = crate::route::webhook_queue::Webhooks::new(&config, &instance).map(Arc::new);
         let rpc = crate::route::rpc_queue::RpcQueue::new(&config, webhooks.clone());
         let chat = crate::chat::Book::new(&config);
+        let traces = crate::telemetry::Traces::new(&config, &instance);
         Arc::new(Shared {
+            traces,
             chat,
             per_ip,
             config,

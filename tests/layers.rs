@@ -24,7 +24,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "shared state and routing",
-        &["shared", "route", "metrics", "per_ip"],
+        &["shared", "route", "metrics", "per_ip", "telemetry"],
     ),
     ("shards", &["shard"]),
     ("services", &["relay", "rpc", "webhooks", "control"]),

@@ -228,6 +228,18 @@ pub struct Config {
     /// Approximate `MAXLEN` of the dead-letter stream `<prefix>webhooks-dead` (0: not trimmed).
     pub webhook_dead_maxlen: usize,
 
+    /// Traces: the OTLP/HTTP (protobuf) endpoint spans are posted to, used as given (e.g.
+    /// `http://collector:4318/v1/traces`). None: no span is built, nothing is exported.
+    pub otlp_endpoint: Option<String>,
+    /// Traces: the share of traces started here that are kept (0..1); a trace whose parent
+    /// (a client's or caller's `traceparent`) was sampled is kept, one that was not is not.
+    pub trace_sample_ratio: f64,
+    /// Traces: the `service.name` resource attribute.
+    pub service_name: String,
+    /// Traces: the longest a finished span waits before its batch is exported.
+    #[serde(deserialize_with = "duration")]
+    pub trace_export_delay: Duration,
+
     pub namespaces: HashMap<String, Namespace>,
 }
 
@@ -294,6 +306,10 @@ impl Default for Config {
             webhook_queue: 10_000,
             webhook_max_in_flight: 64,
             webhook_dead_maxlen: 100_000,
+            otlp_endpoint: None,
+            trace_sample_ratio: 1.0,
+            service_name: "ringhub".into(),
+            trace_export_delay: Duration::from_secs(5),
             namespaces: HashMap::new(),
         }
     }
