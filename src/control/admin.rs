@@ -19,6 +19,7 @@ use subtle::ConstantTimeEq;
 use super::api::{self, Answer};
 use super::endpoint::{Endpoint, Misrouted};
 use super::store::Store;
+use super::traced;
 use crate::metrics::{ApiLabels, Registry};
 use crate::shared::Shared;
 
@@ -96,10 +97,23 @@ pub async fn serve(listener: tokio::net::TcpListener, admin: Arc<Admin>) {
 async fn handle(admin: &Admin, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let started = Instant::now();
     let correlation = correlation_id(&req);
+    let traces = admin.shared.traces.as_ref();
+    let trace = traced::start(traces, req.headers());
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let (endpoint, answer) = route(admin, req, &correlation).await;
+    let (endpoint, answer, body) = route(admin, req, &correlation).await;
     let status = answer.status;
+    if let (Some(traces), Some(started), Some(endpoint)) = (traces, trace, endpoint) {
+        let call = traced::Call {
+            method: &method,
+            endpoint,
+            path: &path,
+            body: &body,
+            status,
+            correlation: &correlation,
+        };
+        traced::finish(traces, started, call);
+    }
     let api = endpoint.is_some_and(Endpoint::is_api);
     if api || status >= 400 {
         admin
@@ -119,42 +133,46 @@ async fn handle(admin: &Admin, req: Request<Incoming>) -> Response<Full<Bytes>> 
 }
 
 /// Finds the endpoint, checks the key, reads the body, and runs the handler. Returns the
-/// endpoint (None: no such path) with the answer.
+/// endpoint (None: no such path) with the answer and the body read.
 async fn route(
     admin: &Admin,
     req: Request<Incoming>,
     correlation: &str,
-) -> (Option<Endpoint>, Answer) {
+) -> (Option<Endpoint>, Answer, Bytes) {
     let path = req.uri().path().to_string();
     let endpoint = match Endpoint::parse(req.method(), &path) {
         Ok(e) => e,
         Err(Misrouted::Unknown) => {
-            return (None, Answer::error(404, "not_found", "no such endpoint"));
+            return (
+                None,
+                Answer::error(404, "not_found", "no such endpoint"),
+                Bytes::new(),
+            );
         }
         Err(Misrouted::Method(e)) => {
             let allowed = e.allow();
             let msg = format!("{path} takes {allowed}");
             let answer =
                 Answer::error(405, "method_not_allowed", &msg).with_header("allow", allowed);
-            return (Some(e), answer);
+            return (Some(e), answer, Bytes::new());
         }
     };
     let query = req.uri().query().unwrap_or("").to_string();
     let mut body = Bytes::new();
     if endpoint.is_api() {
         if let Some(refusal) = check_key(admin, &req) {
-            return (Some(endpoint), refusal);
+            return (Some(endpoint), refusal, Bytes::new());
         }
         if endpoint.method() != Method::GET {
             match read_body(req).await {
                 Ok(b) => body = b,
-                Err(answer) => return (Some(endpoint), answer),
+                Err(answer) => return (Some(endpoint), answer, Bytes::new()),
             }
         }
     }
     let cause: Arc<str> = correlation.into();
     let answer = api::call(admin, endpoint, &path, &query, &body, cause).await;
-    (Some(endpoint), answer)
+    (Some(endpoint), answer, body)
 }
 
 fn check_key(admin: &Admin, req: &Request<Incoming>) -> Option<Answer> {

@@ -9,6 +9,7 @@ mod endpoint;
 mod mutes;
 mod openapi;
 mod store;
+mod traced;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;

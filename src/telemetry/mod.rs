@@ -11,7 +11,7 @@ mod export;
 mod traceparent;
 
 use std::borrow::Cow;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use opentelemetry::trace::{
     Span as _, SpanContext, SpanId, Status, TraceContextExt, TraceFlags, TraceId, TraceState,
@@ -103,6 +103,18 @@ impl Traces {
         parent: Option<TraceParent>,
         attributes: Vec<KeyValue>,
     ) -> Span {
+        self.start_at(name, kind, parent, attributes, SystemTime::now())
+    }
+
+    /// [`Traces::start`], for a span that began at `at` (one made once its work is done).
+    pub fn start_at(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        kind: Kind,
+        parent: Option<TraceParent>,
+        attributes: Vec<KeyValue>,
+        at: SystemTime,
+    ) -> Span {
         let context = match parent {
             Some(p) => Context::new().with_remote_span_context(SpanContext::new(
                 TraceId::from_bytes(p.trace_id),
@@ -118,6 +130,7 @@ impl Traces {
             .span_builder(name)
             .with_kind(kind)
             .with_attributes(attributes)
+            .with_start_time(at)
             .start_with_context(&self.tracer, &context);
         Span(span)
     }
