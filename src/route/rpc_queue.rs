@@ -27,6 +27,14 @@ pub struct Call {
     /// Closed when the connection is gone: the call stops waiting.
     pub gone: tokio::sync::watch::Receiver<()>,
     pub purpose: Purpose,
+    /// What the call's span needs: only when traces are on (else `None`, nothing built).
+    pub trace: Option<CallTrace>,
+}
+
+/// A traced call: the client's `traceparent` (its span's parent) and the method called.
+pub struct CallTrace {
+    pub parent: Option<crate::telemetry::TraceParent>,
+    pub method: Option<Box<str>>,
 }
 
 /// What a call to a backend is for, and so where its answer goes.

@@ -36,6 +36,7 @@ impl Core {
             method: None,
             channel: Some(channel),
             data: req.data,
+            traceparent: req.traceparent,
         };
         let purpose = Purpose::Subscribe {
             channel: channel.into(),
@@ -52,6 +53,7 @@ impl Core {
         id: Option<u64>,
         channel: &str,
         data: &RawValue,
+        traceparent: Option<&RawValue>,
     ) {
         let shared = self.shared.clone();
         let Some(url) = shared
@@ -66,6 +68,7 @@ impl Core {
             method: None,
             channel: Some(channel),
             data: Some(data),
+            traceparent,
         };
         let purpose = Purpose::Publish {
             channel: channel.into(),

@@ -215,7 +215,7 @@ impl Core {
             return self.send(key, refusal);
         }
         if proxied {
-            return self.publish_via_proxy(key, session, id, ch, data);
+            return self.publish_via_proxy(key, session, id, ch, data, req.traceparent);
         }
         if self.shared.config.namespace(ch).ingress {
             return self.ingress_publication(key, req, ch, data.get());
