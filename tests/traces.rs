@@ -11,6 +11,9 @@ use std::time::Duration;
 
 use common::admin::find_metric;
 use common::backend::{Answer, Backend};
+use common::cluster::{cluster_with, scrape};
+use common::history::with_history;
+use common::redis::Redis;
 use common::*;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
@@ -263,4 +266,59 @@ fn without_an_endpoint_no_traceparent_goes_to_backends() {
     assert!(sent.len() >= 5, "{sent:?}");
     assert!(sent.iter().all(|r| r.header("traceparent").is_none()));
     assert!(receiver.raw_requests()[0].header("traceparent").is_none());
+}
+
+#[test]
+fn relay_batches_have_spans_and_a_client_publish_parents_its_batch() {
+    let Some(redis) = Redis::start() else { return };
+    let (collector, backend, receiver) = backends();
+    let mut hubs = cluster_with(&redis, 1, |c| {
+        *c = Config {
+            redis_url: c.redis_url.take(),
+            instance_id: c.instance_id.clone(),
+            shards: c.shards,
+            ..traced_config(&collector, &backend, &receiver, 1.0)
+        };
+        with_history(c);
+    });
+    let hub = hubs.pop().unwrap();
+    let (mut c, _) = connect(hub.addr, "alice");
+    let tp = traceparent(CLIENT_TRACE, CLIENT_SPAN);
+    let r = c.request(
+        json!({"type": "publish", "channel": "chat:relay", "data": 1, "traceparent": tp}),
+        1,
+    );
+    assert_eq!(r["type"], "ack", "{r}");
+    let published = || find_metric(&scrape(&hub), "ringhub_relay_published_total") >= Some(1.0);
+    assert!(eventually(published), "{}", scrape(&hub));
+    // Sequenced by Redis: the ack carries the offset Redis gave.
+    let r = c.request(json!({"type": "publish", "channel": "log:1", "data": 2}), 2);
+    assert_eq!(r["offset"], 1, "{r}");
+    let r = hub.api().get("/api/history/log:1");
+    assert_eq!(r.status, 200, "{}", r.body);
+    hub.shutdown();
+
+    let (spans, _) = exported(&collector);
+    let relay = named(&spans, "relay publish");
+    let traced = relay
+        .iter()
+        .find(|s| hex::encode(&s.parent_span_id) == CLIENT_SPAN)
+        .unwrap_or_else(|| panic!("a relay batch under the client's span: {relay:#?}"));
+    assert_eq!(hex::encode(&traced.trace_id), CLIENT_TRACE);
+    assert_eq!(traced.kind, SpanKind::Producer as i32);
+    let a = attributes(&traced.attributes);
+    assert_eq!(a["messaging.system"], "redis");
+    assert!(a["ringhub.relay.published"].parse::<u64>().unwrap() >= 1);
+    let sequence = named(&spans, "relay sequence");
+    assert_eq!(sequence.len(), 1, "{spans:#?}");
+    assert_eq!(
+        attributes(&sequence[0].attributes)["ringhub.relay.sequenced"],
+        "1"
+    );
+    let history = named(&spans, "relay history");
+    assert_eq!(history.len(), 1, "{spans:#?}");
+    assert_eq!(
+        attributes(&history[0].attributes)["ringhub.channel"],
+        "log:1"
+    );
 }

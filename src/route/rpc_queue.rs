@@ -48,7 +48,12 @@ pub enum Purpose {
         since: Option<crate::protocol::Since>,
     },
     /// May the client publish this, and as what (the publish proxy)?
-    Publish { channel: Arc<str>, data: Box<str> },
+    Publish {
+        channel: Arc<str>,
+        data: Box<str>,
+        /// The publish frame's `traceparent` (traces on), for the relay's span after.
+        parent: Option<crate::telemetry::TraceParent>,
+    },
 }
 
 /// A proxy's answer (docs/proxies.md).

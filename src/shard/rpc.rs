@@ -86,6 +86,12 @@ impl Core {
         self.call_backend(key, session, id, url, ask, Purpose::Rpc);
     }
 
+    /// The client's `traceparent` on a request, read only when traces are on.
+    pub(super) fn client_trace(&self, req: &Request<'_>) -> Option<TraceParent> {
+        self.shared.traces.as_ref()?;
+        TraceParent::from_json(req.traceparent?)
+    }
+
     /// Queues a call to the backend at `url` for connection `key`, without waiting; the
     /// client hears of a refusal at once.
     pub(super) fn call_backend(

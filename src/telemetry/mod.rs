@@ -14,7 +14,7 @@ use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
 use opentelemetry::trace::{
-    Span as _, SpanContext, SpanId, Status, TraceContextExt, TraceFlags, TraceId, TraceState,
+    Link, Span as _, SpanContext, SpanId, Status, TraceContextExt, TraceFlags, TraceId, TraceState,
     Tracer as _, TracerProvider as _,
 };
 use opentelemetry::Context;
@@ -29,6 +29,8 @@ pub use traceparent::TraceParent;
 
 use crate::config::Config;
 
+/// Links a batch's span keeps to the traced items beyond the first.
+pub const MAX_LINKS: usize = 32;
 /// How long one export may take before it is given up (its spans are lost).
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -106,6 +108,34 @@ impl Traces {
         self.start_at(name, kind, parent, attributes, SystemTime::now())
     }
 
+    /// A span for a batch of work: the child of the first traced item's parent, linked to
+    /// the others' (at most [`MAX_LINKS`]).
+    pub fn start_batch(
+        &self,
+        name: &'static str,
+        parents: &[TraceParent],
+        attributes: Vec<KeyValue>,
+    ) -> Span {
+        let links = parents
+            .iter()
+            .skip(1)
+            .take(MAX_LINKS)
+            .map(|p| Link::with_context(remote(p)))
+            .collect();
+        let context = match parents.first() {
+            Some(p) => Context::new().with_remote_span_context(remote(p)),
+            None => Context::new(),
+        };
+        let span = self
+            .tracer
+            .span_builder(name)
+            .with_kind(Kind::Producer)
+            .with_attributes(attributes)
+            .with_links(links)
+            .start_with_context(&self.tracer, &context);
+        Span(span)
+    }
+
     /// [`Traces::start`], for a span that began at `at` (one made once its work is done).
     pub fn start_at(
         &self,
@@ -116,13 +146,7 @@ impl Traces {
         at: SystemTime,
     ) -> Span {
         let context = match parent {
-            Some(p) => Context::new().with_remote_span_context(SpanContext::new(
-                TraceId::from_bytes(p.trace_id),
-                SpanId::from_bytes(p.span_id),
-                TraceFlags::new(p.flags),
-                true,
-                TraceState::default(),
-            )),
+            Some(p) => Context::new().with_remote_span_context(remote(&p)),
             None => Context::new(),
         };
         let span = self
@@ -141,6 +165,16 @@ impl Traces {
             tracing::debug!(error = %e, "traces: shutdown");
         }
     }
+}
+
+fn remote(p: &TraceParent) -> SpanContext {
+    SpanContext::new(
+        TraceId::from_bytes(p.trace_id),
+        SpanId::from_bytes(p.span_id),
+        TraceFlags::new(p.flags),
+        true,
+        TraceState::default(),
+    )
 }
 
 /// A span under way; ends (and is queued for export) when dropped.
