@@ -166,6 +166,12 @@ fn spans_of_the_server_api_backends_and_webhooks_reach_the_collector() {
     let (collector, backend, receiver) = backends();
     let hub = start(traced_config(&collector, &backend, &receiver, 1.0));
     traffic(&hub, &receiver);
+    // Beside the spans, the backend's latency histogram counted the five calls.
+    let series = format!(
+        "ringhub_rpc_duration_seconds_count{{backend=\"{}\"}}",
+        backend.url()
+    );
+    assert_eq!(find_metric(&scrape(&hub), &series), Some(5.0));
     hub.shutdown();
     let (spans, services) = exported(&collector);
     assert!(!services.is_empty() && services.iter().all(|s| s == "ringhub-traces-test"));

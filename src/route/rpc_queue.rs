@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hyper::Uri;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 
 use super::inbox::ConnRef;
 use super::webhook_queue::{self, Webhooks};
@@ -78,7 +79,7 @@ pub struct Caller {
     pub request_id: Box<str>,
 }
 
-/// One backend's breaker, with what `/metrics` shows of it.
+/// One backend's breaker and latency, with what `/metrics` shows of them.
 pub struct BackendBreaker {
     /// The backend's URL, as calls name it...
     uri: Uri,
@@ -91,6 +92,9 @@ pub struct BackendBreaker {
     pub rejected: AtomicU64,
     /// Transitions into closed, open and half-open.
     pub transitions: [AtomicU64; 3],
+    /// How long the backend took to answer (seconds, from post to answer), for
+    /// `ringhub_rpc_duration_seconds`: 1 ms to 16 s.
+    pub latency: Histogram,
     /// Told of every transition (`rpc.breaker` events).
     hooks: Option<Arc<Webhooks>>,
 }
@@ -106,6 +110,7 @@ impl BackendBreaker {
             state: AtomicU8::new(0),
             rejected: AtomicU64::new(0),
             transitions: Default::default(),
+            latency: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
             hooks,
         }
     }

@@ -79,6 +79,7 @@ pub async fn run(shared: Arc<Shared>) {
             let mut gone = call.gone.clone();
             let timeout = rpc.timeout();
             let traceparent = span.as_ref().map(|s| s.traceparent());
+            let posted = Instant::now();
             let outcome = tokio::select! {
                 outcome = post(&client, &shared.instance, secret.as_deref(), call, timeout, traceparent) => Some(outcome),
                 // The sender is dropped with the connection.
@@ -93,6 +94,8 @@ pub async fn run(shared: Arc<Shared>) {
             traced::end(span, Ok(&outcome));
             if let Some(i) = breaker {
                 rpc.breakers[i].record(fault);
+                let took = posted.elapsed().as_secs_f64();
+                rpc.breakers[i].latency.observe(took);
             }
             let counter = match &outcome {
                 Outcome::Data { .. } | Outcome::Refused(..) => &rpc.stats.answered,
