@@ -117,11 +117,13 @@ pub async fn publish(
         }
     }
     if result.is_ok() && sent + ingress > 0 {
-        let attributes = vec![
-            KeyValue::new("ringhub.relay.published", sent as i64),
-            KeyValue::new("ringhub.relay.ingress", ingress as i64),
-        ];
-        let span = traced::start(shared, "relay publish", &parents, attributes);
+        let span = shared.traces.as_ref().and_then(|_| {
+            let attributes = vec![
+                KeyValue::new("ringhub.relay.published", sent as i64),
+                KeyValue::new("ringhub.relay.ingress", ingress as i64),
+            ];
+            traced::start(shared, "relay publish", &parents, attributes)
+        });
         result = timed(pipe.query_async::<()>(conn)).await;
         traced::end(span, &result);
     }

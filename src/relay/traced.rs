@@ -2,7 +2,8 @@
 //! `relay publish` (a batch's PUBLISH and ingress XADD pipeline), `relay sequence` (a
 //! batch of history appends), `relay recover` and `relay history` (one stream read each).
 //! A publish batch's span is the child of the first client `traceparent` among its
-//! publications, linked to the others'. Only when traces are on.
+//! publications, linked to the others'. Only when traces are on: callers build the
+//! attributes only then.
 
 use crate::shared::Shared;
 use crate::telemetry::{KeyValue, Span, TraceParent};
