@@ -201,11 +201,10 @@ impl RelayQueue {
         payload: &[u8],
     ) -> bool {
         let bytes = envelope::encode(kind, instance, cause.unwrap_or(""), target, payload);
-        let parent = None;
         self.push(Out::Envelope {
             topic,
             bytes,
-            parent,
+            parent: None,
         })
     }
 
