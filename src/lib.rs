@@ -29,6 +29,8 @@
 //!      the server API and egress, and the queues to the relay and the rpc proxy.
 //!    - [`metrics`]: per-shard counters and latency histograms, merged for Prometheus.
 //!    - [`per_ip`]: per-address connection rate and count, shared by all shards.
+//!    - [`telemetry`]: OpenTelemetry traces (OTLP/HTTP) of the services' work, and the
+//!      W3C `traceparent` a client or caller passes.
 //! 3. [`shard`]: one thread and one monoio runtime per core: accept, hand-off by user,
 //!    connections, requests, fan-out and writes, and the shard's state in owned parts.
 //! 4. Services, on the control thread
@@ -61,6 +63,7 @@ pub mod rpc;
 pub mod shard;
 pub mod shared;
 pub mod sys;
+pub mod telemetry;
 pub mod tls;
 pub mod tokens;
 pub mod webhooks;

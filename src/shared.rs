@@ -48,6 +48,8 @@ pub struct Shared {
     pub epoch: Arc<str>,
     /// The namespaces' chat rules.
     pub chat: crate::chat::Book,
+    /// Traces (None without `otlp_endpoint`: no span is built).
+    pub traces: Option<crate::telemetry::Traces>,
 }
 
 impl Shared {
@@ -64,8 +66,10 @@ impl Shared {
         let rpc = crate::route::rpc_queue::RpcQueue::new(&config, webhooks.clone());
         let chat = crate::chat::Book::new(&config);
         let tokens = crate::route::token_queue::TokenQueue::new(&config);
+        let traces = crate::telemetry::Traces::new(&config, &instance);
         Arc::new(Shared {
             tokens,
+            traces,
             chat,
             per_ip,
             config,

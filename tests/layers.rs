@@ -25,7 +25,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "shared state and routing",
-        &["shared", "route", "metrics", "per_ip"],
+        &["shared", "route", "metrics", "per_ip", "telemetry"],
     ),
     ("shards", &["shard"]),
     (

@@ -287,6 +287,17 @@ pub struct Config {
     pub admin_tls_key: Option<PathBuf>,
     /// `rediss://` URLs: trust only the certificates of this PEM file (else the system's).
     pub redis_ca_file: Option<PathBuf>,
+    /// Traces: the OTLP/HTTP (protobuf) endpoint spans are posted to, used as given (e.g.
+    /// `http://collector:4318/v1/traces`). None: no span is built, nothing is exported.
+    pub otlp_endpoint: Option<String>,
+    /// Traces: the share of traces started here that are kept (0..1); a trace whose parent
+    /// (a client's or caller's `traceparent`) was sampled is kept, one that was not is not.
+    pub trace_sample_ratio: f64,
+    /// Traces: the `service.name` resource attribute.
+    pub service_name: String,
+    /// Traces: the longest a finished span waits before its batch is exported.
+    #[serde(deserialize_with = "duration")]
+    pub trace_export_delay: Duration,
 
     pub namespaces: HashMap<String, Namespace>,
 }
@@ -376,6 +387,10 @@ impl Default for Config {
             admin_tls_cert: None,
             admin_tls_key: None,
             redis_ca_file: None,
+            otlp_endpoint: None,
+            trace_sample_ratio: 1.0,
+            service_name: "ringhub".into(),
+            trace_export_delay: Duration::from_secs(5),
             namespaces: HashMap::new(),
         }
     }

@@ -188,6 +188,34 @@ fn rpc_backends_from_toml_and_env_and_bad_urls_refused() {
 }
 
 #[test]
+fn trace_settings_from_env_and_bad_ones_refused() {
+    let var = |k: &str, v: &str| (k.to_string(), v.to_string());
+    let vars = [
+        var("RINGHUB_OTLP_ENDPOINT", "http://collector:4318/v1/traces"),
+        var("RINGHUB_TRACE_SAMPLE_RATIO", "0.25"),
+        var("RINGHUB_TRACE_EXPORT_DELAY", "100ms"),
+    ];
+    let c = Config::load(None, vars).unwrap();
+    c.validate().unwrap();
+    assert_eq!(c.trace_sample_ratio, 0.25);
+    assert_eq!(c.trace_export_delay, Duration::from_millis(100));
+    assert_eq!(c.service_name, "ringhub");
+    for (k, v, key) in [
+        ("RINGHUB_TRACE_SAMPLE_RATIO", "1.5", "trace_sample_ratio"),
+        ("RINGHUB_OTLP_ENDPOINT", "collector:4318", "otlp_endpoint"),
+        (
+            "RINGHUB_OTLP_ENDPOINT",
+            "ftp://collector/v1/traces",
+            "otlp_endpoint",
+        ),
+    ] {
+        let bad = Config::load(None, [var(k, v)]).unwrap();
+        let err = bad.validate().unwrap_err().to_string();
+        assert!(err.contains(key), "{err}");
+    }
+}
+
+#[test]
 fn unconfigured_namespaces_take_the_star_entry() {
     let c: Config = toml::from_str(
         "[namespaces.chat]\nhistory_size = 5\n[namespaces.\"*\"]\nclient_publish = true\n",

@@ -85,6 +85,21 @@ impl Config {
         if self.rpc_max_in_flight == 0 {
             return Err(value_err("rpc_max_in_flight", "must be greater than zero"));
         }
+        if !(0.0..=1.0).contains(&self.trace_sample_ratio) {
+            return Err(value_err("trace_sample_ratio", "must be within 0..1"));
+        }
+        if let Some(url) = &self.otlp_endpoint {
+            match url.parse::<hyper::Uri>() {
+                Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() => {
+                }
+                _ => {
+                    return Err(value_err(
+                        "otlp_endpoint",
+                        "expected an http:// or https:// URL",
+                    ))
+                }
+            }
+        }
         self.validate_webhooks()?;
         if self.connect_proxy_always && self.connect_proxy_url.is_none() {
             return Err(value_err("connect_proxy_always", "needs connect_proxy_url"));

@@ -22,6 +22,7 @@ use super::endpoint::{Endpoint, Misrouted};
 use super::keys::{Caller, Keys};
 use super::store::Store;
 use super::throttle::{retry_after, Throttle};
+use super::traced;
 use crate::metrics::{ApiLabels, KeyLabels, Registry};
 use crate::shared::Shared;
 
@@ -111,11 +112,24 @@ pub async fn serve(
 async fn handle(admin: &Admin, req: Request<Incoming>, peer: IpAddr) -> Response<Full<Bytes>> {
     let started = Instant::now();
     let correlation = correlation_id(&req);
+    let traces = admin.shared.traces.as_ref();
+    let trace = traced::start(traces, req.headers());
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let mut caller = None;
-    let (endpoint, answer) = route(admin, req, peer, &mut caller, &correlation).await;
+    let (endpoint, answer, body) = route(admin, req, peer, &mut caller, &correlation).await;
     let status = answer.status;
+    if let (Some(traces), Some(started), Some(endpoint)) = (traces, trace, endpoint) {
+        let call = traced::Call {
+            method: &method,
+            endpoint,
+            path: &path,
+            body: &body,
+            status,
+            correlation: &correlation,
+        };
+        traced::finish(traces, started, call);
+    }
     let key = caller.as_ref().map_or("", |c| &*c.name);
     if caller.is_some() {
         let labels = KeyLabels {
@@ -143,27 +157,31 @@ async fn handle(admin: &Admin, req: Request<Incoming>, peer: IpAddr) -> Response
 }
 
 /// Finds the endpoint, checks the limits and the key, reads the body, and runs the
-/// handler. Returns the endpoint (None: no such path) with the answer; `caller` is set
-/// once the key is known.
+/// handler. Returns the endpoint (None: no such path) with the answer and the body read;
+/// `caller` is set once the key is known.
 async fn route(
     admin: &Admin,
     req: Request<Incoming>,
     peer: IpAddr,
     caller: &mut Option<Caller>,
     correlation: &str,
-) -> (Option<Endpoint>, Answer) {
+) -> (Option<Endpoint>, Answer, Bytes) {
     let path = req.uri().path().to_string();
     let endpoint = match Endpoint::parse(req.method(), &path) {
         Ok(e) => e,
         Err(Misrouted::Unknown) => {
-            return (None, Answer::error(404, "not_found", "no such endpoint"));
+            return (
+                None,
+                Answer::error(404, "not_found", "no such endpoint"),
+                Bytes::new(),
+            );
         }
         Err(Misrouted::Method(e)) => {
             let allowed = e.allow();
             let msg = format!("{path} takes {allowed}");
             let answer =
                 Answer::error(405, "method_not_allowed", &msg).with_header("allow", allowed);
-            return (Some(e), answer);
+            return (Some(e), answer, Bytes::new());
         }
     };
     let query = req.uri().query().unwrap_or("").to_string();
@@ -177,13 +195,15 @@ async fn route(
             _ => read_body(req).await,
         };
         match (admitted, read) {
-            (Err(refusal), _) | (Ok(()), Err(refusal)) => return (Some(endpoint), refusal),
+            (Err(refusal), _) | (Ok(()), Err(refusal)) => {
+                return (Some(endpoint), refusal, Bytes::new())
+            }
             (Ok(()), Ok(b)) => body = b,
         }
     }
     let cause: Arc<str> = correlation.into();
     let answer = api::call(admin, endpoint, &path, &query, &body, cause).await;
-    (Some(endpoint), answer)
+    (Some(endpoint), answer, body)
 }
 
 /// The checks before a server API request runs, in order: the address's rate, the key,

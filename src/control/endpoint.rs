@@ -150,6 +150,29 @@ impl Endpoint {
         })
     }
 
+    /// Its path, as a template (a span's `http.route`).
+    pub fn route(self) -> &'static str {
+        use Endpoint::*;
+        match self {
+            Health => "/health",
+            Ready => "/ready",
+            Metrics => "/metrics",
+            Publish => "/api/publish",
+            Broadcast => "/api/broadcast",
+            Send => "/api/send",
+            BroadcastAll => "/api/broadcast_all",
+            Disconnect => "/api/disconnect",
+            Revoke => "/api/revoke",
+            Subscribe => "/api/subscribe",
+            Unsubscribe => "/api/unsubscribe",
+            Info => "/api/info",
+            Presence => "/api/presence/{channel}",
+            History => "/api/history/{channel}",
+            Mute | Unmute | Mutes => "/api/mute",
+            OpenApi => "/api/openapi.json",
+        }
+    }
+
     /// Its `endpoint` label in `ringhub_api_requests`.
     pub fn label(self) -> &'static str {
         match self {
@@ -178,6 +201,15 @@ impl Endpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_route_template_parses_back_to_its_endpoint() {
+        for e in Endpoint::ALL {
+            let path = e.route().replace("{channel}", "chat:1");
+            let found = Endpoint::parse(&e.method(), &path);
+            assert_eq!(found, Ok(e));
+        }
+    }
 
     #[test]
     fn parses_paths_and_methods() {

@@ -11,6 +11,7 @@ mod mutes;
 mod openapi;
 mod store;
 mod throttle;
+mod traced;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;

@@ -244,6 +244,10 @@ impl Hub {
         if let Some(control) = self.control.take() {
             control.stop();
         }
+        // The spans of the last calls, exported before the process goes.
+        if let Some(traces) = &self.shared.traces {
+            traces.shutdown();
+        }
         tracing::info!(left, "ringhub stopped");
         left
     }

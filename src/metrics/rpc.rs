@@ -68,6 +68,19 @@ pub(super) fn encode(e: &mut DescriptorEncoder, rpc: &RpcQueue) -> std::fmt::Res
             }
         }
     }
+    {
+        let help = "How long the backend took to answer an rpc or proxy call, from post to answer";
+        let mut h = e.encode_descriptor(
+            "ringhub_rpc_duration_seconds",
+            help,
+            None,
+            MetricType::Histogram,
+        )?;
+        for b in &rpc.breakers {
+            b.latency
+                .encode(h.encode_family(&[("backend", b.url.as_str())])?)?;
+        }
+    }
     let help = "rpc calls answered at once because the backend's breaker was open";
     let mut c = e.encode_descriptor(
         "ringhub_rpc_breaker_rejected",

@@ -50,6 +50,11 @@ pub struct Request<'a> {
     /// `history`: most publications to return (default 100).
     #[serde(default)]
     pub limit: Option<u64>,
+    /// An addition on `rpc` and `publish`: the client's W3C `traceparent`, kept as the raw
+    /// JSON (not copied, never an error); read by `telemetry::TraceParent::from_json` only
+    /// when traces are on, and ignored when it is not a valid one.
+    #[serde(default, borrow)]
+    pub traceparent: Option<&'a RawValue>,
 }
 
 /// Declares [`Kind`] with its wire names, once: the enum and `parse`.

@@ -16,10 +16,12 @@ use bytes::Bytes;
 use redis::aio::MultiplexedConnection;
 
 use super::link::timed;
+use super::traced;
 use crate::protocol::{self, Publication, Since};
 use crate::route::inbox::{AckTo, ConnRef, HistoryAnswer, HistoryTo, RecoverTo, ShardMsg};
 use crate::route::relay_queue::{answer_unavailable, Append, Out};
 use crate::shared::Shared;
+use crate::telemetry::{KeyValue, Span};
 
 /// The epoch of the channel, made when missing or when the stream is gone (a Lua snippet
 /// shared by both scripts). KEYS[1] stream, KEYS[2] meta; sets `epoch` and `now`.
@@ -96,6 +98,10 @@ pub async fn append(
     if batch.is_empty() {
         return Ok(());
     }
+    let span = shared.traces.as_ref().and_then(|_| {
+        let attributes = vec![KeyValue::new("ringhub.relay.sequenced", batch.len() as i64)];
+        traced::start(shared, "relay sequence", &[], attributes)
+    });
     let mut pipe = redis::pipe();
     pipe.load_script(&APPEND_SCRIPT).ignore();
     for a in &batch {
@@ -118,6 +124,7 @@ pub async fn append(
         );
     }
     let result: redis::RedisResult<Vec<(u64, String)>> = timed(pipe.query_async(conn)).await;
+    traced::end(span, &result);
     match result {
         Ok(answers) => {
             for (a, (offset, _epoch)) in batch.into_iter().zip(answers) {
@@ -187,6 +194,13 @@ async fn read(
     Ok((epoch, top, entries))
 }
 
+/// A stream read's span (traces on).
+fn read_span(shared: &Shared, name: &'static str, channel: &str) -> Option<Span> {
+    shared.traces.as_ref()?;
+    let attributes = vec![KeyValue::new("ringhub.channel", channel.to_owned())];
+    traced::start(shared, name, &[], attributes)
+}
+
 /// Where a subscription stands and what it missed; answered to its shard.
 pub async fn recover(
     shared: &Shared,
@@ -197,7 +211,10 @@ pub async fn recover(
 ) -> redis::RedisResult<()> {
     // Without `since` only the position is needed: read nothing after the top.
     let after = since.as_ref().map_or(i64::MAX as u64, |s| s.offset());
-    let (epoch, top, entries) = match read(shared, conn, &channel, after).await {
+    let span = read_span(shared, "relay recover", &channel);
+    let read = read(shared, conn, &channel, after).await;
+    traced::end(span, &read);
+    let (epoch, top, entries) = match read {
         Ok(read) => read,
         Err(e) => {
             answer_unavailable(shared, Out::Recover { channel, since, to });
@@ -246,7 +263,10 @@ pub async fn history(
     to: HistoryTo,
 ) -> redis::RedisResult<()> {
     let after = since.unwrap_or(0);
-    let (epoch, _, entries) = match read(shared, conn, &channel, after).await {
+    let span = read_span(shared, "relay history", &channel);
+    let read = read(shared, conn, &channel, after).await;
+    traced::end(span, &read);
+    let (epoch, _, entries) = match read {
         Ok(read) => read,
         Err(e) => {
             let out = Out::History {

@@ -33,6 +33,7 @@ mod malformed;
 mod members;
 mod outbound;
 pub mod presence;
+mod traced;
 
 use std::time::Duration;
 

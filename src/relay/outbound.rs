@@ -7,10 +7,11 @@ use std::sync::Arc;
 use redis::aio::MultiplexedConnection;
 
 use super::link::timed;
-use super::{history, members};
+use super::{history, members, traced};
 use crate::route::inbox::ShardMsg;
 use crate::route::relay_queue::{answer_unavailable, Append, IngressAck, Out, Peer, Topic};
 use crate::shared::Shared;
+use crate::telemetry::KeyValue;
 
 /// An instance missing heartbeats this long is no longer a peer (and is removed).
 const PEER_EXPIRY_MS: u64 = 10_000;
@@ -35,9 +36,16 @@ pub async fn publish(
     let mut appends: Vec<Append> = Vec::new();
     let mut sent = 0u64;
     let mut ingress = 0u64;
+    // Filled only by publications that carried a client's traceparent (traces on).
+    let mut parents = Vec::new();
     for out in batch.drain(..) {
         match out {
-            Out::Envelope { topic, bytes } => {
+            Out::Envelope {
+                topic,
+                bytes,
+                parent,
+            } => {
+                parents.extend(parent);
                 let name = match topic {
                     Topic::Channel(ch) => format!("{prefix}ch.{ch}"),
                     Topic::Cluster => format!("{prefix}cluster"),
@@ -109,7 +117,15 @@ pub async fn publish(
         }
     }
     if result.is_ok() && sent + ingress > 0 {
+        let span = shared.traces.as_ref().and_then(|_| {
+            let attributes = vec![
+                KeyValue::new("ringhub.relay.published", sent as i64),
+                KeyValue::new("ringhub.relay.ingress", ingress as i64),
+            ];
+            traced::start(shared, "relay publish", &parents, attributes)
+        });
         result = timed(pipe.query_async::<()>(conn)).await;
+        traced::end(span, &result);
     }
     let ok = result.is_ok();
     let stats = &handle.stats;

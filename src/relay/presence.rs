@@ -42,6 +42,7 @@ pub fn answer_query(shared: &Arc<Shared>, origin: &str, channel: &str, query: &s
             h.push(Out::Envelope {
                 topic: Topic::Reply(origin.into()),
                 bytes,
+                parent: None,
             });
         }
     });

@@ -27,6 +27,7 @@ use bytes::Bytes;
 
 use crate::protocol::Since;
 use crate::shared::Shared;
+use crate::telemetry::TraceParent;
 use inbox::{AckTo, ConnRef, HistoryTo, RecoverTo, ShardMsg};
 use relay_queue::{Append, Out};
 
@@ -50,19 +51,20 @@ pub fn deliver(
 /// A publication that starts on this instance, on a channel without history: to the other
 /// instances through the relay (when configured), and to every shard here with subscribers.
 /// `make` builds the frame, only when someone may receive it. Returns the frame when `here`
-/// has subscribers too.
+/// has subscribers too. `parent`: a client's `traceparent`, for the relay's span.
 pub fn publish(
     shared: &Shared,
     here: Option<usize>,
     channel: &str,
     make: impl FnOnce() -> Bytes,
+    parent: Option<TraceParent>,
 ) -> Option<Bytes> {
     let shards = shared.interested(channel);
     if shards == 0 && shared.relay.is_none() {
         return None;
     }
     let frame = make();
-    relay_publication(shared, channel, &frame);
+    relay_publication(shared, channel, &frame, parent);
     forward(shared, here, shards, channel, &frame, None, None).then_some(frame)
 }
 
@@ -101,13 +103,24 @@ fn forward(
 }
 
 /// Sends a publication's finished frame to the other instances' subscribers of `channel`
-/// (nothing without Redis).
-pub fn relay_publication(shared: &Shared, channel: &str, frame: &Bytes) {
+/// (nothing without Redis). `parent`: a client's `traceparent`, for the relay's span.
+pub fn relay_publication(
+    shared: &Shared,
+    channel: &str,
+    frame: &Bytes,
+    parent: Option<TraceParent>,
+) {
     if let Some(relay) = &shared.relay {
         let payload = crate::ws::frame::payload_of(frame);
         let topic = relay_queue::Topic::Channel(channel.into());
         let kind = crate::protocol::envelope::Kind::Message;
-        relay.send(&shared.instance, topic, kind, None, channel, &payload);
+        let bytes =
+            crate::protocol::envelope::encode(kind, &shared.instance, "", channel, &payload);
+        relay.push(Out::Envelope {
+            topic,
+            bytes,
+            parent,
+        });
     }
 }
 
@@ -293,7 +306,7 @@ mod tests {
             made.set(true);
             Bytes::new()
         };
-        assert!(publish(&s, Some(0), "t:2", make).is_none());
+        assert!(publish(&s, Some(0), "t:2", make, None).is_none());
         assert!(!made.get(), "no subscriber and no relay: no frame");
     }
 

@@ -32,6 +32,9 @@ pub enum Out {
     Envelope {
         topic: Topic,
         bytes: Bytes,
+        /// A client's `traceparent` (its publish frame's), for the relay's batch span; only
+        /// when traces are on.
+        parent: Option<crate::telemetry::TraceParent>,
     },
     /// A user's presence on this instance began (`joined`) or ended: `join` / `leave` is
     /// announced when it is the user's first / last instance in the channel.
@@ -71,9 +74,7 @@ pub enum Out {
     },
     /// A webhook event given up after its last attempt: an entry (field/value pairs) for
     /// the dead-letter stream `<prefix>webhooks-dead`.
-    DeadLetter {
-        fields: Vec<(&'static str, String)>,
-    },
+    DeadLetter { fields: Vec<(&'static str, String)> },
 }
 
 /// Where the outcome of an ingress append goes: a connection's request on its shard.
@@ -200,7 +201,11 @@ impl RelayQueue {
         payload: &[u8],
     ) -> bool {
         let bytes = envelope::encode(kind, instance, cause.unwrap_or(""), target, payload);
-        self.push(Out::Envelope { topic, bytes })
+        self.push(Out::Envelope {
+            topic,
+            bytes,
+            parent: None,
+        })
     }
 
     /// The receiving end, for the relay (taken once).

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hyper::Uri;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 
 use super::inbox::ConnRef;
 use super::webhook_queue::{self, Webhooks};
@@ -29,6 +30,14 @@ pub struct Call {
     /// Closed when the connection is gone: the call stops waiting.
     pub gone: tokio::sync::watch::Receiver<()>,
     pub purpose: Purpose,
+    /// What the call's span needs: only when traces are on (else `None`, nothing built).
+    pub trace: Option<CallTrace>,
+}
+
+/// A traced call: the client's `traceparent` (its span's parent) and the method called.
+pub struct CallTrace {
+    pub parent: Option<crate::telemetry::TraceParent>,
+    pub method: Option<Box<str>>,
 }
 
 /// What a call to a backend is for, and so where its answer goes.
@@ -42,7 +51,12 @@ pub enum Purpose {
         since: Option<crate::protocol::Since>,
     },
     /// May the client publish this, and as what (the publish proxy)?
-    Publish { channel: Arc<str>, data: Box<str> },
+    Publish {
+        channel: Arc<str>,
+        data: Box<str>,
+        /// The publish frame's `traceparent` (traces on), for the relay's span after.
+        parent: Option<crate::telemetry::TraceParent>,
+    },
     /// Who is this (the connect proxy)? At connect, or for a `refresh`.
     Connect { refresh: bool },
 }
@@ -69,7 +83,7 @@ pub struct Caller {
     pub request_id: Box<str>,
 }
 
-/// One backend's breaker, with what `/metrics` shows of it.
+/// One backend's breaker and latency, with what `/metrics` shows of them.
 pub struct BackendBreaker {
     /// The backend's URL, as calls name it...
     uri: Uri,
@@ -82,6 +96,9 @@ pub struct BackendBreaker {
     pub rejected: AtomicU64,
     /// Transitions into closed, open and half-open.
     pub transitions: [AtomicU64; 3],
+    /// How long the backend took to answer (seconds, from post to answer), for
+    /// `ringhub_rpc_duration_seconds`: 1 ms to 16 s.
+    pub latency: Histogram,
     /// Told of every transition (`rpc.breaker` events).
     hooks: Option<Arc<Webhooks>>,
 }
@@ -97,6 +114,7 @@ impl BackendBreaker {
             state: AtomicU8::new(0),
             rejected: AtomicU64::new(0),
             transitions: Default::default(),
+            latency: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
             hooks,
         }
     }

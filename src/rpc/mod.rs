@@ -23,6 +23,7 @@ use crate::auth::opaque::{self, RETRY_LATER};
 use crate::protocol::{self, ErrorCode};
 use crate::route::rpc_queue::{Call, Purpose};
 use crate::shared::Shared;
+use crate::telemetry::TraceParent;
 
 /// Largest backend answer relayed to a client.
 const MAX_ANSWER: usize = 1 << 20;
@@ -58,12 +59,14 @@ pub async fn run(shared: Arc<Shared>) {
         .map(|s| s.as_bytes().into());
     while let Some(call) = rx.recv().await {
         let to = call.to;
+        let span = traced::start(&shared, &call);
         let breaker = rpc.breaker_at(&call.url);
         if let Some(Err(retry_after)) = breaker.map(|i| rpc.breakers[i].admit()) {
             let message = "the rpc backend is failing; calls to it are paused";
             let retry_ms = retry_after.as_millis().max(1) as u64;
             let frame = protocol::error_retry(to.id, ErrorCode::Unavailable, message, retry_ms);
             rpc.stats.failed.fetch_add(1, Ordering::Relaxed);
+            traced::end(span, Err("breaker_open"));
             finish(&shared, to, call.purpose, Err(frame));
             continue;
         }
@@ -76,18 +79,24 @@ pub async fn run(shared: Arc<Shared>) {
             let connect = matches!(call.purpose, Purpose::Connect { .. });
             let purpose = std::mem::replace(&mut call.purpose, Purpose::Rpc);
             let mut gone = call.gone.clone();
+            let traceparent = span.as_ref().map(|s| s.traceparent());
+            let posted = Instant::now();
             let outcome = tokio::select! {
-                outcome = post(&client, &shared.instance, secret.as_deref(), call, connect) => Some(outcome),
+                outcome = post(&client, &shared.instance, secret.as_deref(), call, connect, traceparent) => Some(outcome),
                 // The sender is dropped with the connection.
                 _ = gone.changed() => None,
             };
             drop(permit);
             let Some((outcome, fault)) = outcome else {
                 rpc.stats.cancelled.fetch_add(1, Ordering::Relaxed);
+                traced::end(span, Err("cancelled"));
                 return;
             };
+            traced::end(span, Ok(&outcome));
             if let Some(i) = breaker {
                 rpc.breakers[i].record(fault);
+                let took = posted.elapsed().as_secs_f64();
+                rpc.breakers[i].latency.observe(took);
             }
             let counter = match &outcome {
                 Outcome::Data { .. } | Outcome::Refused(..) => &rpc.stats.answered,
@@ -121,6 +130,7 @@ async fn post(
     secret: Option<&[u8]>,
     call: Call,
     connect: bool,
+    traceparent: Option<TraceParent>,
 ) -> (Outcome, bool) {
     let timeout = call.timeout;
     let left = (call.queued_at + timeout).saturating_duration_since(Instant::now());
@@ -131,6 +141,9 @@ async fn post(
         .header("x-ringhub-conn", &*caller.conn)
         .header("x-ringhub-instance", instance)
         .header("x-request-id", &*caller.request_id);
+    if let Some(tp) = traceparent {
+        request = request.header("traceparent", &tp.header()[..]);
+    }
     if let Some(secret) = secret {
         request = request.header(
             "x-ringhub-signature",
@@ -207,5 +220,6 @@ mod answer;
 #[cfg(test)]
 mod tests;
 mod tls;
+mod traced;
 
 use answer::{finish, read_answer, Outcome};

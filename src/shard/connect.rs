@@ -16,7 +16,7 @@ use crate::auth::opaque::{self, Refusal};
 use crate::auth::{unix_now, AuthError, Identity};
 use crate::protocol::{self, ErrorCode};
 use crate::route::inbox::ConnRef;
-use crate::route::rpc_queue::{Call, Caller, Purpose};
+use crate::route::rpc_queue::{Call, CallTrace, Caller, Purpose};
 use crate::route::token_queue::Lookup;
 
 /// What a credential needs.
@@ -189,6 +189,10 @@ impl Core {
             timeout: self.shared.config.connect_proxy_timeout,
             gone,
             purpose: Purpose::Connect { refresh },
+            trace: self.shared.traces.as_ref().map(|_| CallTrace {
+                parent: None,
+                method: None,
+            }),
         }
     }
 

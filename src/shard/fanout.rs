@@ -9,6 +9,7 @@ use bytes::Bytes;
 use super::conn::{Conn, Queued, Stage};
 use super::core::Core;
 use crate::route;
+use crate::telemetry::TraceParent;
 
 /// The outcome of a subscribe request.
 #[derive(Debug, PartialEq, Eq)]
@@ -118,7 +119,18 @@ impl Core {
     /// one included) and to the other instances. The frame is made only when someone may
     /// receive it.
     pub(super) fn publish(&mut self, channel: &str, frame: impl FnOnce() -> Bytes) {
-        if let Some(frame) = route::publish(&self.shared, Some(self.index), channel, frame) {
+        self.publish_traced(channel, frame, None);
+    }
+
+    /// [`Core::publish`] of a client's publication that carried a `traceparent`.
+    pub(super) fn publish_traced(
+        &mut self,
+        channel: &str,
+        frame: impl FnOnce() -> Bytes,
+        parent: Option<TraceParent>,
+    ) {
+        let here = Some(self.index);
+        if let Some(frame) = route::publish(&self.shared, here, channel, frame, parent) {
             self.deliver(channel, &frame, None);
         }
     }

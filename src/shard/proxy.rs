@@ -13,6 +13,7 @@ use super::rpc::Ask;
 use crate::protocol::{self, ErrorCode, Request};
 use crate::route::inbox::ConnRef;
 use crate::route::rpc_queue::{Purpose, Verdict};
+use crate::telemetry::TraceParent;
 
 impl Core {
     /// A subscribe the token does not allow, on a namespace with `subscribe_proxy`.
@@ -36,6 +37,7 @@ impl Core {
             method: None,
             channel: Some(channel),
             data: req.data,
+            traceparent: req.traceparent,
         };
         let purpose = Purpose::Subscribe {
             channel: channel.into(),
@@ -52,6 +54,7 @@ impl Core {
         id: Option<u64>,
         channel: &str,
         data: &RawValue,
+        traceparent: Option<&RawValue>,
     ) {
         let shared = self.shared.clone();
         let Some(url) = shared
@@ -66,10 +69,17 @@ impl Core {
             method: None,
             channel: Some(channel),
             data: Some(data),
+            traceparent,
         };
         let purpose = Purpose::Publish {
             channel: channel.into(),
             data: data.get().into(),
+            parent: self
+                .shared
+                .traces
+                .as_ref()
+                .and(traceparent)
+                .and_then(TraceParent::from_json),
         };
         self.call_backend(key, session, id, url, ask, purpose);
     }
@@ -88,9 +98,16 @@ impl Core {
             (Purpose::Subscribe { channel, since }, Verdict::Allow { info, .. }) => {
                 self.subscribe_now(to.key, to.id, &channel, since, info.as_deref());
             }
-            (Purpose::Publish { channel, data }, Verdict::Allow { data: replaced, .. }) => {
+            (
+                Purpose::Publish {
+                    channel,
+                    data,
+                    parent,
+                },
+                Verdict::Allow { data: replaced, .. },
+            ) => {
                 let data: Arc<str> = replaced.map_or_else(|| data.into(), Into::into);
-                self.publish_now(to.key, &session, to.id, &channel, &data);
+                self.publish_now(to.key, &session, to.id, &channel, &data, parent);
             }
             (Purpose::Rpc | Purpose::Connect { .. }, Verdict::Allow { .. }) => {}
         }

@@ -11,6 +11,7 @@ use super::state::Admission;
 use crate::channel;
 use crate::protocol::{self, ErrorCode, Kind, Request, Status};
 use crate::route::inbox::{AckTo, ConnRef, HistoryTo};
+use crate::telemetry::TraceParent;
 
 /// Consecutive malformed requests after which the connection is closed with 1008.
 pub const MAX_MALFORMED: u32 = 10;
@@ -215,12 +216,13 @@ impl Core {
             return self.send(key, refusal);
         }
         if proxied {
-            return self.publish_via_proxy(key, session, id, ch, data);
+            return self.publish_via_proxy(key, session, id, ch, data, req.traceparent);
         }
         if self.shared.config.namespace(ch).ingress {
             return self.ingress_publication(key, req, ch, data.get());
         }
-        self.publish_now(key, session, id, ch, data.get());
+        let parent = self.client_trace(req);
+        self.publish_now(key, session, id, ch, data.get(), parent);
     }
 
     /// Publishes a client's publication that passed every check.
@@ -231,6 +233,7 @@ impl Core {
         id: Option<u64>,
         ch: &str,
         data: &str,
+        parent: Option<TraceParent>,
     ) {
         let from = &session.user;
         crate::route::webhook_queue::publication(&self.shared, ch, data, Some(from));
@@ -245,7 +248,7 @@ impl Core {
             });
             return self.send_to_sequencer(ch, data, Some(from), ack);
         }
-        self.publish(ch, || protocol::message(ch, data, Some(from)));
+        self.publish_traced(ch, || protocol::message(ch, data, Some(from)), parent);
         self.reply(key, id, "ack", None);
     }
 

@@ -13,7 +13,8 @@ use super::conn::Session;
 use super::core::Core;
 use crate::protocol::{self, ErrorCode, Request};
 use crate::route::inbox::ConnRef;
-use crate::route::rpc_queue::{Call, Caller, Purpose};
+use crate::route::rpc_queue::{Call, CallTrace, Caller, Purpose};
+use crate::telemetry::TraceParent;
 
 /// Longest method name, in bytes.
 const MAX_METHOD: usize = 128;
@@ -53,6 +54,8 @@ pub(super) struct Ask<'a> {
     pub method: Option<&'a str>,
     pub channel: Option<&'a str>,
     pub data: Option<&'a RawValue>,
+    /// The frame's `traceparent` (read only when traces are on).
+    pub traceparent: Option<&'a RawValue>,
 }
 
 impl Core {
@@ -78,8 +81,15 @@ impl Core {
             method: Some(method),
             channel: None,
             data: req.data,
+            traceparent: req.traceparent,
         };
         self.call_backend(key, session, id, url, ask, Purpose::Rpc);
+    }
+
+    /// The client's `traceparent` on a request, read only when traces are on.
+    pub(super) fn client_trace(&self, req: &Request<'_>) -> Option<TraceParent> {
+        self.shared.traces.as_ref()?;
+        TraceParent::from_json(req.traceparent?)
     }
 
     /// Queues a call to the backend at `url` for connection `key`, without waiting; the
@@ -130,7 +140,12 @@ impl Core {
             .entry(conn.id)
             .or_insert_with(|| tokio::sync::watch::channel(()).0)
             .subscribe();
+        let trace = self.shared.traces.as_ref().map(|_| CallTrace {
+            parent: ask.traceparent.and_then(TraceParent::from_json),
+            method: ask.method.map(Into::into),
+        });
         let call = Call {
+            trace,
             url: url.clone(),
             body,
             to: ConnRef {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 
-use super::HttpClient;
+use super::{traced, HttpClient};
 use crate::config::Delivery;
 use crate::route::relay_queue::Out;
 use crate::route::webhook_queue::{Endpoint, Event};
@@ -38,11 +38,23 @@ pub async fn deliver(shared: &Shared, index: usize, client: &HttpClient, event: 
     };
     let endpoint = &hooks.endpoints[index];
     let delivery = &hooks.delivery;
+    let mut span = traced::start(shared, &endpoint.url, event);
+    let traceparent = span.as_ref().map(|s| s.traceparent());
     let mut attempt = 1;
     let reason = loop {
-        match post(client, endpoint, event, attempt, delivery.timeout).await {
+        match post(
+            client,
+            endpoint,
+            event,
+            attempt,
+            delivery.timeout,
+            traceparent,
+        )
+        .await
+        {
             Verdict::Delivered => {
                 endpoint.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                traced::end(span.take(), attempt, "delivered", None);
                 return;
             }
             Verdict::Rejected(status) => {
@@ -61,6 +73,7 @@ pub async fn deliver(shared: &Shared, index: usize, client: &HttpClient, event: 
             }
         }
     };
+    traced::end(span, attempt, "given_up", Some(&reason));
     dead_letter(shared, endpoint, event, attempt, &reason);
 }
 
@@ -79,6 +92,7 @@ async fn post(
     event: &Event,
     attempt: u32,
     timeout: Duration,
+    traceparent: Option<crate::telemetry::TraceParent>,
 ) -> Verdict {
     let mut request = hyper::Request::post(endpoint.uri.clone())
         .header(hyper::header::CONTENT_TYPE, "application/json")
@@ -89,6 +103,9 @@ async fn post(
         .header("x-ringhub-event", event.name)
         .header("x-ringhub-event-id", &*event.id)
         .header("x-ringhub-attempt", attempt);
+    if let Some(tp) = traceparent {
+        request = request.header("traceparent", &tp.header()[..]);
+    }
     if let Some(secret) = &endpoint.secret {
         // Signed at each attempt: the timestamp says when it was sent, for replay checks.
         let signature = crate::auth::sign::header(secret, &event.body);

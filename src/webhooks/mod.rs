@@ -9,6 +9,7 @@
 //! it twice, with the same `id`), and what is still queued when the hub stops is lost.
 
 mod deliver;
+mod traced;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! A real HTTP/1.1 backend on a loopback port, for `rpc` and webhooks: it reads each
+//! A real HTTP/1.1 backend on a loopback port, for `rpc`, webhooks and OTLP traces: it reads each
 //! request (keep-alive, `Content-Length` bodies), keeps its JSON, and answers what the
 //! test's handler says.
 
@@ -154,7 +154,14 @@ fn serve(
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        let request: Value = serde_json::from_slice(&body).expect("the hub posts JSON");
+        // The hub posts JSON, but for its traces (an OTLP receiver keeps the raw bytes).
+        let protobuf = headers
+            .iter()
+            .any(|(n, v)| n == "content-type" && v == "application/x-protobuf");
+        let request: Value = match protobuf {
+            true => Value::Null,
+            false => serde_json::from_slice(&body).expect("the hub posts JSON"),
+        };
         log.lock().unwrap().push(request.clone());
         raws.lock().unwrap().push(Raw { headers, body });
         let answer = handler(&request);

@@ -142,7 +142,7 @@ pub fn publish_frame(
     scope: Scope,
 ) {
     if scope == Scope::Cluster {
-        super::relay_publication(shared, channel, &frame);
+        super::relay_publication(shared, channel, &frame, None);
     }
     super::deliver(shared, None, channel, &frame, None, stamp);
 }
