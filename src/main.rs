@@ -62,6 +62,12 @@ enum Command {
         #[arg(long)]
         jti: Option<String>,
     },
+    /// Check the configuration (the API key file included), then send SIGHUP to the hub
+    /// so that it reloads: `kubectl exec <pod> -- ringhub reload`, where the hub is PID 1.
+    Reload {
+        #[arg(long, default_value_t = 1)]
+        pid: i32,
+    },
     /// Exit 0 when the hub's admin port answers `GET /health` with 200 (container health
     /// checks, where there is no curl).
     Health,
@@ -102,6 +108,13 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Some(Command::Health) => health(&config),
+        Some(Command::Reload { pid }) => match ringhub::sys::kill(pid, libc::SIGHUP) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ringhub: cannot signal process {pid}: {e}");
+                ExitCode::FAILURE
+            }
+        },
         None => serve(config),
     }
 }

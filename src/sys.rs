@@ -35,6 +35,15 @@ pub fn send_vectored(fd: RawFd, slices: &[IoSlice<'_>]) -> io::Result<usize> {
     }
 }
 
+/// Sends `signal` to process `pid` (`ringhub reload`: SIGHUP to the hub).
+pub fn kill(pid: i32, signal: i32) -> io::Result<()> {
+    // SAFETY: kill takes two integers and no pointers.
+    match unsafe { libc::kill(pid, signal) } {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
 /// `shutdown(2)`; errors (e.g. the peer is already gone) are of no interest to callers.
 pub fn shutdown(fd: RawFd, how: std::net::Shutdown) {
     let how = match how {

@@ -35,6 +35,8 @@ pub struct Shape {
     /// counts when `perf` is set.
     pub pid: Option<u32>,
     pub perf: bool,
+    /// Flood the server API meanwhile (`--api-flood`).
+    pub flood: Option<crate::flood::Flood>,
 }
 
 /// How long after the publishers stop the run waits for what is still on its way.
@@ -96,6 +98,7 @@ pub async fn run_fanout(
         seconds,
         pid,
         perf,
+        flood,
     } = shape;
     let prefix = prefix.to_string();
     let sub_at = sub_addr.unwrap_or(cli.addr);
@@ -180,6 +183,7 @@ pub async fn run_fanout(
     let pub_conns = open_many(cli, cli.addr, pubs, 64, "p").await.conns;
     let published: Vec<Arc<AtomicU64>> =
         (0..channels).map(|_| Arc::new(AtomicU64::new(0))).collect();
+    let flooding = flood.map(crate::flood::start);
     let meter = pid.map(|pid| (Meter::start(pid, perf), Instant::now()));
     let started = Instant::now();
     let started_us = now_us();
@@ -222,6 +226,10 @@ pub async fn run_fanout(
     for w in writers {
         keep.push(w.await.unwrap());
     }
+    let api_flood = match flooding {
+        Some(f) => Some(f.stop().await),
+        None => None,
+    };
     let send_secs = started.elapsed().as_secs_f64();
     let expected: u64 = published
         .iter()
@@ -286,5 +294,6 @@ pub async fn run_fanout(
     json!({"scenario": scenario, "subs": subs, "channels": channels, "pubs": pubs, "rate": rate, "size": size,
            "seconds": send_secs, "deliver_seconds": deliver_secs, "failures": failures, "deliveries_expected": expected, "deliveries": got,
            "lost": expected.saturating_sub(got), "closed": closed.load(Ordering::Relaxed),
-           "offered_per_s": offered, "achieved_per_s": achieved, "latency_ms": p, "read_latency_ms": pr, "hub_cost": hub})
+           "offered_per_s": offered, "achieved_per_s": achieved, "latency_ms": p, "read_latency_ms": pr, "hub_cost": hub,
+           "api_flood": api_flood})
 }

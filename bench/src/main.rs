@@ -3,6 +3,7 @@
 
 mod client;
 mod fanout;
+mod flood;
 mod meter;
 mod proc;
 mod recover;
@@ -126,6 +127,14 @@ enum Scenario {
         /// With --pid: count the hub's system calls and socket sends under `perf stat`.
         #[arg(long)]
         perf: bool,
+        /// Flood this admin address's server API (`GET /api/info`, back to back) for the
+        /// whole run, with --api-key, over --api-conns keep-alive connections.
+        #[arg(long)]
+        api_flood: Option<SocketAddr>,
+        #[arg(long, default_value = "")]
+        api_key: String,
+        #[arg(long, default_value_t = 32)]
+        api_conns: usize,
     },
 }
 
@@ -192,6 +201,9 @@ fn main() {
                 sub_addr,
                 pid,
                 perf,
+                api_flood,
+                api_key,
+                api_conns,
             } => {
                 let rate = if rate == "max" {
                     None
@@ -207,6 +219,11 @@ fn main() {
                     seconds,
                     pid,
                     perf,
+                    flood: api_flood.map(|admin| flood::Flood {
+                        admin,
+                        key: api_key,
+                        conns: api_conns,
+                    }),
                 };
                 run_fanout(&cli, shape, &prefix, sub_addr).await
             }

@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+mod api_keys;
 mod redis_client;
 mod rpc_routes;
 mod webhooks;
+pub use api_keys::{ApiKey, Scope, Scopes};
 pub use redis_client::redis_client;
 pub use rpc_routes::Routes;
 pub use webhooks::{Delivery, EventKind, Webhook};
@@ -134,8 +136,21 @@ pub struct Config {
     /// How long a revocation is kept when the revoked token's `exp` is not known.
     #[serde(deserialize_with = "duration")]
     pub revocation_ttl: Duration,
-    /// SHA-256 hex digests of server API keys.
+    /// SHA-256 hex digests of server API keys, each granting every scope.
     pub api_keys: Vec<String>,
+    /// A TOML file of named, scoped API keys (`config/api_keys.rs`), read again on SIGHUP.
+    pub api_keys_file: Option<PathBuf>,
+    /// Server API requests per second per key name, and the burst above it (0: no limit).
+    pub api_rate_per_key: u32,
+    pub api_burst_per_key: u32,
+    /// Server API requests per second per client address, and the burst (0: no limit).
+    pub api_rate_per_ip: u32,
+    pub api_burst_per_ip: u32,
+    /// Origins (and `scheme://*.domain` patterns) a WebSocket upgrade may come from;
+    /// empty: any.
+    pub allowed_origins: crate::ws::origin::Origins,
+    /// An upgrade without an `Origin` header (not a browser) is allowed.
+    pub allow_missing_origin: bool,
     /// Log filter and format, e.g. `info` or `info,json`.
     pub log: String,
 
@@ -270,6 +285,13 @@ impl Default for Config {
             relay_queue: 65_536,
             revocation_ttl: Duration::from_secs(24 * 3600),
             api_keys: Vec::new(),
+            api_keys_file: None,
+            api_rate_per_key: 0,
+            api_burst_per_key: 100,
+            api_rate_per_ip: 0,
+            api_burst_per_ip: 100,
+            allowed_origins: Default::default(),
+            allow_missing_origin: true,
             log: "info".into(),
             ping_interval: Duration::from_secs(25),
             pong_timeout: Duration::from_secs(10),

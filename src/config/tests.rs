@@ -86,6 +86,13 @@ fn variable_strings_take_the_type_of_their_field() {
     assert_eq!(c.messages_per_second, 0);
     let c = Config::load(None, vars_of(&[("RINGHUB_DRIVER", "legacy")])).unwrap();
     assert_eq!(c.driver, Driver::Epoll);
+    let origins = "https://a.example.com, https://*.b.example.com";
+    let c = Config::load(None, vars_of(&[("RINGHUB_ALLOWED_ORIGINS", origins)])).unwrap();
+    assert!(c.allowed_origins.allows("https://x.b.example.com"));
+    assert!(c.allowed_origins.allows("https://a.example.com"));
+    assert!(!c.allowed_origins.allows("https://b.example.com"));
+    let bad = vars_of(&[("RINGHUB_ALLOWED_ORIGINS", "example.com")]);
+    assert!(Config::load(None, bad).is_err());
 }
 
 #[test]

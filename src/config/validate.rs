@@ -26,6 +26,10 @@ impl Config {
                 ));
             }
         }
+        if self.api_keys_file.is_some() {
+            self.load_api_keys()
+                .map_err(|e| value_err("api_keys_file", e))?;
+        }
         if self.shards > 64 {
             return Err(value_err("shards", "at most 64 shards are supported"));
         }

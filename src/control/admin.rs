@@ -1,10 +1,13 @@
 //! The admin listener: HTTP/1.1 with keep-alive (hyper), on the control thread. `/health`,
-//! `/ready` and `/metrics` are open; every `/api/*` request needs `Authorization: Bearer
-//! <key>`, checked against the SHA-256 digests of the configured keys in constant time.
-//! One log line per API request, with its correlation id (taken from `X-Correlation-Id`
-//! when the caller sends one, made up otherwise, and echoed in the response).
+//! `/ready` and `/metrics` are open; every `/api/*` request goes through, in order, the
+//! client address's rate limit, `Authorization: Bearer <key>` (checked against the SHA-256
+//! digests of the keys in force, `keys.rs`), the scope its endpoint needs
+//! (`Endpoint::scope`), and the key name's rate limit (`throttle.rs`). One log line per API
+//! request, with the key's name and its correlation id (taken from `X-Correlation-Id` when
+//! the caller sends one, made up otherwise, and echoed in the response).
 
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,13 +16,13 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT};
 use hyper::{Method, Request, Response, StatusCode};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use super::api::{self, Answer};
 use super::endpoint::{Endpoint, Misrouted};
+use super::keys::{Caller, Keys};
 use super::store::Store;
-use crate::metrics::{ApiLabels, Registry};
+use super::throttle::{retry_after, Throttle};
+use crate::metrics::{ApiLabels, KeyLabels, Registry};
 use crate::shared::Shared;
 
 /// Largest request body the API reads; larger ones get 413.
@@ -33,35 +36,27 @@ const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Admin {
     pub shared: Arc<Shared>,
-    keys: Vec<[u8; 32]>,
+    keys: Arc<Keys>,
+    throttle: Throttle,
     pub registry: Registry,
     pub store: Option<Store>,
 }
 
 impl Admin {
-    pub fn new(shared: Arc<Shared>, store: Option<Store>) -> Admin {
-        let keys = shared
-            .config
-            .api_keys
-            .iter()
-            .filter_map(|digest| hex::FromHex::from_hex(digest).ok())
-            .collect();
+    pub fn new(shared: Arc<Shared>, keys: Arc<Keys>, store: Option<Store>) -> Admin {
+        let mut registry = Registry::new(shared.clone());
+        registry.register(
+            "ringhub_api_key_reloads",
+            "Reloads of the API keys (SIGHUP), by result: a failed one kept the old keys",
+            keys.reloads.clone(),
+        );
         Admin {
-            registry: Registry::new(shared.clone()),
+            registry,
+            throttle: Throttle::new(&shared.config),
             shared,
             keys,
             store,
         }
-    }
-
-    /// Is this bearer key one of ours? Every configured digest is compared, in constant time.
-    fn authorized(&self, key: &str) -> bool {
-        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
-        let mut ok = subtle::Choice::from(0);
-        for k in &self.keys {
-            ok |= k.ct_eq(&digest);
-        }
-        ok.into()
     }
 }
 
@@ -73,7 +68,7 @@ pub async fn serve(
 ) {
     let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     loop {
-        let (stream, _) = match listener.accept().await {
+        let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "admin accept failed");
@@ -87,7 +82,7 @@ pub async fn serve(
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let admin = admin.clone();
-                async move { Ok::<_, Infallible>(handle(&admin, req).await) }
+                async move { Ok::<_, Infallible>(handle(&admin, req, peer.ip()).await) }
             });
             let http = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
@@ -113,13 +108,22 @@ pub async fn serve(
     }
 }
 
-async fn handle(admin: &Admin, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(admin: &Admin, req: Request<Incoming>, peer: IpAddr) -> Response<Full<Bytes>> {
     let started = Instant::now();
     let correlation = correlation_id(&req);
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let (endpoint, answer) = route(admin, req, &correlation).await;
+    let mut caller = None;
+    let (endpoint, answer) = route(admin, req, peer, &mut caller, &correlation).await;
     let status = answer.status;
+    let key = caller.as_ref().map_or("", |c| &*c.name);
+    if caller.is_some() {
+        let labels = KeyLabels {
+            key: key.to_string(),
+            status,
+        };
+        admin.registry.api_key_requests.get_or_create(&labels).inc();
+    }
     let api = endpoint.is_some_and(Endpoint::is_api);
     if api || status >= 400 {
         admin
@@ -132,17 +136,20 @@ async fn handle(admin: &Admin, req: Request<Incoming>) -> Response<Full<Bytes>> 
             .inc();
     }
     if api {
-        tracing::info!(%method, path = %path, status, duration_us = started.elapsed().as_micros() as u64,
+        tracing::info!(%method, path = %path, status, key, %peer, duration_us = started.elapsed().as_micros() as u64,
             instance = %admin.shared.instance, correlation_id = %correlation, "api request");
     }
     answer.into_response(&correlation)
 }
 
-/// Finds the endpoint, checks the key, reads the body, and runs the handler. Returns the
-/// endpoint (None: no such path) with the answer.
+/// Finds the endpoint, checks the limits and the key, reads the body, and runs the
+/// handler. Returns the endpoint (None: no such path) with the answer; `caller` is set
+/// once the key is known.
 async fn route(
     admin: &Admin,
     req: Request<Incoming>,
+    peer: IpAddr,
+    caller: &mut Option<Caller>,
     correlation: &str,
 ) -> (Option<Endpoint>, Answer) {
     let path = req.uri().path().to_string();
@@ -161,15 +168,17 @@ async fn route(
     };
     let query = req.uri().query().unwrap_or("").to_string();
     let mut body = Bytes::new();
-    if endpoint.is_api() {
-        if let Some(refusal) = check_key(admin, &req) {
-            return (Some(endpoint), refusal);
-        }
-        if endpoint.method() != Method::GET {
-            match read_body(req).await {
-                Ok(b) => body = b,
-                Err(answer) => return (Some(endpoint), answer),
-            }
+    if let Some(scope) = endpoint.scope() {
+        let admitted = admit(admin, &req, peer, scope, caller);
+        let read = match endpoint.method() {
+            Method::GET => Ok(Bytes::new()),
+            // Read also when refused (up to the same limits), so that the connection can
+            // be kept alive: hyper closes one whose request body was left unread.
+            _ => read_body(req).await,
+        };
+        match (admitted, read) {
+            (Err(refusal), _) | (Ok(()), Err(refusal)) => return (Some(endpoint), refusal),
+            (Ok(()), Ok(b)) => body = b,
         }
     }
     let cause: Arc<str> = correlation.into();
@@ -177,9 +186,43 @@ async fn route(
     (Some(endpoint), answer)
 }
 
-fn check_key(admin: &Admin, req: &Request<Incoming>) -> Option<Answer> {
+/// The checks before a server API request runs, in order: the address's rate, the key,
+/// its scope, its name's rate. `caller` is set once the key is known.
+fn admit(
+    admin: &Admin,
+    req: &Request<Incoming>,
+    peer: IpAddr,
+    scope: crate::config::Scope,
+    caller: &mut Option<Caller>,
+) -> Result<(), Answer> {
+    admin
+        .throttle
+        .ip(peer, Instant::now())
+        .map_err(|wait| too_many("this address", wait))?;
+    let key = caller.insert(check_key(admin, req)?);
+    if !key.scopes.grants(scope) {
+        let message = format!("the key {:?} lacks the scope {}", key.name, scope.as_str());
+        let body =
+            serde_json::json!({"error": "forbidden", "message": message, "scope": scope.as_str()});
+        return Err(Answer::json(403, &body));
+    }
+    admin
+        .throttle
+        .key(&key.name, Instant::now())
+        .map_err(|wait| too_many("this key", wait))
+}
+
+/// 429 with `Retry-After`.
+fn too_many(who: &str, wait: Duration) -> Answer {
+    let message = format!("too many server API requests from {who}");
+    Answer::error(429, "rate_limited", &message)
+        .with_header("retry-after", &retry_after(wait).to_string())
+}
+
+/// The caller of the key in `Authorization`, or the refusal.
+fn check_key(admin: &Admin, req: &Request<Incoming>) -> Result<Caller, Answer> {
     if admin.keys.is_empty() {
-        return Some(Answer::error(
+        return Err(Answer::error(
             403,
             "forbidden",
             "the server API is disabled: no API keys are configured (RINGHUB_API_KEYS)",
@@ -195,9 +238,11 @@ fn check_key(admin: &Admin, req: &Request<Incoming>) -> Option<Answer> {
         })
         .map(str::trim);
     match key {
-        Some(k) if admin.authorized(k) => None,
-        Some(_) => Some(Answer::error(401, "unauthorized", "invalid API key")),
-        None => Some(Answer::error(
+        Some(k) => admin
+            .keys
+            .find(k)
+            .ok_or_else(|| Answer::error(401, "unauthorized", "invalid API key")),
+        None => Err(Answer::error(
             401,
             "unauthorized",
             "missing Authorization: Bearer <api key>",

@@ -3,6 +3,8 @@
 
 use hyper::Method;
 
+use crate::config::Scope;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Endpoint {
     Health,
@@ -134,6 +136,20 @@ impl Endpoint {
         !matches!(self, Endpoint::Health | Endpoint::Ready | Endpoint::Metrics)
     }
 
+    /// The scope a key needs for it (None: no key needed). This is the one table of it;
+    /// docs/api.md#scopes shows the same.
+    pub fn scope(self) -> Option<Scope> {
+        use Endpoint::*;
+        Some(match self {
+            Health | Ready | Metrics => return None,
+            Publish | Broadcast | Send | BroadcastAll => Scope::Publish,
+            Presence => Scope::Presence,
+            Revoke | Disconnect | Mute | Unmute => Scope::Revoke,
+            Subscribe | Unsubscribe => Scope::Subscriptions,
+            History | Info | Mutes | OpenApi => Scope::Read,
+        })
+    }
+
     /// Its `endpoint` label in `ringhub_api_requests`.
     pub fn label(self) -> &'static str {
         match self {
@@ -192,5 +208,10 @@ mod tests {
         assert!(!Endpoint::Metrics.is_api());
         assert!(Endpoint::Presence.is_api());
         assert_eq!(Endpoint::Unsubscribe.label(), "api_unsubscribe");
+        for e in Endpoint::ALL {
+            assert_eq!(e.scope().is_some(), e.is_api(), "{e:?}");
+        }
+        assert_eq!(Endpoint::Mutes.scope(), Some(Scope::Read));
+        assert_eq!(Endpoint::Mute.scope(), Some(Scope::Revoke));
     }
 }

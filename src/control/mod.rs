@@ -6,9 +6,11 @@
 mod admin;
 mod api;
 mod endpoint;
+mod keys;
 mod mutes;
 mod openapi;
 mod store;
+mod throttle;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -23,6 +25,8 @@ pub struct Control {
     thread: Option<JoinHandle<()>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     admin_addr: SocketAddr,
+    shared: Arc<Shared>,
+    keys: Arc<keys::Keys>,
 }
 
 impl Control {
@@ -42,6 +46,8 @@ impl Control {
             .build()?;
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let keys = Arc::new(keys::Keys::new(&shared.config));
+        let (for_control, for_thread) = (shared.clone(), keys.clone());
         let thread = std::thread::Builder::new()
             .name("ringhub-control".into())
             .spawn(move || {
@@ -64,7 +70,7 @@ impl Control {
                     if shared.webhooks.is_some() {
                         tokio::spawn(crate::webhooks::run(shared.clone()));
                     }
-                    let admin = Arc::new(admin::Admin::new(shared, store));
+                    let admin = Arc::new(admin::Admin::new(shared, for_thread, store));
                     tokio::select! {
                         _ = admin::serve(listener, admin, tls) => {}
                         _ = stop_rx => {}
@@ -77,7 +83,16 @@ impl Control {
             thread: Some(thread),
             stop: Some(stop_tx),
             admin_addr,
+            shared: for_control,
+            keys,
         })
+    }
+
+    /// Reads the API keys again (`api_keys` and `api_keys_file`); a failure keeps the old
+    /// ones. The hub registers it as a `SIGHUP` reload.
+    pub fn key_reloader(&self) -> impl Fn() -> Result<String, String> + Send + Sync + 'static {
+        let (shared, keys) = (self.shared.clone(), self.keys.clone());
+        move || keys.reload(&shared.config)
     }
 
     /// The admin address actually bound.

@@ -85,6 +85,16 @@ mod tests {
                 assert_eq!(open, !e.is_api(), "{method} {path}: security");
                 let has_401 = op["responses"].get("401").is_some();
                 assert_eq!(has_401, e.is_api(), "{method} {path}: 401");
+                let scope = op["x-ringhub-scope"].as_str();
+                assert_eq!(
+                    scope,
+                    e.scope().map(|s| s.as_str()),
+                    "{method} {path}: scope"
+                );
+                for status in ["403", "429"] {
+                    let has = op["responses"].get(status).is_some();
+                    assert_eq!(has, e.is_api(), "{method} {path}: {status}");
+                }
             }
         }
     }

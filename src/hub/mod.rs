@@ -164,7 +164,11 @@ impl Hub {
             stop_shards(&shared, &watch, threads);
             return Err(failure);
         }
+        if shared.config.allowed_origins.is_empty() && !local_addr.ip().is_loopback() {
+            tracing::warn!(addr = %local_addr, "no allowed_origins on a public listener: a page of any web site may open WebSockets to this hub (docs/security.md)");
+        }
         let reloads = reload::Reloads::default();
+        reloads.register("api keys", control.key_reloader());
         let tls_watch = tls.watch(&shared, &reloads);
         shared.ready.store(true, Ordering::Release);
         tracing::info!(addr = %local_addr, admin = %admin_addr, shards, driver = %driver, instance = %shared.instance, "ringhub ready");

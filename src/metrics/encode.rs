@@ -10,7 +10,7 @@ use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 
-use super::{Latency, ShardStats, AUTH_REASONS, CLOSE_CODES};
+use super::{Latency, ShardStats, AUTH_REASONS, CLOSE_CODES, UPGRADE_REFUSALS};
 use crate::shared::Shared;
 
 /// Labels of the API request counter.
@@ -20,10 +20,18 @@ pub struct ApiLabels {
     pub status: u16,
 }
 
+/// Labels of the per-key request counter: the key's name, never the key or its digest.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KeyLabels {
+    pub key: String,
+    pub status: u16,
+}
+
 /// The control plane's registry: the hub collector plus the API counters.
 pub struct Registry {
     registry: prometheus_client::registry::Registry,
     pub api_requests: Family<ApiLabels, Counter>,
+    pub api_key_requests: Family<KeyLabels, Counter>,
 }
 
 impl Registry {
@@ -35,11 +43,28 @@ impl Registry {
             "Server API requests by endpoint and HTTP status",
             api_requests.clone(),
         );
+        let api_key_requests = Family::<KeyLabels, Counter>::default();
+        registry.register(
+            "ringhub_api_key_requests",
+            "Server API requests that presented a known key, by the key's name and HTTP status",
+            api_key_requests.clone(),
+        );
         registry.register_collector(Box::new(HubCollector(shared)));
         Registry {
             registry,
             api_requests,
+            api_key_requests,
         }
+    }
+
+    /// Adds a metric that its owner keeps up to date (a service's own counters).
+    pub fn register(
+        &mut self,
+        name: &str,
+        help: &str,
+        metric: impl prometheus_client::registry::Metric,
+    ) {
+        self.registry.register(name, help, metric);
     }
 }
 
@@ -147,6 +172,16 @@ impl Collector for HubCollector {
         )?;
         for (i, reason) in AUTH_REASONS.iter().enumerate() {
             let n = m.sum(|s| &s.auth_failures[i]);
+            ConstCounter::new(n).encode(e.encode_family(&[("reason", *reason)])?)?;
+        }
+        let mut e = encoder.encode_descriptor(
+            "ringhub_upgrade_refusals",
+            "WebSocket upgrades refused before the token, by reason",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (i, reason) in UPGRADE_REFUSALS.iter().enumerate() {
+            let n = m.sum(|s| &s.upgrade_refusals[i]);
             ConstCounter::new(n).encode(e.encode_family(&[("reason", *reason)])?)?;
         }
         let n = shared.shards();

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-pub use encode::{render, ApiLabels, Registry};
+pub use encode::{render, ApiLabels, KeyLabels, Registry};
 
 /// Close codes counted one by one; anything else counts as `other`.
 pub const CLOSE_CODES: [u16; 14] = [
@@ -39,6 +39,17 @@ pub const AUTH_REASONS: [&str; 10] = [
     "other_user",
 ];
 
+/// Why an upgrade was refused before its token was looked at (token refusals are
+/// `AUTH_REASONS`).
+pub const UPGRADE_REFUSALS: [&str; 6] = [
+    "origin",
+    "missing_origin",
+    "ip_rate",
+    "ip_count",
+    "draining",
+    "full",
+];
+
 /// One shard's counters. Only that shard writes them.
 #[derive(Default)]
 #[repr(align(128))]
@@ -47,6 +58,7 @@ pub struct ShardStats {
     /// Per `CLOSE_CODES` index, then `other`.
     pub closes: [AtomicU64; CLOSE_CODES.len() + 1],
     pub auth_failures: [AtomicU64; AUTH_REASONS.len()],
+    pub upgrade_refusals: [AtomicU64; UPGRADE_REFUSALS.len()],
     pub frames_in: AtomicU64,
     pub bytes_in: AtomicU64,
     pub frames_out: AtomicU64,
@@ -86,6 +98,12 @@ impl ShardStats {
     pub fn auth_failure(&self, reason: &str) {
         if let Some(i) = AUTH_REASONS.iter().position(|&r| r == reason) {
             bump(&self.auth_failures[i], 1);
+        }
+    }
+
+    pub fn upgrade_refused(&self, reason: &str) {
+        if let Some(i) = UPGRADE_REFUSALS.iter().position(|&r| r == reason) {
+            bump(&self.upgrade_refusals[i], 1);
         }
     }
 

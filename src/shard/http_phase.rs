@@ -85,7 +85,12 @@ impl Core {
                 return Step::Continue;
             }
         };
+        if let Some(refusal) = self.refuse_origin(req.origin.as_deref()) {
+            self.answer_http(key, refusal);
+            return Step::Continue;
+        }
         if self.shared.is_draining() {
+            refused("draining");
             self.answer_http(
                 key,
                 http::refusal(
@@ -116,6 +121,7 @@ impl Core {
             None => None,
         };
         if !self.shared.try_count_connection() {
+            refused("full");
             self.answer_http(
                 key,
                 http::refusal(
@@ -164,6 +170,23 @@ impl Core {
 }
 
 impl Core {
+    /// The 403 of an `Origin` that `allowed_origins` does not list, or of none at all when
+    /// `allow_missing_origin` is off.
+    fn refuse_origin(&self, origin: Option<&str>) -> Option<Vec<u8>> {
+        let config = &self.shared.config;
+        let (reason, message) = match origin {
+            Some(o) if !config.allowed_origins.allows(o) => {
+                ("origin", "this Origin is not allowed")
+            }
+            None if !config.allow_missing_origin => {
+                ("missing_origin", "an Origin header is required")
+            }
+            _ => return None,
+        };
+        refused(reason);
+        Some(http::refusal(403, "forbidden", message, ""))
+    }
+
     fn refuse_ip(&mut self, key: usize, refusal: IpRefusal) -> Step {
         let (message, retry_after) = match refusal {
             IpRefusal::Rate(wait) => (
@@ -172,10 +195,19 @@ impl Core {
             ),
             IpRefusal::Count => ("too many connections from this address", 1),
         };
+        refused(match refusal {
+            IpRefusal::Rate(_) => "ip_rate",
+            IpRefusal::Count => "ip_count",
+        });
         let header = format!("Retry-After: {retry_after}\r\n");
         self.answer_http(key, http::refusal(429, "rate_limited", message, &header));
         Step::Continue
     }
+}
+
+/// Counts an upgrade refused for `reason` (`metrics::UPGRADE_REFUSALS`).
+fn refused(reason: &str) {
+    crate::metrics::local(|m| m.upgrade_refused(reason));
 }
 
 /// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.

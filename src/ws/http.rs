@@ -22,6 +22,8 @@ pub struct Request {
     pub upgrade: bool,
     pub ws_key: Option<String>,
     pub ws_version: Option<String>,
+    /// `Origin`, checked against `allowed_origins` (`origin.rs`).
+    pub origin: Option<String>,
 }
 
 /// Why a head could not be read; the connection gets a 400 (or 431) and is closed.
@@ -76,6 +78,8 @@ pub fn parse(buf: &[u8]) -> Result<(Request, usize), HeadError> {
             out.ws_key = Some(value.to_string());
         } else if name.eq_ignore_ascii_case("sec-websocket-version") {
             out.ws_version = Some(value.to_string());
+        } else if name.eq_ignore_ascii_case("origin") {
+            out.origin = Some(value.to_string());
         } else if name.eq_ignore_ascii_case("authorization") {
             if let Some((scheme, token)) = value.split_once(' ') {
                 if scheme.eq_ignore_ascii_case("bearer") {
@@ -142,6 +146,7 @@ fn reason(status: u16) -> &'static str {
         200 => "OK",
         400 => "Bad Request",
         401 => "Unauthorized",
+        403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
         426 => "Upgrade Required",
@@ -185,6 +190,10 @@ mod tests {
         assert_eq!(r.client.as_deref(), Some("web"));
         assert_eq!(r.token(), Some("a.b.c"));
         assert_eq!(r.check_websocket(), Ok("dGhlIHNhbXBsZSBub25jZQ=="));
+        assert_eq!(r.origin, None);
+        let with_origin = UPGRADE.replace("Host: x\r\n", "Host: x\r\nOrigin: https://a.io\r\n");
+        let origin = parse(with_origin.as_bytes()).unwrap().0.origin;
+        assert_eq!(origin.as_deref(), Some("https://a.io"));
         let resp = String::from_utf8(switching_protocols("dGhlIHNhbXBsZSBub25jZQ==")).unwrap();
         assert!(resp.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
     }
