@@ -216,6 +216,8 @@ pub struct Handoff {
 pub struct Detached {
     pub id: u64,
     pub decoder: Decoder,
+    /// permessage-deflate, when negotiated.
+    pub deflate: Option<crate::ws::extensions::Deflate>,
     pub identity: Box<Identity>,
     pub client: Option<Box<str>>,
     pub request_id: Option<u64>,

@@ -18,6 +18,7 @@ use crate::auth::Identity;
 use crate::metrics;
 use crate::sys;
 use crate::ws::decoder::Decoder;
+use crate::ws::extensions::Deflate;
 
 /// Where a connection is in its life. An open connection's session is part of its phase:
 /// code that acts for a user matches `Phase::Open` and has the session, or has nothing.
@@ -109,6 +110,9 @@ pub struct Conn {
     /// Partial HTTP request head (empty after the upgrade).
     pub head: Vec<u8>,
     pub decoder: Decoder,
+    /// permessage-deflate, when negotiated: what the hub's frames to it may be compressed
+    /// with.
+    pub deflate: Option<Deflate>,
     /// Counted against `max_connections`.
     pub counted: bool,
     /// Last time any frame arrived (liveness).
@@ -173,6 +177,7 @@ impl Conn {
             subs: Vec::new(),
             head: Vec::new(),
             decoder: Decoder::default(),
+            deflate: None,
             counted: false,
             last_seen: now,
             malformed: 0,

@@ -124,6 +124,7 @@ impl Core {
         let mut conn = Conn::new(d.id, stream.as_raw_fd(), d.peer, d.accepted_at);
         conn.phase = Phase::AwaitAuth;
         conn.decoder = d.decoder;
+        conn.deflate = d.deflate;
         conn.client = d.client;
         conn.request_id = d.request_id;
         conn.counted = d.counted;
@@ -157,6 +158,7 @@ impl Core {
             Detached {
                 id: conn.id,
                 decoder: conn.decoder,
+                deflate: conn.deflate,
                 identity,
                 client: conn.client,
                 request_id: conn.request_id,

@@ -5,6 +5,7 @@ use super::conn::Phase;
 use super::core::{Core, Step};
 use super::state::TimerKind;
 use crate::per_ip::IpRefusal;
+use crate::ws::extensions::{self, Policy};
 use crate::ws::http::{self, HeadError};
 
 impl Core {
@@ -141,7 +142,23 @@ impl Core {
             .as_deref()
             .filter(|c| !c.is_empty())
             .map(|c| truncate(c, 32).into());
-        let _ = conn.queue(http::switching_protocols(ws_key).into(), limit);
+        let config = &self.shared.config;
+        let agreed = req
+            .extensions
+            .as_deref()
+            .filter(|_| config.compression)
+            .and_then(|offers| {
+                let policy = Policy {
+                    client_context: config.compression_client_context,
+                };
+                extensions::negotiate(offers, policy)
+            });
+        let answer = agreed.as_ref().map(|(_, header)| header.as_str());
+        let _ = conn.queue(http::switching_protocols(ws_key, answer).into(), limit);
+        if let Some((deflate, _)) = agreed {
+            conn.decoder.enable_deflate(deflate.client_no_context);
+            conn.deflate = Some(deflate);
+        }
         conn.decoder.stash(rest);
         if echo {
             conn.phase = Phase::Echo;

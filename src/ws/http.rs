@@ -22,6 +22,8 @@ pub struct Request {
     pub upgrade: bool,
     pub ws_key: Option<String>,
     pub ws_version: Option<String>,
+    /// Every `Sec-WebSocket-Extensions` value, joined by commas.
+    pub extensions: Option<String>,
 }
 
 /// Why a head could not be read; the connection gets a 400 (or 431) and is closed.
@@ -74,6 +76,12 @@ pub fn parse(buf: &[u8]) -> Result<(Request, usize), HeadError> {
                 .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
         } else if name.eq_ignore_ascii_case("sec-websocket-key") {
             out.ws_key = Some(value.to_string());
+        } else if name.eq_ignore_ascii_case("sec-websocket-extensions") {
+            let all = out.extensions.get_or_insert_with(String::new);
+            if !all.is_empty() {
+                all.push_str(", ");
+            }
+            all.push_str(value);
         } else if name.eq_ignore_ascii_case("sec-websocket-version") {
             out.ws_version = Some(value.to_string());
         } else if name.eq_ignore_ascii_case("authorization") {
@@ -128,13 +136,17 @@ fn percent_decode(s: &str) -> String {
         .into_owned()
 }
 
-/// The `101 Switching Protocols` answer.
-pub fn switching_protocols(key: &str) -> Vec<u8> {
+/// The `101 Switching Protocols` answer, with the agreed `Sec-WebSocket-Extensions`, if any.
+pub fn switching_protocols(key: &str, extensions: Option<&str>) -> Vec<u8> {
     let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
-    format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
-    )
-    .into_bytes()
+    let mut out = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n"
+    );
+    if let Some(e) = extensions {
+        let _ = write!(out, "Sec-WebSocket-Extensions: {e}\r\n");
+    }
+    out.push_str("\r\n");
+    out.into_bytes()
 }
 
 fn reason(status: u16) -> &'static str {
@@ -185,8 +197,26 @@ mod tests {
         assert_eq!(r.client.as_deref(), Some("web"));
         assert_eq!(r.token(), Some("a.b.c"));
         assert_eq!(r.check_websocket(), Ok("dGhlIHNhbXBsZSBub25jZQ=="));
-        let resp = String::from_utf8(switching_protocols("dGhlIHNhbXBsZSBub25jZQ==")).unwrap();
+        let resp =
+            String::from_utf8(switching_protocols("dGhlIHNhbXBsZSBub25jZQ==", None)).unwrap();
         assert!(resp.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+        assert!(!resp.contains("Extensions"));
+        let resp = switching_protocols("dGhlIHNhbXBsZSBub25jZQ==", Some("permessage-deflate"));
+        assert!(String::from_utf8(resp)
+            .unwrap()
+            .ends_with("\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n"));
+    }
+
+    #[test]
+    fn extension_offers_are_joined() {
+        let head = UPGRADE.replace(
+            "Host: x\r\n",
+            "Host: x\r\nSec-WebSocket-Extensions: foo\r\nsec-websocket-extensions: permessage-deflate; server_max_window_bits=10\r\n",
+        );
+        assert_eq!(
+            parse(head.as_bytes()).unwrap().0.extensions.as_deref(),
+            Some("foo, permessage-deflate; server_max_window_bits=10")
+        );
     }
 
     #[test]

@@ -1,5 +1,8 @@
-//! WebSocket on the wire: frame heads, the decoder, and the HTTP upgrade.
+//! WebSocket on the wire: frame heads, the decoder, the HTTP upgrade, and permessage-deflate
+//! (its negotiation in `extensions`, its data in `deflate`).
 
 pub mod decoder;
+pub mod deflate;
+pub mod extensions;
 pub mod frame;
 pub mod http;
