@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use super::conn::{Conn, Queued, Stage};
 use super::core::Core;
+use super::deflated::Deflated;
 use crate::route;
 
 /// The outcome of a subscribe request.
@@ -87,6 +88,7 @@ impl Core {
             return;
         };
         let mut slow = Vec::new();
+        let mut variants = Deflated::new(frame, &self.shared.config);
         crate::metrics::local(|m| crate::metrics::bump(&m.deliveries, subscribers.len() as u64));
         for &key in subscribers {
             let conn = &mut self.conns[key];
@@ -96,7 +98,8 @@ impl Core {
             if !conn.catching_up.is_empty() && !super::history::passes(conn, channel, offset) {
                 continue;
             }
-            if queue(conn, &mut self.dirty, key, frame.clone(), limit) == Queued::Overflow {
+            let frame = variants.for_conn(conn.deflate);
+            if queue(conn, &mut self.dirty, key, frame, limit) == Queued::Overflow {
                 slow.push(key);
             }
         }
@@ -138,6 +141,10 @@ impl Core {
         if conn.stage() == Stage::Closing || conn.done {
             return;
         }
+        let frame = match conn.deflate {
+            Some(_) => Deflated::new(&frame, &self.shared.config).for_conn(conn.deflate),
+            None => frame,
+        };
         match queue(conn, &mut self.dirty, key, frame, limit) {
             Queued::Ok => {}
             Queued::Overflow => self.slow_consumer(key),
