@@ -16,6 +16,7 @@ use bytes::Bytes;
 use super::outq::FrameQueue;
 use crate::auth::Identity;
 use crate::metrics;
+use crate::protocol::wire::Wire;
 use crate::sys;
 use crate::ws::decoder::Decoder;
 
@@ -127,6 +128,8 @@ pub struct Conn {
     pub catching_up: Vec<(std::sync::Arc<str>, Catchup)>,
     /// The correlation id of the request that closed it, for the log line.
     pub cause: crate::route::inbox::Cause,
+    /// What it speaks (`Sec-WebSocket-Protocol`): which variant of a frame it is sent.
+    pub wire: Wire,
     out: FrameQueue,
     /// Bytes of `out[0]` already written.
     out_offset: usize,
@@ -182,6 +185,7 @@ impl Conn {
             close_code: None,
             cause: None,
             catching_up: Vec::new(),
+            wire: Wire::JSON,
             out: FrameQueue::default(),
             out_offset: 0,
             out_bytes: 0,

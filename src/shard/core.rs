@@ -127,6 +127,7 @@ impl Core {
         conn.client = d.client;
         conn.request_id = d.request_id;
         conn.counted = d.counted;
+        conn.wire = d.wire;
         conn.restore_unsent(d.unsent);
         let key = self.conns.insert(conn);
         self.open(key, d.identity);
@@ -163,6 +164,7 @@ impl Core {
                 peer: conn.peer,
                 counted: conn.counted,
                 accepted_at: conn.accepted_at,
+                wire: conn.wire,
                 unsent,
             },
         )

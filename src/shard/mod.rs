@@ -26,6 +26,7 @@ mod state;
 mod stop;
 mod task;
 mod timers;
+mod variants;
 pub mod wheel;
 
 use std::cell::RefCell;
