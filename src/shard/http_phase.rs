@@ -5,6 +5,7 @@ use super::conn::Phase;
 use super::core::{Core, Step};
 use super::state::TimerKind;
 use crate::per_ip::IpRefusal;
+use crate::protocol::wire::{Offer, Wire};
 use crate::ws::http::{self, HeadError};
 
 impl Core {
@@ -141,7 +142,18 @@ impl Core {
             .as_deref()
             .filter(|c| !c.is_empty())
             .map(|c| truncate(c, 32).into());
-        let _ = conn.queue(http::switching_protocols(ws_key).into(), limit);
+        // The echo endpoint speaks frames, not the protocol: it chooses no subprotocol.
+        let offer = match echo {
+            false => Offer::parse(req.subprotocols.iter().map(String::as_str)),
+            true => Offer::None,
+        };
+        conn.wire = Wire {
+            encoding: offer.encoding(),
+        };
+        let _ = conn.queue(
+            http::switching_protocols(ws_key, offer.echo()).into(),
+            limit,
+        );
         conn.decoder.stash(rest);
         if echo {
             conn.phase = Phase::Echo;

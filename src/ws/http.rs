@@ -22,6 +22,8 @@ pub struct Request {
     pub upgrade: bool,
     pub ws_key: Option<String>,
     pub ws_version: Option<String>,
+    /// `Sec-WebSocket-Protocol` values, as sent (the header may be repeated).
+    pub subprotocols: Vec<String>,
 }
 
 /// Why a head could not be read; the connection gets a 400 (or 431) and is closed.
@@ -74,6 +76,8 @@ pub fn parse(buf: &[u8]) -> Result<(Request, usize), HeadError> {
                 .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
         } else if name.eq_ignore_ascii_case("sec-websocket-key") {
             out.ws_key = Some(value.to_string());
+        } else if name.eq_ignore_ascii_case("sec-websocket-protocol") {
+            out.subprotocols.push(value.to_string());
         } else if name.eq_ignore_ascii_case("sec-websocket-version") {
             out.ws_version = Some(value.to_string());
         } else if name.eq_ignore_ascii_case("authorization") {
@@ -128,13 +132,17 @@ fn percent_decode(s: &str) -> String {
         .into_owned()
 }
 
-/// The `101 Switching Protocols` answer.
-pub fn switching_protocols(key: &str) -> Vec<u8> {
+/// The `101 Switching Protocols` answer, naming the chosen subprotocol if there is one.
+pub fn switching_protocols(key: &str, subprotocol: Option<&str>) -> Vec<u8> {
     let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
-    format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
-    )
-    .into_bytes()
+    let mut out = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n"
+    );
+    if let Some(p) = subprotocol {
+        let _ = write!(out, "Sec-WebSocket-Protocol: {p}\r\n");
+    }
+    out.push_str("\r\n");
+    out.into_bytes()
 }
 
 fn reason(status: u16) -> &'static str {
@@ -185,8 +193,23 @@ mod tests {
         assert_eq!(r.client.as_deref(), Some("web"));
         assert_eq!(r.token(), Some("a.b.c"));
         assert_eq!(r.check_websocket(), Ok("dGhlIHNhbXBsZSBub25jZQ=="));
-        let resp = String::from_utf8(switching_protocols("dGhlIHNhbXBsZSBub25jZQ==")).unwrap();
+        let resp =
+            String::from_utf8(switching_protocols("dGhlIHNhbXBsZSBub25jZQ==", None)).unwrap();
         assert!(resp.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+        assert!(!resp.contains("Sec-WebSocket-Protocol"));
+        let resp = switching_protocols("dGhlIHNhbXBsZSBub25jZQ==", Some("ringhub.v1.proto"));
+        let resp = String::from_utf8(resp).unwrap();
+        assert!(resp.ends_with("\r\nSec-WebSocket-Protocol: ringhub.v1.proto\r\n\r\n"));
+    }
+
+    #[test]
+    fn subprotocol_headers_are_kept() {
+        let head = UPGRADE.replace(
+            "Host: x\r\n",
+            "Host: x\r\nSec-WebSocket-Protocol: a, b\r\nSec-WebSocket-Protocol: ringhub.v1.proto\r\n",
+        );
+        let r = parse(head.as_bytes()).unwrap().0;
+        assert_eq!(r.subprotocols, ["a, b", "ringhub.v1.proto"]);
     }
 
     #[test]
