@@ -184,7 +184,7 @@ pub struct Config {
     pub compression_level: u32,
     /// Let a client keep its compression context between its messages (when it does not
     /// offer `client_no_context_takeover`): better compression of what clients send, at
-    /// the cost of an inflate state (~43 KiB) held by every such connection. Off: the hub
+    /// the cost of an inflate state (~46 KiB) held by every such connection. Off: the hub
     /// answers `client_no_context_takeover`, and an idle connection holds none.
     pub compression_client_context: bool,
 

@@ -216,8 +216,6 @@ pub struct Handoff {
 pub struct Detached {
     pub id: u64,
     pub decoder: Decoder,
-    /// permessage-deflate, when negotiated.
-    pub deflate: Option<crate::ws::extensions::Deflate>,
     pub identity: Box<Identity>,
     pub client: Option<Box<str>>,
     pub request_id: Option<u64>,
@@ -225,6 +223,8 @@ pub struct Detached {
     /// Already counted against `max_connections`.
     pub counted: bool,
     pub accepted_at: std::time::Instant,
+    /// What it speaks, negotiated at the upgrade.
+    pub wire: crate::protocol::wire::Wire,
     /// Frames queued on the shard that authenticated it and not yet written (the 101).
     pub unsent: Vec<bytes::Bytes>,
 }

@@ -16,9 +16,9 @@ use bytes::Bytes;
 use super::outq::FrameQueue;
 use crate::auth::Identity;
 use crate::metrics;
+use crate::protocol::wire::Wire;
 use crate::sys;
 use crate::ws::decoder::Decoder;
-use crate::ws::extensions::Deflate;
 
 /// Where a connection is in its life. An open connection's session is part of its phase:
 /// code that acts for a user matches `Phase::Open` and has the session, or has nothing.
@@ -110,9 +110,6 @@ pub struct Conn {
     /// Partial HTTP request head (empty after the upgrade).
     pub head: Vec<u8>,
     pub decoder: Decoder,
-    /// permessage-deflate, when negotiated: what the hub's frames to it may be compressed
-    /// with.
-    pub deflate: Option<Deflate>,
     /// Counted against `max_connections`.
     pub counted: bool,
     /// Last time any frame arrived (liveness).
@@ -131,6 +128,8 @@ pub struct Conn {
     pub catching_up: Vec<(std::sync::Arc<str>, Catchup)>,
     /// The correlation id of the request that closed it, for the log line.
     pub cause: crate::route::inbox::Cause,
+    /// What it speaks (`Sec-WebSocket-Protocol`): which variant of a frame it is sent.
+    pub wire: Wire,
     out: FrameQueue,
     /// Bytes of `out[0]` already written.
     out_offset: usize,
@@ -177,7 +176,6 @@ impl Conn {
             subs: Vec::new(),
             head: Vec::new(),
             decoder: Decoder::default(),
-            deflate: None,
             counted: false,
             last_seen: now,
             malformed: 0,
@@ -187,6 +185,7 @@ impl Conn {
             close_code: None,
             cause: None,
             catching_up: Vec::new(),
+            wire: Wire::JSON,
             out: FrameQueue::default(),
             out_offset: 0,
             out_bytes: 0,

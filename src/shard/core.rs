@@ -124,10 +124,10 @@ impl Core {
         let mut conn = Conn::new(d.id, stream.as_raw_fd(), d.peer, d.accepted_at);
         conn.phase = Phase::AwaitAuth;
         conn.decoder = d.decoder;
-        conn.deflate = d.deflate;
         conn.client = d.client;
         conn.request_id = d.request_id;
         conn.counted = d.counted;
+        conn.wire = d.wire;
         conn.restore_unsent(d.unsent);
         let key = self.conns.insert(conn);
         self.open(key, d.identity);
@@ -158,13 +158,13 @@ impl Core {
             Detached {
                 id: conn.id,
                 decoder: conn.decoder,
-                deflate: conn.deflate,
                 identity,
                 client: conn.client,
                 request_id: conn.request_id,
                 peer: conn.peer,
                 counted: conn.counted,
                 accepted_at: conn.accepted_at,
+                wire: conn.wire,
                 unsent,
             },
         )

@@ -8,7 +8,8 @@ use bytes::Bytes;
 
 use super::conn::{Conn, Queued, Stage};
 use super::core::Core;
-use super::deflated::Deflated;
+use super::variants::{Compression, Variants};
+use crate::protocol::wire::Wire;
 use crate::route;
 
 /// The outcome of a subscribe request.
@@ -80,15 +81,16 @@ impl Core {
         }
     }
 
-    /// Queues the frame to every subscriber of `channel` here. `offset` keeps a
-    /// catching-up subscriber from seeing a publication twice or before what it missed.
+    /// Queues the frame to every subscriber of `channel` here, in the subscriber's wire
+    /// variant (each variant made once, `Variants`). `offset` keeps a catching-up
+    /// subscriber from seeing a publication twice or before what it missed.
     pub(super) fn fan_out(&mut self, channel: &str, frame: &Bytes, offset: Option<u64>) {
         let limit = self.shared.config.send_queue_bytes;
         let Some(subscribers) = self.subscriptions.of(channel) else {
             return;
         };
         let mut slow = Vec::new();
-        let mut variants = Deflated::new(frame, &self.shared.config);
+        let mut variants = Variants::new(frame, Compression::of(&self.shared.config));
         crate::metrics::local(|m| crate::metrics::bump(&m.deliveries, subscribers.len() as u64));
         for &key in subscribers {
             let conn = &mut self.conns[key];
@@ -98,7 +100,7 @@ impl Core {
             if !conn.catching_up.is_empty() && !super::history::passes(conn, channel, offset) {
                 continue;
             }
-            let frame = variants.for_conn(conn.deflate);
+            let frame = variants.get(conn.wire).clone();
             if queue(conn, &mut self.dirty, key, frame, limit) == Queued::Overflow {
                 slow.push(key);
             }
@@ -112,8 +114,16 @@ impl Core {
     pub fn deliver_to_user(&mut self, user: &str, frame: &Bytes) {
         let keys = self.users.conns(user).to_vec();
         crate::metrics::local(|m| crate::metrics::bump(&m.deliveries, keys.len() as u64));
-        for key in keys {
-            self.send(key, frame.clone());
+        self.send_each(&keys, frame);
+    }
+
+    /// Queues one frame to several connections, each in its wire variant, each variant
+    /// made once.
+    pub(super) fn send_each(&mut self, keys: &[usize], frame: &Bytes) {
+        let mut variants = Variants::new(frame, Compression::of(&self.shared.config));
+        for &key in keys {
+            let wire = self.conns[key].wire;
+            self.send_as_is(key, variants.get(wire).clone());
         }
     }
 
@@ -133,18 +143,27 @@ impl Core {
         }
     }
 
-    /// Queues a frame for a connection (flushed at the end of the batch). A queue over
-    /// `send_queue_bytes` makes the connection a slow consumer: closed with 4009.
+    /// Queues a frame made as JSON for a connection, in the connection's wire variant
+    /// (flushed at the end of the batch). A queue over `send_queue_bytes` makes the
+    /// connection a slow consumer: closed with 4009.
     pub fn send(&mut self, key: usize, frame: Bytes) {
+        let wire = self.conns[key].wire;
+        let frame = match wire {
+            Wire::JSON => frame,
+            _ => Variants::new(&frame, Compression::of(&self.shared.config))
+                .get(wire)
+                .clone(),
+        };
+        self.send_as_is(key, frame);
+    }
+
+    /// Queues bytes already in the connection's variant.
+    fn send_as_is(&mut self, key: usize, frame: Bytes) {
         let limit = self.shared.config.send_queue_bytes;
         let conn = &mut self.conns[key];
         if conn.stage() == Stage::Closing || conn.done {
             return;
         }
-        let frame = match conn.deflate {
-            Some(_) => Deflated::new(&frame, &self.shared.config).for_conn(conn.deflate),
-            None => frame,
-        };
         match queue(conn, &mut self.dirty, key, frame, limit) {
             Queued::Ok => {}
             Queued::Overflow => self.slow_consumer(key),

@@ -5,6 +5,7 @@ use super::conn::Phase;
 use super::core::{Core, Step};
 use super::state::TimerKind;
 use crate::per_ip::IpRefusal;
+use crate::protocol::wire::{Offer, Wire};
 use crate::ws::extensions::{self, Policy};
 use crate::ws::http::{self, HeadError};
 
@@ -142,6 +143,15 @@ impl Core {
             .as_deref()
             .filter(|c| !c.is_empty())
             .map(|c| truncate(c, 32).into());
+        // The echo endpoint speaks frames, not the protocol: it chooses no subprotocol.
+        let offer = match echo {
+            false => Offer::parse(req.subprotocols.iter().map(String::as_str)),
+            true => Offer::None,
+        };
+        conn.wire = Wire {
+            encoding: offer.encoding(),
+            deflate: None,
+        };
         let config = &self.shared.config;
         let agreed = req
             .extensions
@@ -154,10 +164,11 @@ impl Core {
                 extensions::negotiate(offers, policy)
             });
         let answer = agreed.as_ref().map(|(_, header)| header.as_str());
-        let _ = conn.queue(http::switching_protocols(ws_key, answer).into(), limit);
+        let head = http::switching_protocols(ws_key, offer.echo(), answer);
+        let _ = conn.queue(head.into(), limit);
         if let Some((deflate, _)) = agreed {
             conn.decoder.enable_deflate(deflate.client_no_context);
-            conn.deflate = Some(deflate);
+            conn.wire.deflate = Some(deflate.server_bits);
         }
         conn.decoder.stash(rest);
         if echo {

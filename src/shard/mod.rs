@@ -11,7 +11,6 @@ mod chat;
 mod cluster;
 pub mod conn;
 mod core;
-mod deflated;
 mod dispatch;
 mod fanout;
 mod frames;
@@ -27,6 +26,7 @@ mod state;
 mod stop;
 mod task;
 mod timers;
+mod variants;
 pub mod wheel;
 
 use std::cell::RefCell;

@@ -234,6 +234,16 @@ pub fn opcode_of(frame: &[u8]) -> Option<(Opcode, bool)> {
     Some((Opcode::from_bits(b0 & 0x0F)?, b0 & 0x40 != 0))
 }
 
+/// The payload length of a frame this hub encoded.
+pub fn payload_len(frame: &[u8]) -> usize {
+    let head = match frame.get(1).map(|b| b & 0x7f) {
+        Some(126) => 4,
+        Some(127) => 10,
+        _ => 2,
+    };
+    frame.len().saturating_sub(head)
+}
+
 /// The payload of a frame this hub encoded (unmasked, one frame): the frame without its head.
 pub fn payload_of(frame: &Bytes) -> Bytes {
     let head = match frame.get(1).map(|b| b & 0x7f) {

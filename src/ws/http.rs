@@ -24,6 +24,8 @@ pub struct Request {
     pub ws_version: Option<String>,
     /// Every `Sec-WebSocket-Extensions` value, joined by commas.
     pub extensions: Option<String>,
+    /// `Sec-WebSocket-Protocol` values, as sent (the header may be repeated).
+    pub subprotocols: Vec<String>,
 }
 
 /// Why a head could not be read; the connection gets a 400 (or 431) and is closed.
@@ -82,6 +84,8 @@ pub fn parse(buf: &[u8]) -> Result<(Request, usize), HeadError> {
                 all.push_str(", ");
             }
             all.push_str(value);
+        } else if name.eq_ignore_ascii_case("sec-websocket-protocol") {
+            out.subprotocols.push(value.to_string());
         } else if name.eq_ignore_ascii_case("sec-websocket-version") {
             out.ws_version = Some(value.to_string());
         } else if name.eq_ignore_ascii_case("authorization") {
@@ -136,12 +140,20 @@ fn percent_decode(s: &str) -> String {
         .into_owned()
 }
 
-/// The `101 Switching Protocols` answer, with the agreed `Sec-WebSocket-Extensions`, if any.
-pub fn switching_protocols(key: &str, extensions: Option<&str>) -> Vec<u8> {
+/// The `101 Switching Protocols` answer, naming the chosen subprotocol and the agreed
+/// `Sec-WebSocket-Extensions`, if any.
+pub fn switching_protocols(
+    key: &str,
+    subprotocol: Option<&str>,
+    extensions: Option<&str>,
+) -> Vec<u8> {
     let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
     let mut out = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n"
     );
+    if let Some(p) = subprotocol {
+        let _ = write!(out, "Sec-WebSocket-Protocol: {p}\r\n");
+    }
     if let Some(e) = extensions {
         let _ = write!(out, "Sec-WebSocket-Extensions: {e}\r\n");
     }
@@ -198,10 +210,30 @@ mod tests {
         assert_eq!(r.token(), Some("a.b.c"));
         assert_eq!(r.check_websocket(), Ok("dGhlIHNhbXBsZSBub25jZQ=="));
         let resp =
-            String::from_utf8(switching_protocols("dGhlIHNhbXBsZSBub25jZQ==", None)).unwrap();
+            String::from_utf8(switching_protocols("dGhlIHNhbXBsZSBub25jZQ==", None, None)).unwrap();
         assert!(resp.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
-        assert!(!resp.contains("Extensions"));
-        let resp = switching_protocols("dGhlIHNhbXBsZSBub25jZQ==", Some("permessage-deflate"));
+        assert!(!resp.contains("Sec-WebSocket-Protocol"));
+        let resp = switching_protocols("dGhlIHNhbXBsZSBub25jZQ==", Some("ringhub.v1.proto"), None);
+        let resp = String::from_utf8(resp).unwrap();
+        assert!(resp.ends_with("\r\nSec-WebSocket-Protocol: ringhub.v1.proto\r\n\r\n"));
+    }
+
+    #[test]
+    fn subprotocol_headers_are_kept() {
+        let head = UPGRADE.replace(
+            "Host: x\r\n",
+            "Host: x\r\nSec-WebSocket-Protocol: a, b\r\nSec-WebSocket-Protocol: ringhub.v1.proto\r\n",
+        );
+        let r = parse(head.as_bytes()).unwrap().0;
+        assert_eq!(r.subprotocols, ["a, b", "ringhub.v1.proto"]);
+    }
+
+    #[test]
+    fn the_agreed_extension_is_answered() {
+        let resp = switching_protocols("dGhlIHNhbXBsZSBub25jZQ==", None, None);
+        assert!(!String::from_utf8(resp).unwrap().contains("Extensions"));
+        let resp =
+            switching_protocols("dGhlIHNhbXBsZSBub25jZQ==", None, Some("permessage-deflate"));
         assert!(String::from_utf8(resp)
             .unwrap()
             .ends_with("\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n"));
