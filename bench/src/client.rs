@@ -16,6 +16,9 @@ pub struct Conn {
     pub buf: BytesMut,
 }
 
+/// Headers every upgrade request carries besides the usual ones (`--extensions`).
+pub static EXTRA_HEADERS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 /// How a connection attempt failed, for the failure table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Failure {
@@ -57,8 +60,9 @@ pub async fn connect(
         let mut stream = sock.connect(addr).await.map_err(|_| Failure::Connect)?;
         let established = started.elapsed();
         stream.set_nodelay(true).ok();
+        let extra = EXTRA_HEADERS.get().map_or("", String::as_str);
         let req = format!(
-            "GET /ws?token={token} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            "GET /ws?token={token} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
         );
         stream
             .write_all(req.as_bytes())

@@ -38,6 +38,10 @@ struct Cli {
     /// Prefix of user names (so that several runs do not collide).
     #[arg(long, default_value = "bench")]
     users: String,
+    /// Offer this `Sec-WebSocket-Extensions` on every connection (e.g. `permessage-deflate`,
+    /// against a hub with `compression = true`).
+    #[arg(long)]
+    extensions: Option<String>,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -140,6 +144,9 @@ fn token(secret: &str, user: &str) -> String {
 
 fn main() {
     let cli = Cli::parse();
+    if let Some(e) = &cli.extensions {
+        let _ = client::EXTRA_HEADERS.set(format!("Sec-WebSocket-Extensions: {e}\r\n"));
+    }
     let nofile = proc::raise_nofile();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cli.threads)
