@@ -2,6 +2,7 @@
 # Issue 18's idle-memory point: RSS per idle subscribed connection (one subscription
 # each), hub on CPU 1, bench on CPU 0.   scripts/idle-rss.sh [conns, default 19000]
 # TLS=1: the same over wss:// (a CA and a certificate for localhost made here with openssl).
+# DEFLATE=1: the hub with compression on, every connection negotiating permessage-deflate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-${CARGO_TARGET_DIR:-target}/release}
@@ -18,10 +19,15 @@ if [ "${TLS:-}" = 1 ]; then
   TLS_ENV=(RINGHUB_TLS_CERT="$DIR/hub.crt" RINGHUB_TLS_KEY="$DIR/hub.key")
   TLS_ARGS=(--tls-ca "$DIR/ca.pem")
 fi
+EXTENSIONS=()
+if [ "${DEFLATE:-}" = 1 ]; then
+  export RINGHUB_COMPRESSION=true
+  EXTENSIONS=(--extensions "permessage-deflate; client_max_window_bits")
+fi
 env "${TLS_ENV[@]}" RINGHUB_CONFIG=bench/hub.toml RINGHUB_LISTEN=127.0.0.1:$PORT RINGHUB_ADMIN_LISTEN=127.0.0.1:0 \
   RINGHUB_PING_INTERVAL=25s RINGHUB_DRIVER=${DRIVER:-io_uring} taskset -c 1 "$BIN/ringhub" >/dev/null 2>&1 &
 HUB=$!
 trap 'kill $HUB 2>/dev/null || true; [ -z "${DIR:-}" ] || rm -rf "$DIR"' EXIT
 sleep 1
 taskset -c 0 "$BIN/ringhub-bench" --threads 1 --secret bench-secret --addr 127.0.0.1:$PORT --users "i$RANDOM" \
-  "${TLS_ARGS[@]}" idle --conns "${1:-19000}" --pid $HUB --seconds 3 2>/dev/null | tail -1
+  "${TLS_ARGS[@]}" "${EXTENSIONS[@]}" idle --conns "${1:-19000}" --pid $HUB --seconds 3 2>/dev/null | tail -1

@@ -18,6 +18,9 @@ pub struct Conn {
     tls: Option<Box<crate::tls::Tls>>,
 }
 
+/// Headers every upgrade request carries besides the usual ones (`--extensions`).
+pub static EXTRA_HEADERS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 /// How a connection attempt failed, for the failure table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Failure {
@@ -67,8 +70,9 @@ pub async fn connect(
                     .ok_or(Failure::Closed)?,
             ),
         };
+        let extra = EXTRA_HEADERS.get().map_or("", String::as_str);
         let req = format!(
-            "GET /ws?token={token} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            "GET /ws?token={token} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
         );
         let mut conn = Conn {
             stream,

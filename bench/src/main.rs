@@ -44,6 +44,10 @@ struct Cli {
     /// Reach the hub over TLS (`wss://`, as `localhost`), trusting this PEM CA file.
     #[arg(long)]
     tls_ca: Option<std::path::PathBuf>,
+    /// Offer this `Sec-WebSocket-Extensions` on every connection (e.g. `permessage-deflate`,
+    /// against a hub with `compression = true`).
+    #[arg(long)]
+    extensions: Option<String>,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -173,6 +177,9 @@ fn main() {
             eprintln!("ringhub-bench: --tls-ca {}: {e}", ca.display());
             std::process::exit(2);
         }
+    }
+    if let Some(e) = &cli.extensions {
+        let _ = client::EXTRA_HEADERS.set(format!("Sec-WebSocket-Extensions: {e}\r\n"));
     }
     let nofile = proc::raise_nofile();
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -198,6 +198,20 @@ pub struct Config {
     pub reconnect_jitter: Duration,
     /// Testing only: serve an echo endpoint at `/echo` (for the Autobahn suite).
     pub echo_endpoint: bool,
+    /// permessage-deflate (RFC 7692) with clients that offer it (`docs/protocol.md`,
+    /// compression). Off by default: it costs a compression per publication (shared by
+    /// its recipients) and an inflate per compressed client message, which pays only for
+    /// payloads of a few hundred bytes or more on metered links; turn it on for those.
+    pub compression: bool,
+    /// Frames with a payload under this many bytes go out uncompressed (RSV1 clear).
+    pub compression_threshold: usize,
+    /// zlib level: 1 (fastest) to 9 (smallest).
+    pub compression_level: u32,
+    /// Let a client keep its compression context between its messages (when it does not
+    /// offer `client_no_context_takeover`): better compression of what clients send, at
+    /// the cost of an inflate state (~46 KiB) held by every such connection. Off: the hub
+    /// answers `client_no_context_takeover`, and an idle connection holds none.
+    pub compression_client_context: bool,
 
     /// `rpc`: the HTTP backend for every method `rpc_methods` does not route elsewhere.
     pub rpc_url: Option<String>,
@@ -350,6 +364,10 @@ impl Default for Config {
             listen_backlog: 4096,
             reconnect_jitter: Duration::from_secs(5),
             echo_endpoint: false,
+            compression: false,
+            compression_threshold: 256,
+            compression_level: 6,
+            compression_client_context: false,
             rpc_url: None,
             rpc_methods: HashMap::new(),
             rpc_timeout: Duration::from_secs(5),

@@ -43,6 +43,9 @@ impl Config {
                 "must hold at least one message",
             ));
         }
+        if !(1..=9).contains(&self.compression_level) {
+            return Err(value_err("compression_level", "must be 1 to 9"));
+        }
         if self.listen_backlog == 0 {
             return Err(value_err("listen_backlog", "must be greater than zero"));
         }

@@ -86,7 +86,7 @@ impl std::fmt::Debug for HubCollector {
 
 type Field = fn(&ShardStats) -> &AtomicU64;
 
-const COUNTERS: [(&str, &str, Field); 13] = [
+const COUNTERS: [(&str, &str, Field); 14] = [
     (
         "ringhub_connects",
         "Connections authenticated and opened",
@@ -108,6 +108,11 @@ const COUNTERS: [(&str, &str, Field); 13] = [
         "ringhub_deliveries",
         "Publications and direct messages queued to a connection",
         |s| &s.deliveries,
+    ),
+    (
+        "ringhub_transcodes",
+        "Frames made again in another encoding (protobuf), once per frame, encoding and shard",
+        |s| &s.transcodes,
     ),
     (
         "ringhub_slow_consumer_closes",

@@ -70,6 +70,9 @@ pub struct ShardStats {
     pub bytes_queued: AtomicU64,
     pub bytes_discarded: AtomicU64,
     pub deliveries: AtomicU64,
+    /// Frames made again in another encoding (`shard/variants.rs`): once per frame and
+    /// encoding on a shard, not per recipient.
+    pub transcodes: AtomicU64,
     pub slow_consumers: AtomicU64,
     pub rate_limited: AtomicU64,
     /// Gaps in a history channel's offsets closed from the history, and those that could

@@ -13,6 +13,9 @@ pub mod bodies;
 pub mod envelope;
 mod history;
 mod presence;
+pub mod proto;
+pub mod transcode;
+pub mod wire;
 
 pub use history::*;
 pub use presence::merge_presence;

@@ -231,6 +231,8 @@ pub struct Detached {
     /// Already counted against `max_connections`.
     pub counted: bool,
     pub accepted_at: std::time::Instant,
+    /// What it speaks, negotiated at the upgrade.
+    pub wire: crate::protocol::wire::Wire,
     /// Frames queued on the shard that authenticated it and not yet written (the 101).
     pub unsent: Vec<bytes::Bytes>,
     /// A TLS connection's session, with any ciphertext read but not yet given to it.

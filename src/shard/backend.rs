@@ -52,9 +52,7 @@ impl Core {
     pub fn broadcast_all(&mut self, frame: &Bytes) {
         let keys: Vec<usize> = self.open_conns();
         crate::metrics::local(|m| crate::metrics::bump(&m.deliveries, keys.len() as u64));
-        for key in keys {
-            self.send(key, frame.clone());
-        }
+        self.send_each(&keys, frame);
     }
 
     /// Closes every connection of `user` with 4004.

@@ -17,6 +17,7 @@ pub use self::tls::Decrypted;
 use super::outq::FrameQueue;
 use crate::auth::Identity;
 use crate::metrics;
+use crate::protocol::wire::Wire;
 use crate::sys;
 use crate::ws::decoder::Decoder;
 
@@ -132,6 +133,8 @@ pub struct Conn {
     pub catching_up: Vec<(std::sync::Arc<str>, Catchup)>,
     /// The correlation id of the request that closed it, for the log line.
     pub cause: crate::route::inbox::Cause,
+    /// What it speaks (`Sec-WebSocket-Protocol`): which variant of a frame it is sent.
+    pub wire: Wire,
     out: FrameQueue,
     /// Bytes of `out[0]` already written.
     out_offset: usize,
@@ -191,6 +194,7 @@ impl Conn {
             close_code: None,
             cause: None,
             catching_up: Vec::new(),
+            wire: Wire::JSON,
             out: FrameQueue::default(),
             out_offset: 0,
             out_bytes: 0,

@@ -138,6 +138,7 @@ impl Core {
         conn.client = d.client;
         conn.request_id = d.request_id;
         conn.counted = d.counted;
+        conn.wire = d.wire;
         conn.restore_unsent(d.unsent);
         conn.tls = d.tls;
         let key = self.conns.insert(conn);
@@ -175,6 +176,7 @@ impl Core {
                 peer: conn.peer,
                 counted: conn.counted,
                 accepted_at: conn.accepted_at,
+                wire: conn.wire,
                 unsent,
                 tls: conn.tls,
                 tls_backlog: Vec::new(),

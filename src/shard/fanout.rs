@@ -8,6 +8,8 @@ use bytes::Bytes;
 
 use super::conn::{Conn, Queued, Stage};
 use super::core::Core;
+use super::variants::{Compression, Variants};
+use crate::protocol::wire::Wire;
 use crate::route;
 use crate::telemetry::TraceParent;
 
@@ -80,14 +82,16 @@ impl Core {
         }
     }
 
-    /// Queues the frame to every subscriber of `channel` here. `offset` keeps a
-    /// catching-up subscriber from seeing a publication twice or before what it missed.
+    /// Queues the frame to every subscriber of `channel` here, in the subscriber's wire
+    /// variant (each variant made once, `Variants`). `offset` keeps a catching-up
+    /// subscriber from seeing a publication twice or before what it missed.
     pub(super) fn fan_out(&mut self, channel: &str, frame: &Bytes, offset: Option<u64>) {
         let limit = self.shared.config.send_queue_bytes;
         let Some(subscribers) = self.subscriptions.of(channel) else {
             return;
         };
         let mut slow = Vec::new();
+        let mut variants = Variants::new(frame, Compression::of(&self.shared.config));
         crate::metrics::local(|m| crate::metrics::bump(&m.deliveries, subscribers.len() as u64));
         for &key in subscribers {
             let conn = &mut self.conns[key];
@@ -97,7 +101,8 @@ impl Core {
             if !conn.catching_up.is_empty() && !super::history::passes(conn, channel, offset) {
                 continue;
             }
-            if queue(conn, &mut self.dirty, key, frame.clone(), limit) == Queued::Overflow {
+            let frame = variants.get(conn.wire).clone();
+            if queue(conn, &mut self.dirty, key, frame, limit) == Queued::Overflow {
                 slow.push(key);
             }
         }
@@ -110,8 +115,16 @@ impl Core {
     pub fn deliver_to_user(&mut self, user: &str, frame: &Bytes) {
         let keys = self.users.conns(user).to_vec();
         crate::metrics::local(|m| crate::metrics::bump(&m.deliveries, keys.len() as u64));
-        for key in keys {
-            self.send(key, frame.clone());
+        self.send_each(&keys, frame);
+    }
+
+    /// Queues one frame to several connections, each in its wire variant, each variant
+    /// made once.
+    pub(super) fn send_each(&mut self, keys: &[usize], frame: &Bytes) {
+        let mut variants = Variants::new(frame, Compression::of(&self.shared.config));
+        for &key in keys {
+            let wire = self.conns[key].wire;
+            self.send_as_is(key, variants.get(wire).clone());
         }
     }
 
@@ -142,9 +155,22 @@ impl Core {
         }
     }
 
-    /// Queues a frame for a connection (flushed at the end of the batch). A queue over
-    /// `send_queue_bytes` makes the connection a slow consumer: closed with 4009.
+    /// Queues a frame made as JSON for a connection, in the connection's wire variant
+    /// (flushed at the end of the batch). A queue over `send_queue_bytes` makes the
+    /// connection a slow consumer: closed with 4009.
     pub fn send(&mut self, key: usize, frame: Bytes) {
+        let wire = self.conns[key].wire;
+        let frame = match wire {
+            Wire::JSON => frame,
+            _ => Variants::new(&frame, Compression::of(&self.shared.config))
+                .get(wire)
+                .clone(),
+        };
+        self.send_as_is(key, frame);
+    }
+
+    /// Queues bytes already in the connection's variant.
+    fn send_as_is(&mut self, key: usize, frame: Bytes) {
         let limit = self.shared.config.send_queue_bytes;
         let conn = &mut self.conns[key];
         if conn.stage() == Stage::Closing || conn.done {

@@ -9,7 +9,8 @@ use super::connect::Credential;
 use super::core::{Core, Step};
 use super::fanout::mark_dirty;
 use crate::auth::{AuthError, Identity};
-use crate::protocol;
+use crate::protocol::wire::Encoding;
+use crate::protocol::{self, proto};
 use crate::ws::decoder::{Event, Flow, Limits};
 use crate::ws::frame::{self, Opcode};
 
@@ -95,20 +96,31 @@ impl Core {
                 self.send(key, frame::encode(Opcode::Binary, data));
                 Outcome::Continue
             }
-            Event::Text(text) if phase == Stage::AwaitAuth => self.on_auth_frame(key, text),
-            Event::Binary(_) if phase == Stage::AwaitAuth => {
-                self.close(key, 4001, "authenticate first");
-                Outcome::Stop
-            }
-            Event::Text(text) => {
-                if self.within_rate(key, text) {
+            // A connection speaks one encoding (`Sec-WebSocket-Protocol`): JSON in text
+            // frames, or protobuf in binary frames. A frame of the other kind is malformed.
+            _ if phase == Stage::AwaitAuth => self.on_auth_frame(key, event),
+            Event::Text(text) if self.conns[key].wire.encoding == Encoding::Json => {
+                if self.within_rate(key, || protocol::decode(text).ok().and_then(|r| r.id)) {
                     self.on_request(key, text);
                 }
                 Outcome::Continue
             }
-            Event::Binary(_) => {
-                if self.within_rate(key, "") {
-                    self.malformed(key, None, "binary frames are not part of the JSON protocol");
+            Event::Binary(data) if self.conns[key].wire.encoding == Encoding::Proto => {
+                let id = || proto::decode_frame(data).ok().and_then(|f| f.id);
+                if self.within_rate(key, id) {
+                    self.on_proto_request(key, data);
+                }
+                Outcome::Continue
+            }
+            Event::Text(_) | Event::Binary(_) => {
+                if self.within_rate(key, || None) {
+                    let why = match self.conns[key].wire.encoding {
+                        Encoding::Json => "binary frames are not part of the JSON protocol",
+                        Encoding::Proto => {
+                            "text frames are not part of the ringhub.v1.proto protocol"
+                        }
+                    };
+                    self.malformed(key, None, why);
                 }
                 Outcome::Continue
             }
@@ -139,30 +151,42 @@ impl Core {
         );
     }
 
-    fn on_auth_frame(&mut self, key: usize, text: &str) -> Outcome {
-        let req = match protocol::decode(text) {
-            Ok(r) if r.kind == protocol::Kind::Auth => r,
-            _ => {
-                self.close(key, 4001, "the first frame must be auth");
-                return Outcome::Stop;
-            }
+    /// The first frame, in the connection's encoding, must be `auth`.
+    fn on_auth_frame(&mut self, key: usize, event: Event<'_>) -> Outcome {
+        let token = match (self.conns[key].wire.encoding, event) {
+            (Encoding::Json, Event::Text(text)) => protocol::decode(text)
+                .ok()
+                .filter(|r| r.kind == protocol::Kind::Auth)
+                .map(|r| (r.id, r.token.unwrap_or_default().into_owned())),
+            (Encoding::Proto, Event::Binary(data)) => match proto::decode_frame(data) {
+                Ok(proto::pb::ClientFrame {
+                    id,
+                    request: Some(proto::pb::client_frame::Request::Auth(auth)),
+                    ..
+                }) => Some((id, auth.token)),
+                _ => None,
+            },
+            _ => None,
         };
-        let token = req.token.as_deref().unwrap_or("");
+        let Some((id, token)) = token else {
+            self.close(key, 4001, "the first frame must be auth");
+            return Outcome::Stop;
+        };
         // Kept from the upgrade for the connect proxy (`http_phase.rs`).
         let headers = if self.held_headers.is_empty() {
             None
         } else {
             self.held_headers.remove(&self.conns[key].id)
         };
-        match self.credential(key, token) {
+        match self.credential(key, &token) {
             Credential::Verified(identity) => {
-                self.conns[key].request_id = req.id;
+                self.conns[key].request_id = id;
                 Outcome::Authed(Box::new(identity))
             }
             Credential::Ask => {
-                self.conns[key].request_id = req.id;
+                self.conns[key].request_id = id;
                 let headers = headers.as_deref().unwrap_or_default();
-                if let Err(refusal) = self.ask_about(key, token, req.id, false, headers) {
+                if let Err(refusal) = self.ask_about(key, &token, id, false, headers) {
                     self.close(key, refusal.close_code(), refusal.reason());
                 }
                 // What follows the `auth` frame waits for the answer, undecoded.

@@ -6,6 +6,8 @@ use super::connect::Credential;
 use super::core::{Core, Step};
 use super::state::TimerKind;
 use crate::per_ip::IpRefusal;
+use crate::protocol::wire::{Offer, Wire};
+use crate::ws::extensions::{self, Policy};
 use crate::ws::http::{self, HeadError};
 
 impl Core {
@@ -158,7 +160,33 @@ impl Core {
             .as_deref()
             .filter(|c| !c.is_empty())
             .map(|c| truncate(c, 32).into());
-        let _ = conn.queue(http::switching_protocols(ws_key).into(), limit);
+        // The echo endpoint speaks frames, not the protocol: it chooses no subprotocol.
+        let offer = match echo {
+            false => Offer::parse(req.subprotocols.iter().map(String::as_str)),
+            true => Offer::None,
+        };
+        conn.wire = Wire {
+            encoding: offer.encoding(),
+            deflate: None,
+        };
+        let config = &self.shared.config;
+        let agreed = req
+            .extensions
+            .as_deref()
+            .filter(|_| config.compression)
+            .and_then(|offers| {
+                let policy = Policy {
+                    client_context: config.compression_client_context,
+                };
+                extensions::negotiate(offers, policy)
+            });
+        let answer = agreed.as_ref().map(|(_, header)| header.as_str());
+        let head = http::switching_protocols(ws_key, offer.echo(), answer);
+        let _ = conn.queue(head.into(), limit);
+        if let Some((deflate, _)) = agreed {
+            conn.decoder.enable_deflate(deflate.client_no_context);
+            conn.wire.deflate = Some(deflate.server_bits);
+        }
         conn.decoder.stash(rest);
         if echo {
             conn.phase = Phase::Echo;

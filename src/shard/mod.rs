@@ -28,6 +28,7 @@ mod stop;
 mod task;
 mod timers;
 mod tls;
+mod variants;
 pub mod wheel;
 
 use std::cell::RefCell;

@@ -9,7 +9,7 @@ use super::core::Core;
 use super::fanout::Subscribed;
 use super::state::Admission;
 use crate::channel;
-use crate::protocol::{self, ErrorCode, Kind, Request, Status};
+use crate::protocol::{self, proto, ErrorCode, Kind, Request, Status};
 use crate::route::inbox::{AckTo, ConnRef, HistoryTo};
 use crate::telemetry::TraceParent;
 
@@ -20,7 +20,8 @@ impl Core {
     /// Takes a token from the user's bucket. Over the limit, the request is refused with
     /// `rate_limited`; a user refused more than `burst` times within `SUSTAINED` is far
     /// over the limit, and the connection that crossed the line is closed with 4029.
-    pub(super) fn within_rate(&mut self, key: usize, text: &str) -> bool {
+    /// `id` reads the request's id, for the refusal.
+    pub(super) fn within_rate(&mut self, key: usize, id: impl FnOnce() -> Option<u64>) -> bool {
         let Some(user) = self.conns[key].phase.open().map(|s| s.user.clone()) else {
             return false;
         };
@@ -28,7 +29,7 @@ impl Core {
             return true;
         };
         crate::metrics::local(|m| crate::metrics::bump(&m.rate_limited, 1));
-        let id = protocol::decode(text).ok().and_then(|r| r.id);
+        let id = id();
         self.send(
             key,
             protocol::rate_limited(id, wait.as_millis().max(1) as u64),
@@ -55,11 +56,27 @@ impl Core {
         }
     }
 
+    /// A text frame's request (JSON connections).
     pub(super) fn on_request(&mut self, key: usize, text: &str) {
-        let req = match protocol::decode(text) {
-            Ok(r) => r,
-            Err((id, why)) => return self.malformed(key, id, &why),
+        match protocol::decode(text) {
+            Ok(req) => self.on_decoded(key, &req),
+            Err((id, why)) => self.malformed(key, id, &why),
+        }
+    }
+
+    /// A binary frame's request (proto connections): the same `Request`, the same path.
+    pub(super) fn on_proto_request(&mut self, key: usize, payload: &[u8]) {
+        let frame = match proto::decode_frame(payload) {
+            Ok(f) => f,
+            Err(why) => return self.malformed(key, None, &why),
         };
+        match proto::request(&frame) {
+            Ok(req) => self.on_decoded(key, &req),
+            Err((id, why)) => self.malformed(key, id, &why),
+        }
+    }
+
+    fn on_decoded(&mut self, key: usize, req: &Request<'_>) {
         let id = req.id;
         if req.kind == Kind::Unknown {
             return self.malformed(key, id, "unknown type");
@@ -70,7 +87,7 @@ impl Core {
         };
         self.conns[key].malformed = 0;
         match req.kind {
-            Kind::Subscribe => self.on_subscribe(key, &session, &req),
+            Kind::Subscribe => self.on_subscribe(key, &session, req),
             Kind::Unsubscribe => match req.channel.as_deref() {
                 Some(ch) => {
                     self.unsubscribe(key, ch);
@@ -81,10 +98,10 @@ impl Core {
                     protocol::error(id, ErrorCode::BadRequest, "channel is required"),
                 ),
             },
-            Kind::Publish => self.on_publish(key, &session, &req),
-            Kind::Send => self.on_send(key, &session, &req),
+            Kind::Publish => self.on_publish(key, &session, req),
+            Kind::Send => self.on_send(key, &session, req),
             Kind::Ping => self.reply(key, id, "pong", None),
-            Kind::Presence => self.on_presence(key, &session, &req),
+            Kind::Presence => self.on_presence(key, &session, req),
             Kind::Status => match req.status.as_deref().and_then(Status::parse) {
                 Some(status) => {
                     self.set_status(&session.user, status);
@@ -99,10 +116,10 @@ impl Core {
                     ),
                 ),
             },
-            Kind::Refresh => self.on_refresh(key, &session, &req),
-            Kind::History => self.on_history(key, &session, &req),
-            Kind::Event => self.on_client_event(key, &req),
-            Kind::Rpc => self.on_rpc(key, &session, &req),
+            Kind::Refresh => self.on_refresh(key, &session, req),
+            Kind::History => self.on_history(key, &session, req),
+            Kind::Event => self.on_client_event(key, req),
+            Kind::Rpc => self.on_rpc(key, &session, req),
             Kind::Auth => self.send(
                 key,
                 protocol::error(id, ErrorCode::BadRequest, "already authenticated"),

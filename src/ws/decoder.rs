@@ -1,11 +1,13 @@
 //! Turns the bytes a client sends into whole messages and control frames: unmasking,
 //! reassembling fragments (with control frames interleaved), checking UTF-8 as fragments
-//! arrive, and enforcing `max_message_size`.
+//! arrive, inflating compressed messages (permessage-deflate, when negotiated), and
+//! enforcing `max_message_size` (on the inflated size too, as it inflates).
 //!
 //! The decoder owns no buffer while a connection is idle: input is parsed where it lies (the
 //! shard's read buffer), and only an incomplete frame's tail or an unfinished fragmented
 //! message is kept, in vectors that are freed as soon as they are consumed.
 
+use super::deflate::{InflateError, Inflater};
 use super::frame::{self, FrameError, Opcode};
 
 /// A complete unit handed to the connection.
@@ -70,6 +72,8 @@ pub struct Limits {
 
 struct Fragmented {
     text: bool,
+    /// Its first frame had RSV1: `data` holds the inflated bytes.
+    compressed: bool,
     data: Vec<u8>,
     fragments: usize,
     /// Bytes of `data` known to be valid UTF-8 so far (text only).
@@ -81,6 +85,18 @@ struct Fragmented {
 pub struct Decoder {
     tail: Vec<u8>,
     message: Option<Box<Fragmented>>,
+    /// permessage-deflate was negotiated: RSV1 marks a compressed message. Boxed: the
+    /// decoder of a connection without it stays as small as before.
+    inflater: Option<Box<Inflater>>,
+}
+
+impl From<InflateError> for DecodeError {
+    fn from(e: InflateError) -> Self {
+        match e {
+            InflateError::TooLarge => DecodeError::TooLarge,
+            InflateError::Corrupt => DecodeError::Protocol("invalid compressed data"),
+        }
+    }
 }
 
 /// What the event callback wants next.
@@ -94,6 +110,21 @@ impl Decoder {
     /// Bytes held between reads (for memory accounting).
     pub fn held(&self) -> usize {
         self.tail.capacity() + self.message.as_ref().map_or(0, |m| m.data.capacity())
+    }
+
+    /// permessage-deflate was negotiated: compressed messages (RSV1) are accepted from now
+    /// on. `client_no_context` is the client's promise to compress each message afresh.
+    pub fn enable_deflate(&mut self, client_no_context: bool) {
+        self.inflater = Some(Box::new(Inflater::new(client_no_context)));
+    }
+
+    pub fn deflate_enabled(&self) -> bool {
+        self.inflater.is_some()
+    }
+
+    /// An inflate state is held (with context takeover, for the connection's life).
+    pub fn holds_inflate_state(&self) -> bool {
+        self.inflater.as_ref().is_some_and(|i| i.holds_state())
     }
 
     /// Decodes `input` (which it may unmask in place), calling `on` for each event until it
@@ -152,7 +183,7 @@ impl Decoder {
             let payload = &mut buf[at + head.header_len..at + head.frame_len()];
             frame::unmask(payload, head.mask, 0);
             at += head.frame_len();
-            if self.frame(head.fin, head.opcode, payload, limits, on)? == Flow::Stop {
+            if self.frame(head, payload, limits, on)? == Flow::Stop {
                 return Ok((at, Flow::Stop));
             }
         }
@@ -160,12 +191,16 @@ impl Decoder {
 
     fn frame(
         &mut self,
-        fin: bool,
-        opcode: Opcode,
+        head: frame::Head,
         payload: &[u8],
         limits: Limits,
         on: &mut dyn FnMut(Event<'_>) -> Flow,
     ) -> Result<Flow, DecodeError> {
+        let (fin, opcode) = (head.fin, head.opcode);
+        // RSV1 is permessage-deflate's mark, on a message's first frame only (RFC 7692 §6).
+        if head.rsv1 && (self.inflater.is_none() || opcode == Opcode::Continuation) {
+            return Err(DecodeError::Protocol("reserved bits or opcode"));
+        }
         match opcode {
             Opcode::Ping => Ok(on(Event::Ping(payload))),
             Opcode::Pong => Ok(on(Event::Pong)),
@@ -173,6 +208,17 @@ impl Decoder {
             Opcode::Text | Opcode::Binary if self.message.is_some() => Err(DecodeError::Protocol(
                 "new message before the last one finished",
             )),
+            Opcode::Text | Opcode::Binary if fin && head.rsv1 => {
+                let mut data = Vec::new();
+                self.inflate(payload, true, &mut data, limits.max_message)?;
+                Ok(if opcode == Opcode::Text {
+                    on(Event::Text(
+                        std::str::from_utf8(&data).map_err(|_| DecodeError::BadUtf8)?,
+                    ))
+                } else {
+                    on(Event::Binary(&data))
+                })
+            }
             Opcode::Text | Opcode::Binary if fin => Ok(if opcode == Opcode::Text {
                 on(Event::Text(
                     std::str::from_utf8(payload).map_err(|_| DecodeError::BadUtf8)?,
@@ -183,19 +229,21 @@ impl Decoder {
             Opcode::Text | Opcode::Binary => {
                 let mut m = Box::new(Fragmented {
                     text: opcode == Opcode::Text,
-                    data: Vec::with_capacity(payload.len()),
+                    compressed: head.rsv1,
+                    data: Vec::with_capacity(if head.rsv1 { 0 } else { payload.len() }),
                     fragments: 0,
                     checked: 0,
                 });
-                append(&mut m, payload, false, limits)?;
+                self.append(&mut m, payload, false, limits)?;
                 self.message = Some(m);
                 Ok(Flow::Continue)
             }
             Opcode::Continuation => {
-                let Some(m) = self.message.as_mut() else {
+                let Some(mut m) = self.message.take() else {
                     return Err(DecodeError::Protocol("continuation without a message"));
                 };
-                append(m, payload, fin, limits)?;
+                self.append(&mut m, payload, fin, limits)?;
+                self.message = Some(m);
                 if !fin {
                     return Ok(Flow::Continue);
                 }
@@ -213,20 +261,44 @@ impl Decoder {
     }
 }
 
-fn append(
-    m: &mut Fragmented,
-    payload: &[u8],
-    fin: bool,
-    limits: Limits,
-) -> Result<(), DecodeError> {
-    m.fragments += 1;
-    if m.fragments > limits.max_fragments {
-        return Err(DecodeError::TooLarge);
+impl Decoder {
+    fn inflate(
+        &mut self,
+        payload: &[u8],
+        last: bool,
+        out: &mut Vec<u8>,
+        max: usize,
+    ) -> Result<(), DecodeError> {
+        match self.inflater.as_mut() {
+            Some(inflater) => Ok(inflater.inflate(payload, last, out, max)?),
+            None => Err(DecodeError::Protocol("reserved bits or opcode")),
+        }
     }
-    if m.data.len() + payload.len() > limits.max_message {
-        return Err(DecodeError::TooLarge);
+
+    /// Adds one fragment (inflated, for a compressed message) to `m`.
+    fn append(
+        &mut self,
+        m: &mut Fragmented,
+        payload: &[u8],
+        fin: bool,
+        limits: Limits,
+    ) -> Result<(), DecodeError> {
+        m.fragments += 1;
+        if m.fragments > limits.max_fragments {
+            return Err(DecodeError::TooLarge);
+        }
+        if m.compressed {
+            self.inflate(payload, fin, &mut m.data, limits.max_message)?;
+        } else if m.data.len() + payload.len() > limits.max_message {
+            return Err(DecodeError::TooLarge);
+        } else {
+            m.data.extend_from_slice(payload);
+        }
+        check_utf8(m, fin)
     }
-    m.data.extend_from_slice(payload);
+}
+
+fn check_utf8(m: &mut Fragmented, fin: bool) -> Result<(), DecodeError> {
     if m.text {
         // Fail fast: every complete character so far must be valid; an incomplete one at
         // the end may still be completed by the next fragment, unless this is the last.

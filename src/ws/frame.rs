@@ -46,6 +46,8 @@ impl Opcode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Head {
     pub fin: bool,
+    /// RSV1: with permessage-deflate, the message is compressed (first frame only).
+    pub rsv1: bool,
     pub opcode: Opcode,
     pub mask: [u8; 4],
     pub header_len: usize,
@@ -63,7 +65,8 @@ impl Head {
 pub enum FrameError {
     /// More bytes are needed.
     Incomplete,
-    /// RSV bits set without a negotiated extension, or an unknown opcode (1002).
+    /// RSV2 or RSV3 set, RSV1 on a control frame, or an unknown opcode (1002). RSV1 on a
+    /// data frame is the decoder's to judge (it knows whether compression was negotiated).
     Reserved,
     /// A client frame without a mask (1002).
     Unmasked,
@@ -79,10 +82,14 @@ pub fn parse_head(buf: &[u8], max: usize) -> Result<Head, FrameError> {
         return Err(FrameError::Incomplete);
     }
     let (b0, b1) = (buf[0], buf[1]);
-    if b0 & 0x70 != 0 {
+    if b0 & 0x30 != 0 {
         return Err(FrameError::Reserved);
     }
     let opcode = Opcode::from_bits(b0 & 0x0F).ok_or(FrameError::Reserved)?;
+    let rsv1 = b0 & 0x40 != 0;
+    if rsv1 && opcode.is_control() {
+        return Err(FrameError::Reserved);
+    }
     let fin = b0 & 0x80 != 0;
     if b1 & 0x80 == 0 {
         return Err(FrameError::Unmasked);
@@ -117,6 +124,7 @@ pub fn parse_head(buf: &[u8], max: usize) -> Result<Head, FrameError> {
     at += 4;
     Ok(Head {
         fin,
+        rsv1,
         opcode,
         mask,
         header_len: at,
@@ -152,9 +160,10 @@ pub fn head_len(len: usize) -> usize {
     }
 }
 
-/// Writes a final, unmasked frame head into `out` (which must be `head_len(len)` long).
-fn write_head(out: &mut [u8], opcode: Opcode, len: usize) {
-    out[0] = 0x80 | opcode.bits();
+/// Writes a final, unmasked frame head into `out` (which must be `head_len(len)` long);
+/// `rsv1` marks a compressed message.
+fn write_head(out: &mut [u8], opcode: Opcode, rsv1: bool, len: usize) {
+    out[0] = 0x80 | if rsv1 { 0x40 } else { 0 } | opcode.bits();
     match out.len() {
         2 => out[1] = len as u8,
         4 => {
@@ -193,10 +202,19 @@ impl FrameBuf {
         self.buf.extend_from_slice(bytes);
     }
 
-    pub fn finish(mut self, opcode: Opcode) -> Bytes {
+    pub fn finish(self, opcode: Opcode) -> Bytes {
+        self.finish_with(opcode, false)
+    }
+
+    /// Finishes a frame whose payload is compressed (RSV1 set, RFC 7692).
+    pub fn finish_compressed(self, opcode: Opcode) -> Bytes {
+        self.finish_with(opcode, true)
+    }
+
+    fn finish_with(mut self, opcode: Opcode, rsv1: bool) -> Bytes {
         let len = self.buf.len() - MAX_HEAD;
         let h = head_len(len);
-        write_head(&mut self.buf[MAX_HEAD - h..MAX_HEAD], opcode, len);
+        write_head(&mut self.buf[MAX_HEAD - h..MAX_HEAD], opcode, rsv1, len);
         let mut frame = self.buf.freeze();
         frame.advance(MAX_HEAD - h);
         frame
@@ -208,6 +226,22 @@ pub fn encode(opcode: Opcode, payload: &[u8]) -> Bytes {
     let mut f = FrameBuf::with_capacity(payload.len());
     f.extend(payload);
     f.finish(opcode)
+}
+
+/// The opcode of a frame this hub encoded, and whether it is compressed already (RSV1).
+pub fn opcode_of(frame: &[u8]) -> Option<(Opcode, bool)> {
+    let b0 = *frame.first()?;
+    Some((Opcode::from_bits(b0 & 0x0F)?, b0 & 0x40 != 0))
+}
+
+/// The payload length of a frame this hub encoded.
+pub fn payload_len(frame: &[u8]) -> usize {
+    let head = match frame.get(1).map(|b| b & 0x7f) {
+        Some(126) => 4,
+        Some(127) => 10,
+        _ => 2,
+    };
+    frame.len().saturating_sub(head)
 }
 
 /// The payload of a frame this hub encoded (unmasked, one frame): the frame without its head.
@@ -303,7 +337,11 @@ mod tests {
             5
         );
         assert_eq!(parse_head(&[0x81, 0x05], 100), Err(FrameError::Unmasked));
-        assert_eq!(parse_head(&[0xC1, 0x85], 100), Err(FrameError::Reserved));
+        assert_eq!(parse_head(&[0xA1, 0x85], 100), Err(FrameError::Reserved));
+        assert_eq!(parse_head(&[0x91, 0x85], 100), Err(FrameError::Reserved));
+        assert_eq!(parse_head(&[0xC9, 0x80], 100), Err(FrameError::Reserved));
+        let compressed = parse_head(&[0xC1, 0x85, 0, 0, 0, 0], 100).unwrap();
+        assert!(compressed.rsv1);
         assert_eq!(parse_head(&[0x83, 0x85], 100), Err(FrameError::Reserved));
         assert_eq!(parse_head(&[0x09, 0x80], 100), Err(FrameError::BadControl));
         assert_eq!(

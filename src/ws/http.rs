@@ -26,6 +26,10 @@ pub struct Request {
     pub origin: Option<String>,
     /// The headers asked for by name (`parse_keeping`), as they came.
     pub kept: Vec<(String, String)>,
+    /// Every `Sec-WebSocket-Extensions` value, joined by commas.
+    pub extensions: Option<String>,
+    /// `Sec-WebSocket-Protocol` values, as sent (the header may be repeated).
+    pub subprotocols: Vec<String>,
 }
 
 /// Why a head could not be read; the connection gets a 400 (or 431) and is closed.
@@ -86,6 +90,14 @@ pub fn parse_keeping(buf: &[u8], keep: &[String]) -> Result<(Request, usize), He
                 .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
         } else if name.eq_ignore_ascii_case("sec-websocket-key") {
             out.ws_key = Some(value.to_string());
+        } else if name.eq_ignore_ascii_case("sec-websocket-extensions") {
+            let all = out.extensions.get_or_insert_with(String::new);
+            if !all.is_empty() {
+                all.push_str(", ");
+            }
+            all.push_str(value);
+        } else if name.eq_ignore_ascii_case("sec-websocket-protocol") {
+            out.subprotocols.push(value.to_string());
         } else if name.eq_ignore_ascii_case("sec-websocket-version") {
             out.ws_version = Some(value.to_string());
         } else if name.eq_ignore_ascii_case("origin") {
@@ -142,13 +154,25 @@ fn percent_decode(s: &str) -> String {
         .into_owned()
 }
 
-/// The `101 Switching Protocols` answer.
-pub fn switching_protocols(key: &str) -> Vec<u8> {
+/// The `101 Switching Protocols` answer, naming the chosen subprotocol and the agreed
+/// `Sec-WebSocket-Extensions`, if any.
+pub fn switching_protocols(
+    key: &str,
+    subprotocol: Option<&str>,
+    extensions: Option<&str>,
+) -> Vec<u8> {
     let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
-    format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
-    )
-    .into_bytes()
+    let mut out = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n"
+    );
+    if let Some(p) = subprotocol {
+        let _ = write!(out, "Sec-WebSocket-Protocol: {p}\r\n");
+    }
+    if let Some(e) = extensions {
+        let _ = write!(out, "Sec-WebSocket-Extensions: {e}\r\n");
+    }
+    out.push_str("\r\n");
+    out.into_bytes()
 }
 
 fn reason(status: u16) -> &'static str {
@@ -204,8 +228,46 @@ mod tests {
         let with_origin = UPGRADE.replace("Host: x\r\n", "Host: x\r\nOrigin: https://a.io\r\n");
         let origin = parse(with_origin.as_bytes()).unwrap().0.origin;
         assert_eq!(origin.as_deref(), Some("https://a.io"));
-        let resp = String::from_utf8(switching_protocols("dGhlIHNhbXBsZSBub25jZQ==")).unwrap();
+                let resp =
+            String::from_utf8(switching_protocols("dGhlIHNhbXBsZSBub25jZQ==", None, None)).unwrap();
         assert!(resp.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+        assert!(!resp.contains("Sec-WebSocket-Protocol"));
+        let resp = switching_protocols("dGhlIHNhbXBsZSBub25jZQ==", Some("ringhub.v1.proto"), None);
+        let resp = String::from_utf8(resp).unwrap();
+        assert!(resp.ends_with("\r\nSec-WebSocket-Protocol: ringhub.v1.proto\r\n\r\n"));
+    }
+
+    #[test]
+    fn subprotocol_headers_are_kept() {
+        let head = UPGRADE.replace(
+            "Host: x\r\n",
+            "Host: x\r\nSec-WebSocket-Protocol: a, b\r\nSec-WebSocket-Protocol: ringhub.v1.proto\r\n",
+        );
+        let r = parse(head.as_bytes()).unwrap().0;
+        assert_eq!(r.subprotocols, ["a, b", "ringhub.v1.proto"]);
+    }
+
+    #[test]
+    fn the_agreed_extension_is_answered() {
+        let resp = switching_protocols("dGhlIHNhbXBsZSBub25jZQ==", None, None);
+        assert!(!String::from_utf8(resp).unwrap().contains("Extensions"));
+        let resp =
+            switching_protocols("dGhlIHNhbXBsZSBub25jZQ==", None, Some("permessage-deflate"));
+        assert!(String::from_utf8(resp)
+            .unwrap()
+            .ends_with("\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n"));
+    }
+
+    #[test]
+    fn extension_offers_are_joined() {
+        let head = UPGRADE.replace(
+            "Host: x\r\n",
+            "Host: x\r\nSec-WebSocket-Extensions: foo\r\nsec-websocket-extensions: permessage-deflate; server_max_window_bits=10\r\n",
+        );
+        assert_eq!(
+            parse(head.as_bytes()).unwrap().0.extensions.as_deref(),
+            Some("foo, permessage-deflate; server_max_window_bits=10")
+        );
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub struct Conn {
 /// A server frame: opcode and payload.
 pub struct Frame {
     pub opcode: u8,
+    /// RSV1: compressed with permessage-deflate.
+    pub rsv1: bool,
     pub payload: Vec<u8>,
 }
 
@@ -41,6 +43,18 @@ pub async fn connect(
     token: &str,
     limit: Duration,
 ) -> Result<Conn, Failure> {
+    Ok(connect_with(addr, src, token, "", limit).await?.0)
+}
+
+/// `connect`, with `headers` (each line ending in CRLF) added to the request; also returns
+/// the response head. A `welcome` sent compressed is inflated to be checked.
+pub async fn connect_with(
+    addr: SocketAddr,
+    src: IpAddr,
+    token: &str,
+    headers: &str,
+    limit: Duration,
+) -> Result<(Conn, String), Failure> {
     let attempt = async {
         let sock = TcpSocket::new_v4().map_err(|_| Failure::Connect)?;
         sock.bind(SocketAddr::new(src, 0))
@@ -52,7 +66,7 @@ pub async fn connect(
             buf: Vec::with_capacity(1024),
         };
         let req = format!(
-            "GET /ws?token={token} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            "GET /ws?token={token} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{headers}\r\n"
         );
         conn.write_all(req.as_bytes()).await?;
         let end = loop {
@@ -69,12 +83,13 @@ pub async fn connect(
         if status != 101 {
             return Err(Failure::Http(status));
         }
+        let head = String::from_utf8_lossy(&conn.buf[..end]).into_owned();
         conn.buf.drain(..end);
         let welcome = conn.frame().await?;
         if welcome.opcode != 1 || welcome.json()["type"] != "welcome" {
             return Err(Failure::Unexpected);
         }
-        Ok(conn)
+        Ok((conn, head))
     };
     tokio::time::timeout(limit, attempt)
         .await
@@ -82,9 +97,30 @@ pub async fn connect(
 }
 
 impl Frame {
-    /// The payload as JSON (`Null` when it is not).
+    /// The payload as JSON (`Null` when it is not), inflated first when compressed.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.payload).unwrap_or_default()
+        serde_json::from_slice(&self.inflated()).unwrap_or_default()
+    }
+
+    /// The payload, inflated when RSV1 says it is compressed (RFC 7692: raw DEFLATE, with
+    /// the `00 00 ff ff` the sender stripped appended again).
+    pub fn inflated(&self) -> Vec<u8> {
+        if !self.rsv1 {
+            return self.payload.clone();
+        }
+        let mut d = flate2::Decompress::new(false);
+        let mut out = Vec::with_capacity(self.payload.len() * 8 + 64);
+        let mut input = self.payload.clone();
+        input.extend([0, 0, 0xff, 0xff]);
+        loop {
+            let before = d.total_in() as usize;
+            d.decompress_vec(&input[before..], &mut out, flate2::FlushDecompress::Sync)
+                .expect("a valid DEFLATE payload");
+            if d.total_in() as usize == input.len() && out.len() < out.capacity() {
+                return out;
+            }
+            out.reserve(out.capacity());
+        }
     }
 }
 
@@ -99,6 +135,11 @@ impl Conn {
             }
         }
         Ok(())
+    }
+
+    /// Writes raw bytes (frames built by the test).
+    pub async fn send(&mut self, bytes: &[u8]) -> Result<(), Failure> {
+        self.write_all(bytes).await
     }
 
     /// Reads more into the buffer; `Closed` at the end of the stream.
@@ -135,9 +176,14 @@ impl Conn {
                 };
                 if len != usize::MAX && self.buf.len() >= head + len {
                     let opcode = self.buf[0] & 0x0f;
+                    let rsv1 = self.buf[0] & 0x40 != 0;
                     let payload = self.buf[head..head + len].to_vec();
                     self.buf.drain(..head + len);
-                    return Ok(Frame { opcode, payload });
+                    return Ok(Frame {
+                        opcode,
+                        rsv1,
+                        payload,
+                    });
                 }
             }
             self.fill().await?;

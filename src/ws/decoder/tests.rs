@@ -19,7 +19,14 @@ enum Owned {
 }
 
 fn decode_in_pieces(bytes: &[u8], piece: usize) -> (Vec<Owned>, Result<(), DecodeError>) {
-    let mut d = Decoder::default();
+    decode_with(Decoder::default(), bytes, piece)
+}
+
+fn decode_with(
+    mut d: Decoder,
+    bytes: &[u8],
+    piece: usize,
+) -> (Vec<Owned>, Result<(), DecodeError>) {
     let mut out = Vec::new();
     for chunk in bytes.chunks(piece) {
         let mut chunk = chunk.to_vec();
@@ -138,4 +145,104 @@ fn idle_decoder_holds_nothing() {
     d.feed(&mut bytes[half..], LIMITS, &mut |_| Flow::Continue)
         .unwrap();
     assert_eq!(d.held(), 0);
+}
+
+/// Raw DEFLATE of `data` as a client sends it: sync-flushed, the `00 00 ff ff` stripped.
+fn deflated(data: &[u8]) -> Vec<u8> {
+    use flate2::{Compress, Compression, FlushCompress};
+    let mut c = Compress::new(Compression::default(), false);
+    let mut out = Vec::with_capacity(data.len() + 64);
+    c.compress_vec(data, &mut out, FlushCompress::Sync).unwrap();
+    out.truncate(out.len() - 4);
+    out
+}
+
+fn with_deflate() -> Decoder {
+    let mut d = Decoder::default();
+    d.enable_deflate(true);
+    d
+}
+
+#[test]
+fn compressed_messages_whole_and_in_fragments() {
+    let z = deflated("hello wörld hello wörld".as_bytes());
+    let mut bytes = frame(true, 0x41, &z);
+    let (a, b) = z.split_at(z.len() / 2);
+    bytes.extend(frame(false, 0x41, a));
+    bytes.extend(frame(true, 0x9, b"p"));
+    bytes.extend(frame(true, 0x0, b));
+    bytes.extend(frame(true, 0x1, b"plain"));
+    let want = vec![
+        Owned::Text("hello wörld hello wörld".into()),
+        Owned::Ping(b"p".to_vec()),
+        Owned::Text("hello wörld hello wörld".into()),
+        Owned::Text("plain".into()),
+    ];
+    for piece in [1, 5, bytes.len()] {
+        let (got, r) = decode_with(with_deflate(), &bytes, piece);
+        assert_eq!(r, Ok(()), "piece {piece}");
+        assert_eq!(got, want, "piece {piece}");
+    }
+    let mut d = with_deflate();
+    let mut one = frame(true, 0x42, &deflated(&[7; 300]));
+    d.feed(&mut one, LIMITS, &mut |_| Flow::Continue).unwrap();
+    assert!(
+        !d.holds_inflate_state(),
+        "no context takeover: nothing kept"
+    );
+}
+
+#[test]
+fn rsv1_only_where_it_belongs() {
+    let z = deflated(b"abc");
+    // Not negotiated.
+    assert!(matches!(
+        decode_in_pieces(&frame(true, 0x41, &z), 100).1,
+        Err(DecodeError::Protocol(_))
+    ));
+    // On a continuation frame.
+    let mut bytes = frame(false, 0x1, b"a");
+    bytes.extend(frame(true, 0x40, &z));
+    assert!(matches!(
+        decode_with(with_deflate(), &bytes, 100).1,
+        Err(DecodeError::Protocol(_))
+    ));
+    // On a control frame.
+    assert!(matches!(
+        decode_with(with_deflate(), &frame(true, 0x49, b""), 100).1,
+        Err(DecodeError::Protocol(_))
+    ));
+    // Not DEFLATE.
+    assert!(matches!(
+        decode_with(with_deflate(), &frame(true, 0x41, b"\xff\xfe\xfd"), 100).1,
+        Err(DecodeError::Protocol(_))
+    ));
+    // Invalid UTF-8 once inflated.
+    assert_eq!(
+        decode_with(
+            with_deflate(),
+            &frame(true, 0x41, &deflated(&[0xC0, 0x80])),
+            100
+        )
+        .1,
+        Err(DecodeError::BadUtf8)
+    );
+}
+
+#[test]
+fn the_inflated_size_is_bounded() {
+    // 100 bytes on the wire, 10 KB inflated: over the limit of 999 as it inflates.
+    let bomb = deflated(&[b'a'; 10_000]);
+    assert!(bomb.len() < 100);
+    assert_eq!(
+        decode_with(with_deflate(), &frame(true, 0x41, &bomb), 100).1,
+        Err(DecodeError::TooLarge)
+    );
+    let (a, b) = bomb.split_at(bomb.len() / 2);
+    let mut bytes = frame(false, 0x41, a);
+    bytes.extend(frame(true, 0x0, b));
+    assert_eq!(
+        decode_with(with_deflate(), &bytes, 100).1,
+        Err(DecodeError::TooLarge)
+    );
 }

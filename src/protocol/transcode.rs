@@ -1,0 +1,287 @@
+//! A hub frame made as JSON, turned into its protobuf form for `ringhub.v1.proto`
+//! connections (`HubFrame` of proto/ringhub/v1/hub.proto). Every frame the hub sends is
+//! made once as JSON; this is the one place that knows the other encoding, so no frame
+//! exists in one encoding only. `data`, `info` and a result's `data` are copied as the raw
+//! JSON text they are, never parsed into values and written again.
+
+use std::borrow::Cow;
+
+use bytes::{Bytes, BytesMut};
+use prost::Message as _;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::proto::pb::{self, hub_frame::Frame};
+use crate::ws::frame::{self, FrameBuf, Opcode};
+
+/// The fields of any JSON frame the hub makes; each frame type uses some.
+#[derive(Deserialize)]
+struct Json<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    id: Option<u64>,
+    #[serde(borrow)]
+    channel: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    data: Option<&'a RawValue>,
+    #[serde(borrow)]
+    from: Option<Cow<'a, str>>,
+    offset: Option<u64>,
+    #[serde(borrow)]
+    user: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    info: Option<&'a RawValue>,
+    #[serde(borrow)]
+    status: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    conn: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    instance: Option<Cow<'a, str>>,
+    shard: Option<u32>,
+    ping_interval_ms: Option<u64>,
+    expires_at: Option<u64>,
+    after_ms: Option<u64>,
+    #[serde(borrow)]
+    code: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    message: Option<Cow<'a, str>>,
+    retry_after_ms: Option<u64>,
+    #[serde(borrow)]
+    epoch: Option<Cow<'a, str>>,
+    recovered: Option<bool>,
+    #[serde(borrow)]
+    reason: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    users: Vec<User<'a>>,
+    #[serde(default, borrow)]
+    publications: Vec<Publication<'a>>,
+}
+
+#[derive(Deserialize)]
+struct User<'a> {
+    #[serde(borrow)]
+    user: Cow<'a, str>,
+    #[serde(default)]
+    conns: u32,
+    #[serde(borrow)]
+    status: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    info: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Publication<'a> {
+    #[serde(default)]
+    offset: u64,
+    #[serde(borrow)]
+    from: Option<Cow<'a, str>>,
+    #[serde(default)]
+    ts: u64,
+    #[serde(borrow)]
+    data: Option<&'a RawValue>,
+}
+
+fn text(s: Option<Cow<'_, str>>) -> String {
+    s.map(Cow::into_owned).unwrap_or_default()
+}
+
+fn raw(v: Option<&RawValue>) -> Vec<u8> {
+    v.map(|v| v.get().as_bytes().to_vec()).unwrap_or_default()
+}
+
+/// Is this a text frame (the JSON frames)? Hub frames are final and unfragmented: a text
+/// frame starts with 0x81.
+pub fn is_text(frame: &[u8]) -> bool {
+    frame.first() == Some(&0x81)
+}
+
+/// The protobuf frame for a frame the hub made as JSON. Frames that are not text (pings,
+/// closes) and bytes that are not a frame (the 101) are the same in both encodings and
+/// come back as they are.
+pub fn to_proto(json_frame: &Bytes) -> Bytes {
+    if !is_text(json_frame) {
+        return json_frame.clone();
+    }
+    let payload = frame::payload_of(json_frame);
+    let message = hub_frame(&payload);
+    let mut f = FrameBuf::with_capacity(message.encoded_len());
+    let buf: &mut BytesMut = f.payload_mut();
+    message
+        .encode(buf)
+        .expect("a BytesMut grows as the message needs");
+    f.finish(Opcode::Binary)
+}
+
+/// The `HubFrame` of one JSON frame's payload. A type this schema has no message for (or,
+/// never from this hub, a payload that does not parse) goes as its JSON text (`json`).
+pub fn hub_frame(payload: &[u8]) -> pb::HubFrame {
+    let Ok(j) = serde_json::from_slice::<Json<'_>>(payload) else {
+        return pb::HubFrame {
+            id: None,
+            frame: Some(Frame::Json(payload.to_vec())),
+        };
+    };
+    let id = j.id;
+    let frame = match &*j.kind {
+        "message" => Frame::Message(pb::Message {
+            channel: text(j.channel),
+            data: raw(j.data),
+            from_user: j.from.map(Cow::into_owned),
+            offset: j.offset,
+        }),
+        "direct" => Frame::Direct(pb::Direct {
+            data: raw(j.data),
+            from_user: j.from.map(Cow::into_owned),
+        }),
+        "broadcast" => Frame::Broadcast(pb::Broadcast { data: raw(j.data) }),
+        "ack" => Frame::Ack(pb::Ack { offset: j.offset }),
+        "pong" => Frame::Pong(pb::Pong {}),
+        "error" => Frame::Error(pb::Error {
+            code: text(j.code),
+            message: text(j.message),
+            retry_after_ms: j.retry_after_ms,
+        }),
+        "subscribed" => Frame::Subscribed(pb::Subscribed {
+            channel: text(j.channel),
+            offset: j.offset,
+            epoch: j.epoch.map(Cow::into_owned),
+            recovered: j.recovered,
+        }),
+        "unsubscribed" => Frame::Unsubscribed(pb::Unsubscribed {
+            channel: text(j.channel),
+            reason: j.reason.map(Cow::into_owned),
+        }),
+        "welcome" => Frame::Welcome(pb::Welcome {
+            conn: text(j.conn),
+            user: text(j.user),
+            instance: text(j.instance),
+            shard: j.shard.unwrap_or_default(),
+            ping_interval_ms: j.ping_interval_ms.unwrap_or_default(),
+            expires_at: j.expires_at.unwrap_or_default(),
+        }),
+        "presence" => Frame::Presence(pb::Presence {
+            channel: text(j.channel),
+            users: j
+                .users
+                .into_iter()
+                .map(|u| pb::PresenceUser {
+                    user: u.user.into_owned(),
+                    conns: u.conns,
+                    status: text(u.status),
+                    info: raw(u.info),
+                })
+                .collect(),
+        }),
+        "history" => Frame::History(pb::History {
+            channel: text(j.channel),
+            epoch: text(j.epoch),
+            publications: j
+                .publications
+                .into_iter()
+                .map(|p| pb::Publication {
+                    offset: p.offset,
+                    from_user: p.from.map(Cow::into_owned),
+                    ts: p.ts,
+                    data: raw(p.data),
+                })
+                .collect(),
+        }),
+        "refreshed" => Frame::Refreshed(pb::Refreshed {
+            expires_at: j.expires_at.unwrap_or_default(),
+        }),
+        "result" => Frame::Result(pb::Result { data: raw(j.data) }),
+        "join" | "leave" => Frame::JoinLeave(pb::JoinLeave {
+            joined: j.kind == "join",
+            channel: text(j.channel),
+            user: text(j.user),
+            info: raw(j.info),
+        }),
+        "status" => Frame::Status(pb::StatusChange {
+            channel: text(j.channel),
+            user: text(j.user),
+            status: text(j.status),
+        }),
+        "expiring" => Frame::Expiring(pb::Expiring {
+            expires_at: j.expires_at.unwrap_or_default(),
+        }),
+        "reconnect" => Frame::Reconnect(pb::Reconnect {
+            after_ms: j.after_ms.unwrap_or_default(),
+        }),
+        _ => Frame::Json(payload.to_vec()),
+    };
+    pb::HubFrame {
+        id,
+        frame: Some(frame),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol;
+
+    fn decode(frame: &Bytes) -> pb::HubFrame {
+        assert_eq!(frame[0], 0x82, "a final binary frame");
+        pb::HubFrame::decode(&frame::payload_of(frame)[..]).unwrap()
+    }
+
+    #[test]
+    fn a_publication_keeps_its_data_byte_for_byte() {
+        let json = protocol::message_at("t:1", r#"{ "a" : 1.50 }"#, Some("u1"), 7);
+        let f = decode(&to_proto(&json));
+        assert_eq!(
+            f.frame,
+            Some(Frame::Message(pb::Message {
+                channel: "t:1".into(),
+                data: br#"{ "a" : 1.50 }"#.to_vec(),
+                from_user: Some("u1".into()),
+                offset: Some(7),
+            }))
+        );
+        assert_eq!(f.id, None);
+    }
+
+    #[test]
+    fn replies_errors_and_presence() {
+        let f = decode(&to_proto(&protocol::rate_limited(Some(3), 20)));
+        assert_eq!(f.id, Some(3));
+        assert_eq!(
+            f.frame,
+            Some(Frame::Error(pb::Error {
+                code: "rate_limited".into(),
+                message: "rate limit exceeded".into(),
+                retry_after_ms: Some(20),
+            }))
+        );
+        let users = [protocol::PresenceUser {
+            user: "u1".into(),
+            conns: 2,
+            status: protocol::Status::Away,
+            info: r#"{"n":1}"#.into(),
+        }];
+        let f = decode(&to_proto(&protocol::presence(Some(4), "c", &users)));
+        let Some(Frame::Presence(p)) = f.frame else {
+            panic!("a presence frame")
+        };
+        assert_eq!(p.users[0].info, br#"{"n":1}"#);
+        assert_eq!(p.users[0].status, "away");
+        let f = decode(&to_proto(&protocol::join_leave("leave", "c", "u", "{}")));
+        assert!(matches!(f.frame, Some(Frame::JoinLeave(j)) if !j.joined && j.user == "u"));
+        let f = decode(&to_proto(&protocol::reply(Some(1), "pong", None)));
+        assert_eq!(f.frame, Some(Frame::Pong(pb::Pong {})));
+    }
+
+    #[test]
+    fn unknown_types_go_as_json_and_control_frames_as_they_are() {
+        let json = frame::encode(Opcode::Text, br#"{"type":"novel","x":1}"#);
+        let f = decode(&to_proto(&json));
+        assert_eq!(
+            f.frame,
+            Some(Frame::Json(br#"{"type":"novel","x":1}"#.to_vec()))
+        );
+        let close = frame::close(1000, "");
+        assert_eq!(to_proto(&close), close);
+        let http = Bytes::from_static(b"HTTP/1.1 101 Switching Protocols\r\n\r\n");
+        assert_eq!(to_proto(&http), http);
+    }
+}
