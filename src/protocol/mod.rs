@@ -11,6 +11,7 @@ use crate::ws::frame::{FrameBuf, Opcode};
 
 pub mod bodies;
 pub mod envelope;
+pub mod fossil;
 mod history;
 mod presence;
 
