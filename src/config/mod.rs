@@ -92,6 +92,9 @@ pub struct Namespace {
     pub publish_proxy: bool,
     /// Publications are sent to the webhook endpoints that take `publication` events.
     pub webhook: bool,
+    /// Subscribers may take publications as Fossil deltas against the previous one
+    /// (`"delta":"fossil"` in `subscribe`; docs/protocol.md, "Deltas").
+    pub deltas: bool,
 }
 
 /// The whole configuration. Field docs are the reference; defaults follow §8.
@@ -340,6 +343,7 @@ impl Config {
             subscribe_proxy: false,
             publish_proxy: false,
             webhook: false,
+            deltas: false,
         };
         let ns = crate::channel::namespace_of(channel);
         self.namespaces

@@ -61,7 +61,7 @@ impl std::fmt::Debug for HubCollector {
 
 type Field = fn(&ShardStats) -> &AtomicU64;
 
-const COUNTERS: [(&str, &str, Field); 12] = [
+const COUNTERS: [(&str, &str, Field); 13] = [
     (
         "ringhub_connects",
         "Connections authenticated and opened",
@@ -83,6 +83,11 @@ const COUNTERS: [(&str, &str, Field); 12] = [
         "ringhub_deliveries",
         "Publications and direct messages queued to a connection",
         |s| &s.deliveries,
+    ),
+    (
+        "ringhub_delta_deliveries",
+        "Of the deliveries, those sent as a Fossil delta against the previous publication",
+        |s| &s.delta_deliveries,
     ),
     (
         "ringhub_slow_consumer_closes",

@@ -55,6 +55,8 @@ pub struct ShardStats {
     pub bytes_queued: AtomicU64,
     pub bytes_discarded: AtomicU64,
     pub deliveries: AtomicU64,
+    /// Of the deliveries, those sent as a Fossil delta.
+    pub delta_deliveries: AtomicU64,
     pub slow_consumers: AtomicU64,
     pub rate_limited: AtomicU64,
     /// Gaps in a history channel's offsets closed from the history, and those that could

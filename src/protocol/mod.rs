@@ -10,6 +10,7 @@ use serde_json::value::RawValue;
 use crate::ws::frame::{FrameBuf, Opcode};
 
 pub mod bodies;
+pub mod delta;
 pub mod envelope;
 pub mod fossil;
 mod history;
@@ -51,6 +52,10 @@ pub struct Request<'a> {
     /// `history`: most publications to return (default 100).
     #[serde(default)]
     pub limit: Option<u64>,
+    /// An addition: `subscribe` with `"delta":"fossil"` takes the channel's publications
+    /// as Fossil deltas where its namespace allows (`protocol::delta`).
+    #[serde(default, borrow)]
+    pub delta: Option<Cow<'a, str>>,
 }
 
 /// Declares [`Kind`] with its wire names, once: the enum and `parse`.

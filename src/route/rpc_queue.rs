@@ -38,6 +38,8 @@ pub enum Purpose {
     Subscribe {
         channel: Arc<str>,
         since: Option<crate::protocol::Since>,
+        /// The client asked for the channel as deltas.
+        delta: bool,
     },
     /// May the client publish this, and as what (the publish proxy)?
     Publish { channel: Arc<str>, data: Box<str> },

@@ -8,7 +8,9 @@ use bytes::Bytes;
 
 use super::conn::{Conn, Queued, Stage};
 use super::core::Core;
+use super::deltas::Forms;
 use crate::route;
+use crate::ws::frame;
 
 /// The outcome of a subscribe request.
 #[derive(Debug, PartialEq, Eq)]
@@ -60,6 +62,9 @@ impl Core {
 
     /// Drops `key` from a channel's subscribers (clearing interest after the last one).
     pub(super) fn unsubscribe_local(&mut self, key: usize, channel: &str) {
+        if self.deltas.any(channel) {
+            self.deltas.leave(channel, key);
+        }
         if self.subscriptions.remove(channel, key) {
             self.shared.remove_interest(channel, self.index);
             self.streams.remove(channel);
@@ -86,7 +91,12 @@ impl Core {
         let Some(subscribers) = self.subscriptions.of(channel) else {
             return;
         };
-        let mut slow = Vec::new();
+        // Only where someone takes the channel as deltas is the frame read back.
+        let payload = self.deltas.any(channel).then(|| frame::payload_of(frame));
+        let mut forms = payload
+            .as_ref()
+            .and_then(|p| Forms::new(&self.deltas, channel, frame, p));
+        let (mut slow, mut reached) = (Vec::new(), Vec::new());
         crate::metrics::local(|m| crate::metrics::bump(&m.deliveries, subscribers.len() as u64));
         for &key in subscribers {
             let conn = &mut self.conns[key];
@@ -96,9 +106,18 @@ impl Core {
             if !conn.catching_up.is_empty() && !super::history::passes(conn, channel, offset) {
                 continue;
             }
-            if queue(conn, &mut self.dirty, key, frame.clone(), limit) == Queued::Overflow {
-                slow.push(key);
+            let (frame, in_step) = match &mut forms {
+                None => (frame.clone(), false),
+                Some(forms) => forms.pick(&self.deltas, channel, key),
+            };
+            match queue(conn, &mut self.dirty, key, frame, limit) {
+                Queued::Overflow => slow.push(key),
+                Queued::Ok if in_step => reached.push(key),
+                Queued::Ok => {}
             }
+        }
+        if let Some(forms) = forms {
+            forms.finish(&mut self.deltas, channel, &reached);
         }
         for key in slow {
             self.slow_consumer(key);

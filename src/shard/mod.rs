@@ -11,6 +11,7 @@ mod chat;
 mod cluster;
 pub mod conn;
 mod core;
+mod deltas;
 mod dispatch;
 mod fanout;
 mod frames;

@@ -8,7 +8,9 @@
 //! - [`Logs`]: the history of the channels this shard sequences.
 //! - [`Streams`]: where each channel with history stands here, and the gaps being closed.
 //! - [`Timers`]: the timing wheel and the ticker that drives it.
+//! - [`Deltas`]: the channels some subscribers take as deltas, and who is in step.
 
+mod deltas;
 mod logs;
 mod presence;
 mod streams;
@@ -16,6 +18,7 @@ mod subscriptions;
 mod timers;
 mod users;
 
+pub use deltas::{Deltas, Form};
 pub use logs::{Logs, Recovery};
 pub use presence::{Pending, Presence};
 pub use streams::{Admit, Answer, Ask, Joined, Resolved, Streams};
