@@ -61,7 +61,7 @@ impl std::fmt::Debug for HubCollector {
 
 type Field = fn(&ShardStats) -> &AtomicU64;
 
-const COUNTERS: [(&str, &str, Field); 13] = [
+const COUNTERS: [(&str, &str, Field); 14] = [
     (
         "ringhub_connects",
         "Connections authenticated and opened",
@@ -93,6 +93,11 @@ const COUNTERS: [(&str, &str, Field); 13] = [
         "ringhub_slow_consumer_closes",
         "Connections closed with 4009 (send queue over its limit)",
         |s| &s.slow_consumers,
+    ),
+    (
+        "ringhub_conflated_publications",
+        "Queued publications replaced by a newer one of their channel (conflate namespaces)",
+        |s| &s.conflated,
     ),
     (
         "ringhub_history_gaps_recovered",

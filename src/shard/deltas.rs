@@ -52,14 +52,17 @@ impl<'p> Forms<'p> {
                 self.sent += 1;
                 (delta.clone(), true)
             }
-            _ => {
-                let (message, data, plain) = (&self.message, &self.data, self.plain);
-                let full = self.full.get_or_insert_with(|| {
-                    delta::frame(message, data, false).unwrap_or_else(|| plain.clone())
-                });
-                (full.clone(), true)
-            }
+            _ => (self.full(), true),
         }
+    }
+
+    /// The whole publication, `data` as a string, for a delta subscriber.
+    pub fn full(&mut self) -> Bytes {
+        let (message, data, plain) = (&self.message, &self.data, self.plain);
+        let full = self.full.get_or_insert_with(|| {
+            delta::frame(message, data, false).unwrap_or_else(|| plain.clone())
+        });
+        full.clone()
     }
 
     /// After the fan-out: this publication is the base of the next delta, for `reached`.

@@ -96,6 +96,7 @@ impl Core {
         let mut forms = payload
             .as_ref()
             .and_then(|p| Forms::new(&self.deltas, channel, frame, p));
+        let (tag, conflate_at) = conflation(&self.shared.config, channel);
         let (mut slow, mut reached) = (Vec::new(), Vec::new());
         crate::metrics::local(|m| crate::metrics::bump(&m.deliveries, subscribers.len() as u64));
         for &key in subscribers {
@@ -106,11 +107,18 @@ impl Core {
             if !conn.catching_up.is_empty() && !super::history::passes(conn, channel, offset) {
                 continue;
             }
-            let (frame, in_step) = match &mut forms {
+            let (mut frame, in_step) = match &mut forms {
                 None => (frame.clone(), false),
                 Some(forms) => forms.pick(&self.deltas, channel, key),
             };
-            match queue(conn, &mut self.dirty, key, frame, limit) {
+            // A state channel's subscriber behind: the newest replaces what it has queued
+            // of the channel, whole if the replaced frames carried its deltas.
+            if tag != 0 && conn.queued_bytes() + frame.len() > conflate_at {
+                if let (true, Some(forms)) = (conn.conflate(tag) > 0 && in_step, &mut forms) {
+                    frame = forms.full();
+                }
+            }
+            match queue(conn, &mut self.dirty, key, frame, limit, tag) {
                 Queued::Overflow => slow.push(key),
                 Queued::Ok if in_step => reached.push(key),
                 Queued::Ok => {}
@@ -157,7 +165,7 @@ impl Core {
         if conn.stage() == Stage::Closing || conn.done {
             return;
         }
-        match queue(conn, &mut self.dirty, key, frame, limit) {
+        match queue(conn, &mut self.dirty, key, frame, limit, 0) {
             Queued::Ok => {}
             Queued::Overflow => self.slow_consumer(key),
         }
@@ -221,17 +229,31 @@ pub(super) fn mark_dirty(conn: &mut Conn, dirty: &mut Vec<usize>, key: usize) {
     }
 }
 
-/// Queues `frame` for the connection at slab `key` and lists it for the next flush.
+/// Queues `frame` for the connection at slab `key` and lists it for the next flush; `tag`:
+/// its channel's conflation tag, or 0.
 pub(super) fn queue(
     conn: &mut Conn,
     dirty: &mut Vec<usize>,
     key: usize,
     frame: Bytes,
     limit: usize,
+    tag: u64,
 ) -> Queued {
-    let q = conn.queue(frame, limit);
+    let q = conn.queue_tagged(frame, limit, tag);
     if q == Queued::Ok {
         mark_dirty(conn, dirty, key);
     }
     q
+}
+
+/// A channel's conflation tag (non-zero, from its name) and the queued bytes past which a
+/// publication replaces the queued ones of the channel; 0 when its namespace does not
+/// conflate.
+fn conflation(config: &crate::Config, channel: &str) -> (u64, usize) {
+    if !config.namespace(channel).conflate {
+        return (0, usize::MAX);
+    }
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    let hasher = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
+    (hasher.hash_one(channel) | 1, config.conflate_queue_bytes)
 }
