@@ -104,6 +104,12 @@ pub struct Namespace {
     pub publish_proxy: bool,
     /// Publications are sent to the webhook endpoints that take `publication` events.
     pub webhook: bool,
+    /// Subscribers may take publications as Fossil deltas against the previous one
+    /// (`"delta":"fossil"` in `subscribe`; docs/protocol.md, "Deltas").
+    pub deltas: bool,
+    /// A state channel: past `conflate_queue_bytes` queued to a subscriber, a publication
+    /// replaces the queued ones of its channel instead of adding to the queue.
+    pub conflate: bool,
 }
 
 /// The whole configuration. Field docs are the reference; defaults follow §8.
@@ -187,6 +193,9 @@ pub struct Config {
     pub max_subscriptions_per_connection: usize,
     /// Bytes queued per connection before it is a slow consumer (close 4009).
     pub send_queue_bytes: usize,
+    /// Queued bytes past which a publication of a `conflate` namespace replaces the
+    /// queued ones of its channel.
+    pub conflate_queue_bytes: usize,
     pub messages_per_second: u32,
     pub burst: u32,
     pub connects_per_second_per_ip: u32,
@@ -357,6 +366,7 @@ impl Default for Config {
             max_connections_per_user: 16,
             max_subscriptions_per_connection: 512,
             send_queue_bytes: 1 << 20,
+            conflate_queue_bytes: 1 << 18,
             messages_per_second: 50,
             burst: 100,
             connects_per_second_per_ip: 200,
@@ -455,6 +465,8 @@ impl Config {
             subscribe_proxy: false,
             publish_proxy: false,
             webhook: false,
+            deltas: false,
+            conflate: false,
         };
         let ns = crate::channel::namespace_of(channel);
         self.namespaces

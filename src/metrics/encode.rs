@@ -86,7 +86,7 @@ impl std::fmt::Debug for HubCollector {
 
 type Field = fn(&ShardStats) -> &AtomicU64;
 
-const COUNTERS: [(&str, &str, Field); 14] = [
+const COUNTERS: [(&str, &str, Field); 16] = [
     (
         "ringhub_connects",
         "Connections authenticated and opened",
@@ -115,9 +115,19 @@ const COUNTERS: [(&str, &str, Field); 14] = [
         |s| &s.transcodes,
     ),
     (
+        "ringhub_delta_deliveries",
+        "Of the deliveries, those sent as a Fossil delta against the previous publication",
+        |s| &s.delta_deliveries,
+    ),
+    (
         "ringhub_slow_consumer_closes",
         "Connections closed with 4009 (send queue over its limit)",
         |s| &s.slow_consumers,
+    ),
+    (
+        "ringhub_conflated_publications",
+        "Queued publications replaced by a newer one of their channel (conflate namespaces)",
+        |s| &s.conflated,
     ),
     (
         "ringhub_history_gaps_recovered",

@@ -73,7 +73,11 @@ pub struct ShardStats {
     /// Frames made again in another encoding (`shard/variants.rs`): once per frame and
     /// encoding on a shard, not per recipient.
     pub transcodes: AtomicU64,
+    /// Of the deliveries, those sent as a Fossil delta.
+    pub delta_deliveries: AtomicU64,
     pub slow_consumers: AtomicU64,
+    /// Queued publications replaced by a newer one of their channel (`conflate`).
+    pub conflated: AtomicU64,
     pub rate_limited: AtomicU64,
     /// Gaps in a history channel's offsets closed from the history, and those that could
     /// not be (the subscribers were told).

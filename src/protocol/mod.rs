@@ -10,7 +10,9 @@ use serde_json::value::RawValue;
 use crate::ws::frame::{FrameBuf, Opcode};
 
 pub mod bodies;
+pub mod delta;
 pub mod envelope;
+pub mod fossil;
 mod history;
 mod presence;
 pub mod proto;
@@ -58,6 +60,10 @@ pub struct Request<'a> {
     /// when traces are on, and ignored when it is not a valid one.
     #[serde(default, borrow)]
     pub traceparent: Option<&'a RawValue>,
+    /// An addition: `subscribe` with `"delta":"fossil"` takes the channel's publications
+    /// as Fossil deltas where its namespace allows (`protocol::delta`).
+    #[serde(default, borrow)]
+    pub delta: Option<Cow<'a, str>>,
 }
 
 /// Declares [`Kind`] with its wire names, once: the enum and `parse`.

@@ -66,6 +66,7 @@ pub fn request(frame: &pb::ClientFrame) -> Result<Request<'_>, (Option<u64>, Str
         limit: None,
         // Not in the proto frames yet (docs/protocol.md §14).
         traceparent: None,
+        delta: None,
     };
     let bad = |why: &str| (frame.id, why.to_string());
     match &frame.request {

@@ -49,6 +49,8 @@ pub enum Purpose {
     Subscribe {
         channel: Arc<str>,
         since: Option<crate::protocol::Since>,
+        /// The client asked for the channel as deltas.
+        delta: bool,
     },
     /// May the client publish this, and as what (the publish proxy)?
     Publish {

@@ -214,6 +214,12 @@ impl Conn {
 
     /// Queues a frame unless that would pass `limit` bytes.
     pub fn queue(&mut self, frame: Bytes, limit: usize) -> Queued {
+        self.queue_tagged(frame, limit, 0)
+    }
+
+    /// Queues a frame that a newer one with the same non-zero `tag` may replace
+    /// (`conflate`).
+    pub fn queue_tagged(&mut self, frame: Bytes, limit: usize, tag: u64) -> Queued {
         if self.out_bytes + frame.len() > limit {
             return Queued::Overflow;
         }
@@ -223,8 +229,20 @@ impl Conn {
             metrics::bump(&m.frames_out, is_frame as u64);
             metrics::bump(&m.bytes_queued, frame.len() as u64);
         });
-        self.out.push_back(frame);
+        self.out.push_back_tagged(frame, tag);
         Queued::Ok
+    }
+
+    /// Drops the queued frames with `tag` (the older publications of a conflating
+    /// channel); how many there were.
+    pub fn conflate(&mut self, tag: u64) -> usize {
+        let (frames, bytes) = self.out.remove_tagged(tag);
+        self.out_bytes -= bytes;
+        metrics::local(|m| {
+            metrics::bump(&m.bytes_discarded, bytes as u64);
+            metrics::bump(&m.conflated, frames as u64);
+        });
+        frames
     }
 
     /// Drops everything queued (before a slow consumer's close frame), except the rest of

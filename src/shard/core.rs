@@ -44,6 +44,8 @@ pub struct Core {
     pub(super) logs: Logs,
     /// Where each channel with history stands on this shard (gaps, see `gaps`).
     pub(super) streams: Streams,
+    /// The channels some subscribers here take as deltas.
+    pub(super) deltas: super::state::Deltas,
     /// A `StreamsRetry` timer is set.
     pub(super) stream_retry_due: bool,
     pub(super) timers: Timers,
@@ -89,6 +91,7 @@ impl Core {
             presence: Presence::default(),
             logs,
             streams: Streams::default(),
+            deltas: Default::default(),
             stream_retry_due: false,
             timers: Timers::new(Instant::now()),
             dirty: Vec::new(),

@@ -8,10 +8,12 @@ use bytes::Bytes;
 
 use super::conn::{Conn, Queued, Stage};
 use super::core::Core;
+use super::deltas::Forms;
 use super::variants::{Compression, Variants};
 use crate::protocol::wire::Wire;
 use crate::route;
 use crate::telemetry::TraceParent;
+use crate::ws::frame;
 
 /// The outcome of a subscribe request.
 #[derive(Debug, PartialEq, Eq)]
@@ -63,6 +65,9 @@ impl Core {
 
     /// Drops `key` from a channel's subscribers (clearing interest after the last one).
     pub(super) fn unsubscribe_local(&mut self, key: usize, channel: &str) {
+        if self.deltas.any(channel) {
+            self.deltas.leave(channel, key);
+        }
         if self.subscriptions.remove(channel, key) {
             self.shared.remove_interest(channel, self.index);
             self.streams.remove(channel);
@@ -90,8 +95,15 @@ impl Core {
         let Some(subscribers) = self.subscriptions.of(channel) else {
             return;
         };
-        let mut slow = Vec::new();
-        let mut variants = Variants::new(frame, Compression::of(&self.shared.config));
+        let compression = Compression::of(&self.shared.config);
+        let mut variants = Variants::new(frame, compression);
+        // Only where someone takes the channel as deltas is the frame read back.
+        let payload = self.deltas.any(channel).then(|| frame::payload_of(frame));
+        let mut forms = payload
+            .as_ref()
+            .and_then(|p| Forms::new(&self.deltas, channel, frame, p, compression));
+        let (tag, conflate_at) = conflation(&self.shared.config, channel);
+        let (mut slow, mut reached) = (Vec::new(), Vec::new());
         crate::metrics::local(|m| crate::metrics::bump(&m.deliveries, subscribers.len() as u64));
         for &key in subscribers {
             let conn = &mut self.conns[key];
@@ -101,10 +113,29 @@ impl Core {
             if !conn.catching_up.is_empty() && !super::history::passes(conn, channel, offset) {
                 continue;
             }
-            let frame = variants.get(conn.wire).clone();
-            if queue(conn, &mut self.dirty, key, frame, limit) == Queued::Overflow {
-                slow.push(key);
+            let wire = conn.wire;
+            let picked = forms
+                .as_mut()
+                .and_then(|f| f.pick(&self.deltas, channel, key, wire));
+            let (mut frame, in_step) = match picked {
+                Some(picked) => picked,
+                None => (variants.get(wire).clone(), false),
+            };
+            // A state channel's subscriber behind: the newest replaces what it has queued
+            // of the channel, whole if the replaced frames carried its deltas.
+            if tag != 0 && conn.queued_bytes() + frame.len() > conflate_at {
+                if let (true, Some(forms)) = (conn.conflate(tag) > 0 && in_step, &mut forms) {
+                    frame = forms.full(wire);
+                }
             }
+            match queue(conn, &mut self.dirty, key, frame, limit, tag) {
+                Queued::Overflow => slow.push(key),
+                Queued::Ok if in_step => reached.push(key),
+                Queued::Ok => {}
+            }
+        }
+        if let Some(forms) = forms {
+            forms.finish(&mut self.deltas, channel, &reached);
         }
         for key in slow {
             self.slow_consumer(key);
@@ -176,7 +207,7 @@ impl Core {
         if conn.stage() == Stage::Closing || conn.done {
             return;
         }
-        match queue(conn, &mut self.dirty, key, frame, limit) {
+        match queue(conn, &mut self.dirty, key, frame, limit, 0) {
             Queued::Ok => {}
             Queued::Overflow => self.slow_consumer(key),
         }
@@ -240,17 +271,31 @@ pub(super) fn mark_dirty(conn: &mut Conn, dirty: &mut Vec<usize>, key: usize) {
     }
 }
 
-/// Queues `frame` for the connection at slab `key` and lists it for the next flush.
+/// Queues `frame` for the connection at slab `key` and lists it for the next flush; `tag`:
+/// its channel's conflation tag, or 0.
 pub(super) fn queue(
     conn: &mut Conn,
     dirty: &mut Vec<usize>,
     key: usize,
     frame: Bytes,
     limit: usize,
+    tag: u64,
 ) -> Queued {
-    let q = conn.queue(frame, limit);
+    let q = conn.queue_tagged(frame, limit, tag);
     if q == Queued::Ok {
         mark_dirty(conn, dirty, key);
     }
     q
+}
+
+/// A channel's conflation tag (non-zero, from its name) and the queued bytes past which a
+/// publication replaces the queued ones of the channel; 0 when its namespace does not
+/// conflate.
+fn conflation(config: &crate::Config, channel: &str) -> (u64, usize) {
+    if !config.namespace(channel).conflate {
+        return (0, usize::MAX);
+    }
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    let hasher = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
+    (hasher.hash_one(channel) | 1, config.conflate_queue_bytes)
 }

@@ -12,6 +12,7 @@ mod cluster;
 pub mod conn;
 mod connect;
 mod core;
+mod deltas;
 mod dispatch;
 mod fanout;
 mod frames;

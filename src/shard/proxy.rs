@@ -42,6 +42,7 @@ impl Core {
         let purpose = Purpose::Subscribe {
             channel: channel.into(),
             since: req.since.clone(),
+            delta: req.delta.is_some(),
         };
         self.call_backend(key, session, req.id, url, ask, purpose);
     }
@@ -95,8 +96,16 @@ impl Core {
         };
         match (purpose, verdict) {
             (_, Verdict::Refuse(frame)) => self.send(to.key, frame),
-            (Purpose::Subscribe { channel, since }, Verdict::Allow { info, .. }) => {
+            (
+                Purpose::Subscribe {
+                    channel,
+                    since,
+                    delta,
+                },
+                Verdict::Allow { info, .. },
+            ) => {
                 self.subscribe_now(to.key, to.id, &channel, since, info.as_deref());
+                self.take_deltas(to.key, &channel, delta);
             }
             (
                 Purpose::Publish {

@@ -164,10 +164,27 @@ impl Core {
     }
 
     fn on_subscribe(&mut self, key: usize, session: &Session, req: &Request<'_>) {
+        if req.delta.as_deref().is_some_and(|d| d != "fossil") {
+            let message = r#"unknown delta type (the one there is: "fossil")"#;
+            return self.send(key, protocol::error(req.id, ErrorCode::BadRequest, message));
+        }
         let Some(ch) = self.subscribable(key, session, req) else {
             return;
         };
         self.subscribe_now(key, req.id, ch, req.since.clone(), None);
+        self.take_deltas(key, ch, req.delta.is_some());
+    }
+
+    /// After a subscribe that asked for deltas (`"delta":"fossil"`): where the namespace
+    /// allows them, the connection takes the channel as deltas, its next publication whole.
+    pub(super) fn take_deltas(&mut self, key: usize, channel: &str, wanted: bool) {
+        if !wanted || !self.shared.config.namespace(channel).deltas {
+            return;
+        }
+        if let Some(name) = self.conns[key].subs.iter().find(|c| &***c == channel) {
+            let name = name.clone();
+            self.deltas.join(&name, key);
+        }
     }
 
     /// Subscribes a connection that may subscribe to `ch`; `info`: its presence info on the

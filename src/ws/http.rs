@@ -228,7 +228,7 @@ mod tests {
         let with_origin = UPGRADE.replace("Host: x\r\n", "Host: x\r\nOrigin: https://a.io\r\n");
         let origin = parse(with_origin.as_bytes()).unwrap().0.origin;
         assert_eq!(origin.as_deref(), Some("https://a.io"));
-                let resp =
+        let resp =
             String::from_utf8(switching_protocols("dGhlIHNhbXBsZSBub25jZQ==", None, None)).unwrap();
         assert!(resp.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
         assert!(!resp.contains("Sec-WebSocket-Protocol"));

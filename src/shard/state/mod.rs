@@ -9,7 +9,9 @@
 //! - [`Streams`]: where each channel with history stands here, and the gaps being closed.
 //! - [`Timers`]: the timing wheel and the ticker that drives it.
 //! - [`Tokens`]: tokens found in the token store, cached for `token_cache_ttl`.
+//! - [`Deltas`]: the channels some subscribers take as deltas, and who is in step.
 
+mod deltas;
 mod logs;
 mod presence;
 mod streams;
@@ -18,6 +20,7 @@ mod timers;
 mod tokens;
 mod users;
 
+pub use deltas::{Deltas, Form};
 pub use logs::{Logs, Recovery};
 pub use presence::{Pending, Presence};
 pub use streams::{Admit, Answer, Ask, Joined, Resolved, Streams};
