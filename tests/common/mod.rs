@@ -9,6 +9,7 @@ pub mod history;
 pub mod lean;
 pub mod outage;
 pub mod process;
+pub mod proto;
 pub mod redis;
 
 use std::io::{Read, Write};
