@@ -37,6 +37,9 @@ cargo test --workspace --locked
 # Schemathesis against a running hub, from the admin port's OpenAPI document.
 ./scripts/openapi-test.sh
 
+# The binary protocol from Python: protobuf classes generated from proto/, over websockets.
+./scripts/proto-test.sh
+
 AUTOBAHN="../shared/tools/autobahn/run.sh"
 if [ ! -x "$AUTOBAHN" ]; then
   if [ "${CI:-}" = true ]; then
