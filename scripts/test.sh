@@ -4,6 +4,8 @@
 # scripts/fuzz.sh), then the Autobahn|Testsuite fuzzing client (cases 1-10) against the
 # hub's testing echo endpoint, on both drivers. Between the two, the deployment checks
 # (scripts/check-deploy.sh: hadolint, kubectl kustomize, kubernetes-validate).
+# The binary protocol is also tested from Python (scripts/proto-test.sh: protobuf classes
+# generated from proto/, over websockets).
 #
 # Installs redis-server when it is missing and sets RINGHUB_REQUIRE_REDIS=1, so that tests
 # needing Redis fail loudly instead of skipping.
