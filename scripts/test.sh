@@ -5,6 +5,8 @@
 # permessage-deflate cases 12 and 13) against the hub's testing echo endpoint, on both
 # drivers. Between the two, the deployment checks
 # (scripts/check-deploy.sh: hadolint, kubectl kustomize, kubernetes-validate).
+# The binary protocol is also tested from Python (scripts/proto-test.sh: protobuf classes
+# generated from proto/, over websockets).
 #
 # Installs redis-server when it is missing and sets RINGHUB_REQUIRE_REDIS=1, so that tests
 # needing Redis fail loudly instead of skipping.
@@ -53,6 +55,9 @@ cargo test --workspace --locked
 
 # Schemathesis against a running hub, from the admin port's OpenAPI document.
 ./scripts/openapi-test.sh
+
+# The binary protocol from Python: protobuf classes generated from proto/, over websockets.
+./scripts/proto-test.sh
 
 AUTOBAHN="../shared/tools/autobahn/run.sh"
 if [ ! -x "$AUTOBAHN" ]; then

@@ -48,12 +48,17 @@ pub struct Opening {
 }
 
 /// Connects with a token in the query and waits for `welcome`; returns the time it took.
+/// `subprotocol`: offered in `Sec-WebSocket-Protocol` (`ringhub.v1.proto`: binary frames).
 pub async fn connect(
     addr: SocketAddr,
     src: IpAddr,
     token: &str,
     timeout: Duration,
+    subprotocol: Option<&str>,
 ) -> Result<(Conn, Opening), Failure> {
+    let offer = subprotocol.map_or(String::new(), |p| {
+        format!("Sec-WebSocket-Protocol: {p}\r\n")
+    });
     let started = Instant::now();
     let fut = async {
         let sock = TcpSocket::new_v4().map_err(|_| Failure::Connect)?;
@@ -72,7 +77,7 @@ pub async fn connect(
         };
         let extra = EXTRA_HEADERS.get().map_or("", String::as_str);
         let req = format!(
-            "GET /ws?token={token} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+            "GET /ws?token={token} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}{offer}\r\n"
         );
         let mut conn = Conn {
             stream,
@@ -99,7 +104,13 @@ pub async fn connect(
         }
         conn.buf.advance(end);
         let (op, payload) = conn.next_frame().await.ok_or(Failure::Closed)?;
-        if op != 1 || !payload.starts_with(b"{\"type\":\"welcome\"") {
+        // A proto welcome is a binary HubFrame (field 10, `welcome`: tag byte 0x52).
+        let welcome = match op {
+            1 => payload.starts_with(b"{\"type\":\"welcome\""),
+            2 => payload.first() == Some(&0x52),
+            _ => false,
+        };
+        if !welcome {
             return Err(Failure::Closed);
         }
         Ok((conn, established))
@@ -123,6 +134,11 @@ const MASK: Option<[u8; 4]> = Some([0x12, 0x34, 0x56, 0x78]);
 /// A masked client text frame.
 pub fn text_frame(payload: &[u8]) -> Vec<u8> {
     client_frame(true, 0x1, payload, MASK)
+}
+
+/// A masked client binary frame.
+pub fn binary_frame(payload: &[u8]) -> Vec<u8> {
+    client_frame(true, 0x2, payload, MASK)
 }
 
 impl Conn {

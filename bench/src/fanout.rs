@@ -18,9 +18,10 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde_json::json;
 
-use crate::client::{self, text_frame};
+use crate::client::{self, binary_frame, text_frame};
 use crate::meter::Meter;
 use crate::{now_us, open_many, percentiles, Cli};
+use ringhub::protocol::proto::pb;
 
 /// What a fan-out run offers.
 pub struct Shape {
@@ -37,6 +38,8 @@ pub struct Shape {
     pub perf: bool,
     /// Flood the server API meanwhile (`--api-flood`).
     pub flood: Option<crate::flood::Flood>,
+    /// Subscribers on `ringhub.v1.proto`.
+    pub proto: bool,
 }
 
 /// How long after the publishers stop the run waits for what is still on its way.
@@ -99,26 +102,36 @@ pub async fn run_fanout(
         pid,
         perf,
         flood,
+        proto,
     } = shape;
     let prefix = prefix.to_string();
     let sub_at = sub_addr.unwrap_or(cli.addr);
-    let opened = open_many(cli, sub_at, subs, 256, "s").await;
+    let subprotocol = proto.then_some(ringhub::protocol::wire::PROTO_SUBPROTOCOL);
+    let opened = crate::open_with(sub_at, crate::mint_all(cli, subs, "s"), 256, subprotocol).await;
     let (mut sub_conns, failures) = (opened.conns, opened.failures);
     for (i, c) in sub_conns.iter_mut().enumerate() {
-        let f = text_frame(
-            format!(
-                r#"{{"id":1,"type":"subscribe","channel":"{prefix}-{}"}}"#,
-                i % channels
-            )
-            .as_bytes(),
-        );
+        let channel = format!("{prefix}-{}", i % channels);
+        let f = if proto {
+            binary_frame(&subscribe_proto(&channel))
+        } else {
+            text_frame(format!(r#"{{"id":1,"type":"subscribe","channel":"{channel}"}}"#).as_bytes())
+        };
         c.send(&f).await;
         let (_, p) = c.next_frame().await.expect("subscribed");
-        assert!(
-            p.starts_with(br#"{"id":1,"type":"subscribed""#),
-            "{}",
-            String::from_utf8_lossy(&p)
-        );
+        let subscribed = if proto {
+            use prost::Message as _;
+            let f = pb::HubFrame::decode(&p[..]).ok();
+            matches!(
+                f,
+                Some(pb::HubFrame {
+                    id: Some(1),
+                    frame: Some(pb::hub_frame::Frame::Subscribed(_))
+                })
+            )
+        } else {
+            p.starts_with(br#"{"id":1,"type":"subscribed""#)
+        };
+        assert!(subscribed, "{}", String::from_utf8_lossy(&p));
         c.stamp_arrivals().expect("SO_TIMESTAMPNS");
     }
     if sub_addr.is_some() {
@@ -133,25 +146,31 @@ pub async fn run_fanout(
         read: Histogram::new_with_bounds(1, 60_000_000, 3).unwrap(),
     }));
     let received = Arc::new(AtomicU64::new(0));
+    // Bytes of the publications' frames the subscribers read, heads included.
+    let wire_bytes = Arc::new(AtomicU64::new(0));
     let closed = Arc::new(AtomicU64::new(0));
     let stopping = Arc::new(AtomicBool::new(false));
     let sub_fds: Vec<_> = sub_conns.iter().map(|c| c.stream.as_raw_fd()).collect();
     let mut readers = Vec::new();
     for mut c in sub_conns {
         let (received, closed, stopping) = (received.clone(), closed.clone(), stopping.clone());
+        let wire_bytes = wire_bytes.clone();
         let mut samples = Samples::new(latencies.clone());
         readers.push(tokio::spawn(async move {
             let (mut last, mut arrived) = (0, None);
             loop {
                 // Every frame of one read arrived with the newest of its segments.
-                let (now, mut got, mut close) = (now_us(), 0, false);
+                let (now, mut got, mut close, mut bytes) = (now_us(), 0, false, 0);
                 let at = arrived.unwrap_or(now).min(now);
                 let open = c
                     .drain_frames(|op, p| match op {
-                        1 => {
+                        // A proto `message` carries the publisher's JSON `data` as it is,
+                        // so `"t":` is found in either encoding.
+                        1 | 2 => {
                             if let Some(t) = client::field_u64(p, br#""t":"#) {
                                 samples.record(at.saturating_sub(t), now.saturating_sub(t));
                                 got += 1;
+                                bytes += (ringhub::ws::frame::head_len(p.len()) + p.len()) as u64;
                             }
                         }
                         8 => close = true,
@@ -159,6 +178,7 @@ pub async fn run_fanout(
                     })
                     .await;
                 received.fetch_add(got, Ordering::Relaxed);
+                wire_bytes.fetch_add(bytes, Ordering::Relaxed);
                 if got > 0 {
                     last = now;
                 }
@@ -267,7 +287,10 @@ pub async fn run_fanout(
         percentiles(&l.delivery, 1000.0),
         percentiles(&l.read, 1000.0),
     );
-    eprintln!("fanout: {subs} subscribers over {channels} channels, {pubs} publishers, rate {rate:?}/s each, {size} B");
+    let encoding = if proto { "proto" } else { "json" };
+    let bytes_per_delivery = wire_bytes.load(Ordering::Relaxed) as f64 / got.max(1) as f64;
+    eprintln!("fanout: {subs} subscribers ({encoding}) over {channels} channels, {pubs} publishers, rate {rate:?}/s each, {size} B");
+    eprintln!("  bytes on the wire per delivery {bytes_per_delivery:.1}");
     eprintln!(
         "  deliveries/s offered {offered:.0}, achieved {achieved:.0}; lost {}; closed {}",
         expected.saturating_sub(got),
@@ -291,9 +314,23 @@ pub async fn run_fanout(
     } else {
         "fanout"
     };
-    json!({"scenario": scenario, "subs": subs, "channels": channels, "pubs": pubs, "rate": rate, "size": size,
+    json!({"scenario": scenario, "encoding": encoding, "bytes_per_delivery": bytes_per_delivery, "subs": subs, "channels": channels, "pubs": pubs, "rate": rate, "size": size,
            "seconds": send_secs, "deliver_seconds": deliver_secs, "failures": failures, "deliveries_expected": expected, "deliveries": got,
            "lost": expected.saturating_sub(got), "closed": closed.load(Ordering::Relaxed),
            "offered_per_s": offered, "achieved_per_s": achieved, "latency_ms": p, "read_latency_ms": pr, "hub_cost": hub,
            "api_flood": api_flood})
+}
+
+/// `ClientFrame { id: 1, subscribe { channel } }`, encoded.
+fn subscribe_proto(channel: &str) -> Vec<u8> {
+    use prost::Message as _;
+    pb::ClientFrame {
+        id: Some(1),
+        correlation_id: String::new(),
+        request: Some(pb::client_frame::Request::Subscribe(pb::Subscribe {
+            channel: channel.into(),
+            since: None,
+        })),
+    }
+    .encode_to_vec()
 }

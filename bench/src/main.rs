@@ -2,6 +2,7 @@
 //! against a running hub (ringhub, or anything speaking the same protocol subset).
 
 mod client;
+mod envelope;
 mod fanout;
 mod flood;
 mod meter;
@@ -115,6 +116,12 @@ enum Scenario {
         #[arg(long)]
         recover: bool,
     },
+    /// The relay envelope: RH1 against a protobuf message, encode and decode timed here
+    /// (no hub needed; --secret is still required by the command line, any value).
+    Envelope {
+        #[arg(long, default_value_t = 1_000_000)]
+        iterations: u32,
+    },
     /// S subscribers over K channels, P publishers at R messages/s of B bytes each.
     /// Latency is reported to the frame's arrival at the subscriber's socket (the kernel's
     /// receive stamp) and, beside it, to the bench's read of it.
@@ -154,6 +161,9 @@ enum Scenario {
         api_key: String,
         #[arg(long, default_value_t = 32)]
         api_conns: usize,
+        /// The subscribers speak `ringhub.v1.proto` (binary frames); the publishers stay JSON.
+        #[arg(long)]
+        proto: bool,
     },
 }
 
@@ -232,6 +242,7 @@ fn main() {
                 concurrency,
                 recover,
             } => recover::run_storm(&cli, conns, concurrency, recover).await,
+            Scenario::Envelope { iterations } => envelope::run_envelope(iterations),
             Scenario::Fanout {
                 subs,
                 channels,
@@ -246,6 +257,7 @@ fn main() {
                 api_flood,
                 api_key,
                 api_conns,
+                proto,
             } => {
                 let rate = if rate == "max" {
                     None
@@ -266,6 +278,7 @@ fn main() {
                         key: api_key,
                         conns: api_conns,
                     }),
+                    proto,
                 };
                 run_fanout(&cli, shape, &prefix, sub_addr).await
             }
@@ -306,7 +319,7 @@ struct Opened {
 /// bench spawns nothing and wakes no thread per connection beyond the connection itself,
 /// so its own overhead does not crowd the hub it measures.
 async fn open_many(cli: &Cli, addr: SocketAddr, n: usize, concurrency: usize, tag: &str) -> Opened {
-    open_with(addr, mint_all(cli, n, tag), concurrency).await
+    open_with(addr, mint_all(cli, n, tag), concurrency, None).await
 }
 
 /// Tokens for users `<users>-<tag>-0` to `<users>-<tag>-<n-1>`.
@@ -317,7 +330,12 @@ fn mint_all(cli: &Cli, n: usize, tag: &str) -> Vec<String> {
 }
 
 /// As [`open_many`], with the tokens already minted: connection `i` uses `tokens[i]`.
-async fn open_with(addr: SocketAddr, tokens: Vec<String>, concurrency: usize) -> Opened {
+async fn open_with(
+    addr: SocketAddr,
+    tokens: Vec<String>,
+    concurrency: usize,
+    subprotocol: Option<&'static str>,
+) -> Opened {
     let n = tokens.len();
     let tokens = Arc::new(tokens);
     let next = Arc::new(AtomicUsize::new(0));
@@ -335,7 +353,8 @@ async fn open_with(addr: SocketAddr, tokens: Vec<String>, concurrency: usize) ->
                     if i > 0 && i % 5000 == 0 {
                         eprintln!("  {i}/{} connecting", tokens.len());
                     }
-                    let r = connect(addr, source_ip(i), token, Duration::from_secs(30)).await;
+                    let timeout = Duration::from_secs(30);
+                    let r = connect(addr, source_ip(i), token, timeout, subprotocol).await;
                     opened.push((i, r));
                 }
             })
@@ -398,7 +417,7 @@ async fn run_connect(
         upgrade,
         failures,
         started,
-    } = open_with(cli.addr, tokens, concurrency).await;
+    } = open_with(cli.addr, tokens, concurrency, None).await;
     let secs = started.elapsed().as_secs_f64();
     // Read while every connection is still open: closing them is not part of the storm.
     let per_conn = |before: (u64, u64), after: (u64, u64)| {

@@ -117,7 +117,7 @@ pub async fn run_storm(
         failures: failures_again,
         started,
         ..
-    } = crate::open_with(cli.addr, tokens, concurrency).await;
+    } = crate::open_with(cli.addr, tokens, concurrency, None).await;
     let mut not_recovered = 0;
     for (i, c) in again.iter_mut().enumerate() {
         let since = match &positions[i % positions.len()] {

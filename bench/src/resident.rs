@@ -26,7 +26,8 @@ pub async fn run_idle(cli: &Cli, n: usize, pid: u32, seconds: u64) -> serde_json
         let (addr, subscribed, pings, closed) =
             (cli.addr, subscribed.clone(), pings.clone(), closed.clone());
         tasks.push(tokio::spawn(async move {
-            let (mut c, _) = connect(addr, source_ip(i), &token, Duration::from_secs(30)).await?;
+            let (mut c, _) =
+                connect(addr, source_ip(i), &token, Duration::from_secs(30), None).await?;
             drop(permit);
             // every connection subscribes (100 channels), as a game client would, then
             // idles, answering the hub's pings

@@ -4,6 +4,9 @@
 //! "RH1" kind:u8 origin_len:u8 origin cause_len:u8 cause target_len:u16be target payload...
 //! ```
 //!
+//! Its layout, and why it is kept rather than replaced by a protobuf message, are in
+//! docs/relay.md ("The envelope"); `the_layout_is_pinned` holds it to that page.
+//!
 //! `origin` is the sending instance (an instance skips its own messages, so nothing is
 //! delivered twice); `cause` the correlation id that caused it (may be empty); `target` a
 //! channel, user or query id; `payload` the rest, as is: for publications the final JSON
@@ -185,6 +188,48 @@ mod tests {
         );
         let b = encode(Kind::Direct, "i", "", "user\nwith newline", b"");
         assert_eq!(decode(&b).unwrap().target, "user\nwith newline");
+    }
+
+    /// The layout of docs/relay.md, byte by byte. The history script of
+    /// `relay/history.rs` (`APPEND`) writes the same layout in Lua, with an empty origin
+    /// and cause: this test decodes those bytes too. Changing the layout means changing
+    /// both, and the document.
+    #[test]
+    fn the_layout_is_pinned() {
+        let b = encode(Kind::Message, "i-1", "c9", "table:42", b"{}");
+        let mut want = b"RH1m".to_vec();
+        want.extend_from_slice(b"\x03i-1");
+        want.extend_from_slice(b"\x02c9");
+        want.extend_from_slice(b"\x00\x08table:42");
+        want.extend_from_slice(b"{}");
+        assert_eq!(&b[..], &want[..]);
+        let kinds = [
+            (Kind::Message, b'm'),
+            (Kind::Direct, b'd'),
+            (Kind::BroadcastAll, b'b'),
+            (Kind::Disconnect, b'x'),
+            (Kind::Revoke, b'r'),
+            (Kind::Subscribe, b's'),
+            (Kind::Unsubscribe, b'u'),
+            (Kind::PresenceQuery, b'q'),
+            (Kind::PresenceAnswer, b'a'),
+            (Kind::Mute, b'M'),
+            (Kind::Unmute, b'U'),
+        ];
+        for (kind, byte) in kinds {
+            assert_eq!(encode(kind, "", "", "", b"")[3], byte, "{kind:?}");
+        }
+        // What the Lua script publishes: 'RH1m', two empty strings, the target's length
+        // in two bytes (high, low), the target, the JSON.
+        let target = "x".repeat(300);
+        let mut lua = b"RH1m\x00\x00".to_vec();
+        lua.extend_from_slice(&[(300 / 256) as u8, (300 % 256) as u8]);
+        lua.extend_from_slice(target.as_bytes());
+        lua.extend_from_slice(br#"{"type":"message","offset":7}"#);
+        let e = decode(&lua).unwrap();
+        assert_eq!((e.kind, e.origin, e.cause), (Kind::Message, "", ""));
+        assert_eq!(e.target, target);
+        assert_eq!(message_offset(e.payload), Some(7));
     }
 
     #[test]

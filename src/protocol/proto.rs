@@ -64,7 +64,7 @@ pub fn request(frame: &pb::ClientFrame) -> Result<Request<'_>, (Option<u64>, Str
             .filter(|c| !c.is_empty()),
         since: None,
         limit: None,
-        // Not in the proto frames yet (docs/protocol.md §14).
+        // Not in the proto frames yet (docs/protocol.md §15).
         traceparent: None,
         delta: None,
     };

@@ -271,6 +271,73 @@ mod tests {
         assert_eq!(f.frame, Some(Frame::Pong(pb::Pong {})));
     }
 
+    /// Every frame the hub makes as JSON has its own protobuf message: none falls back
+    /// to `json`, and none loses its fields on the way.
+    #[test]
+    fn every_hub_frame_has_its_message() {
+        let data = serde_json::value::RawValue::from_string("[1]".into()).unwrap();
+        let pubs = protocol::publications_json([protocol::Publication {
+            offset: 3,
+            from: Some("u"),
+            ts: 9,
+            data: "{}",
+        }]);
+        let welcome = protocol::Welcome {
+            id: Some(1),
+            kind: "welcome",
+            conn: "c1",
+            user: "u",
+            instance: "i",
+            shard: 2,
+            ping_interval_ms: 25_000,
+            expires_at: 7,
+        };
+        let frames = [
+            protocol::welcome(&welcome),
+            protocol::error_retry(Some(1), protocol::ErrorCode::Unavailable, "m", 5),
+            protocol::reply(Some(1), "subscribed", Some("c")),
+            protocol::reply(Some(1), "unsubscribed", Some("c")),
+            protocol::reply(Some(1), "ack", None),
+            protocol::subscribed(Some(1), "c", 4, "e", Some(true)),
+            protocol::ack_offset(Some(1), 4),
+            protocol::unsubscribed_lost("c"),
+            protocol::history(Some(1), "c", "e", &pubs),
+            protocol::refreshed(Some(1), 7),
+            protocol::result(Some(1), &data),
+            protocol::message("c", "[1]", None),
+            protocol::direct("[1]", Some("u")),
+            protocol::broadcast("[1]"),
+            protocol::join_leave("join", "c", "u", "{}"),
+            protocol::status("c", "u", protocol::Status::Online),
+            protocol::expiring(7),
+            protocol::reconnect(100),
+        ];
+        for json in frames {
+            let f = decode(&to_proto(&json));
+            let text = String::from_utf8_lossy(&frame::payload_of(&json)).into_owned();
+            assert!(!matches!(f.frame, None | Some(Frame::Json(_))), "{text}");
+            match f.frame.unwrap() {
+                Frame::Welcome(w) => assert_eq!((w.shard, w.ping_interval_ms), (2, 25_000)),
+                Frame::Error(e) => assert_eq!(e.retry_after_ms, Some(5)),
+                Frame::Subscribed(s) if text.contains("offset") => {
+                    assert_eq!((s.offset, s.recovered), (Some(4), Some(true)))
+                }
+                Frame::Unsubscribed(u) if text.contains("reason") => {
+                    assert_eq!(u.reason.as_deref(), Some("recovery_failed"))
+                }
+                Frame::Ack(a) if text.contains("offset") => assert_eq!(a.offset, Some(4)),
+                Frame::History(h) => {
+                    assert_eq!(h.publications[0].from_user.as_deref(), Some("u"));
+                    assert_eq!((h.publications[0].offset, h.publications[0].ts), (3, 9));
+                }
+                Frame::Result(r) => assert_eq!(r.data, b"[1]"),
+                Frame::Broadcast(b) => assert_eq!(b.data, b"[1]"),
+                Frame::Reconnect(r) => assert_eq!(r.after_ms, 100),
+                _ => {}
+            }
+        }
+    }
+
     #[test]
     fn unknown_types_go_as_json_and_control_frames_as_they_are() {
         let json = frame::encode(Opcode::Text, br#"{"type":"novel","x":1}"#);

@@ -10,6 +10,7 @@ pub mod lean;
 pub mod outage;
 pub mod pki;
 pub mod process;
+pub mod proto;
 pub mod redis;
 
 use std::io::{Read, Write};
