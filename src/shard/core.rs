@@ -27,8 +27,9 @@ pub enum Step {
     Continue,
     /// Drop the socket.
     Exit,
-    /// Send the socket to this shard, with the connection's state.
-    Handoff(usize, Detached),
+    /// Send the socket to this shard, with the connection's state (boxed: a step is
+    /// returned on every read, a hand-off once per connection).
+    Handoff(usize, Box<Detached>),
 }
 
 /// A shard's state: its connections and the owned parts of `state`, composed. The parts'
@@ -170,7 +171,7 @@ impl Core {
         let conn = self.conns.remove(key);
         Step::Handoff(
             target,
-            Detached {
+            Box::new(Detached {
                 id: conn.id,
                 decoder: conn.decoder,
                 identity,
@@ -183,7 +184,7 @@ impl Core {
                 unsent,
                 tls: conn.tls,
                 tls_backlog: Vec::new(),
-            },
+            }),
         )
     }
 

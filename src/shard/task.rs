@@ -122,7 +122,10 @@ fn end(shard: Rc<Shard>, key: usize, stream: TcpStream, step: Step, signalled: b
             };
             shared.send(
                 target,
-                ShardMsg::Adopt(Box::new(Handoff { socket, detached })),
+                ShardMsg::Adopt(Box::new(Handoff {
+                    socket,
+                    detached: *detached,
+                })),
             );
         }
         _ => {
