@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(len <= data.len() && len <= MAX_HEAD);
             let _ = req.token();
             if let Ok(key) = req.check_websocket() {
-                let answer = http::switching_protocols(key, None);
+                let answer = http::switching_protocols(key, None, None);
                 assert!(answer.starts_with(b"HTTP/1.1 101 "));
             }
             // Every prefix of a complete head is incomplete or already complete, never
