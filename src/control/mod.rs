@@ -103,11 +103,10 @@ impl Drop for Control {
 
 /// Connects to Redis (when configured) and installs the stored revocations.
 async fn open_store(shared: &Arc<Shared>) -> Option<store::Store> {
-    let url = shared.config.redis_url.as_deref()?;
-    let store = match store::Store::new(url, &shared.config.redis_prefix) {
-        Ok(s) => s,
+    let store = match crate::relay::Target::from_config(&shared.config)? {
+        Ok(target) => store::Store::new(target, &shared.config.redis_prefix),
         Err(e) => {
-            tracing::error!(error = %e, "invalid redis_url; revocations will not persist");
+            tracing::error!(error = %e, "invalid redis_url / redis_cluster; revocations will not persist");
             return None;
         }
     };

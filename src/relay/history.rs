@@ -12,14 +12,13 @@
 
 use std::sync::{Arc, LazyLock};
 
-use bytes::Bytes;
-use redis::aio::MultiplexedConnection;
-
+use super::cluster::{self, Batch, Conn};
 use super::link::timed;
 use crate::protocol::{self, Publication, Since};
 use crate::route::inbox::{AckTo, ConnRef, HistoryAnswer, HistoryTo, RecoverTo, ShardMsg};
 use crate::route::relay_queue::{answer_unavailable, Append, Out};
 use crate::shared::Shared;
+use bytes::Bytes;
 
 /// The epoch of the channel, made when missing or when the stream is gone (a Lua snippet
 /// shared by both scripts). KEYS[1] stream, KEYS[2] meta; sets `epoch` and `now`.
@@ -47,7 +46,7 @@ end
 local json = ARGV[3] .. ',"offset":' .. top .. '}'
 local target = ARGV[5]
 local env = 'RH1m' .. string.char(0) .. string.char(0) .. string.char(math.floor(#target / 256), #target % 256) .. target .. json
-redis.call('PUBLISH', ARGV[4], env)
+redis.call(ARGV[8], ARGV[4], env)
 return {top, epoch}
 "#;
 
@@ -71,12 +70,9 @@ static APPEND_SCRIPT: LazyLock<redis::Script> =
 static READ_SCRIPT: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(&format!("{EPOCH}{READ}")));
 
+/// In a cluster the names carry `{channel}` as a hash tag (`cluster::history_keys`).
 fn keys(shared: &Shared, channel: &str) -> (String, String) {
-    let p = &shared.config.redis_prefix;
-    (
-        format!("{p}history.{channel}"),
-        format!("{p}history-meta.{channel}"),
-    )
+    cluster::history_keys(&shared.config, channel)
 }
 
 fn ttl_ms(shared: &Shared, channel: &str) -> u64 {
@@ -90,55 +86,69 @@ fn ttl_ms(shared: &Shared, channel: &str) -> u64 {
 /// Sequences a batch of publications in one pipeline and tells each publisher its offset.
 pub async fn append(
     shared: &Shared,
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
     batch: Vec<Append>,
 ) -> redis::RedisResult<()> {
     if batch.is_empty() {
         return Ok(());
     }
-    let mut pipe = redis::pipe();
-    pipe.load_script(&APPEND_SCRIPT).ignore();
+    let mut pipe = Batch::new(conn);
+    pipe.uses(&APPEND_SCRIPT);
+    // In a cluster the topic is a shard channel, in the stream's slot.
+    let publish = if conn.is_cluster() {
+        "SPUBLISH"
+    } else {
+        "PUBLISH"
+    };
     for a in &batch {
         let (stream, meta) = keys(shared, &a.channel);
         let frame = protocol::message(&a.channel, &a.data, a.from.as_deref());
         let json = crate::ws::frame::payload_of(&frame);
         let head = &json[..json.len() - 1];
         let size = shared.config.namespace(&a.channel).history_size;
-        pipe.invoke_script(
+        pipe.script(
+            stream.as_bytes(),
             APPEND_SCRIPT
-                .key(stream)
+                .key(&stream)
                 .key(meta)
                 .arg(size)
                 .arg(ttl_ms(shared, &a.channel))
                 .arg(head)
-                .arg(format!("{}ch.{}", shared.config.redis_prefix, a.channel))
+                .arg(cluster::topic(&shared.config, &a.channel))
                 .arg(&*a.channel)
                 .arg(a.from.as_deref().unwrap_or(""))
-                .arg(&*a.data),
+                .arg(&*a.data)
+                .arg(publish),
         );
     }
-    let result: redis::RedisResult<Vec<(u64, String)>> = timed(pipe.query_async(conn)).await;
-    match result {
-        Ok(answers) => {
-            for (a, (offset, _epoch)) in batch.into_iter().zip(answers) {
-                match a.ack {
-                    Some(AckTo::Conn(to)) => {
-                        send_to(shared, to, protocol::ack_offset(to.id, offset))
-                    }
-                    Some(AckTo::Control(tx)) => {
-                        let _ = tx.send(offset);
-                    }
-                    None => {}
-                }
+    // With one Redis the answers fail or succeed together; in a cluster per slot, and
+    // a failed slot's appends are answered `unavailable` without ending the link.
+    let sharded = conn.is_cluster();
+    let mut failed = None;
+    for (a, answer) in batch.into_iter().zip(pipe.run::<(u64, String)>(conn).await) {
+        let offset = match answer {
+            Ok((offset, _epoch)) => offset,
+            Err(e) => {
+                failed.get_or_insert(e);
+                answer_unavailable(shared, Out::Sequence(a));
+                continue;
             }
+        };
+        match a.ack {
+            Some(AckTo::Conn(to)) => send_to(shared, to, protocol::ack_offset(to.id, offset)),
+            Some(AckTo::Control(tx)) => {
+                let _ = tx.send(offset);
+            }
+            None => {}
+        }
+    }
+    match failed {
+        Some(e) if !sharded => Err(e),
+        Some(e) => {
+            tracing::warn!(error = %e, "history: appending failed on part of the cluster");
             Ok(())
         }
-        Err(e) => {
-            for a in batch {
-                answer_unavailable(shared, Out::Sequence(a));
-            }
-            Err(e)
-        }
+        None => Ok(()),
     }
 }
 
@@ -156,7 +166,7 @@ struct Entry {
 /// The channel's epoch, top offset and kept publications after `since`, oldest first.
 async fn read(
     shared: &Shared,
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
     channel: &str,
     since: u64,
 ) -> redis::RedisResult<(String, u64, Vec<Entry>)> {
@@ -190,7 +200,7 @@ async fn read(
 /// Where a subscription stands and what it missed; answered to its shard.
 pub async fn recover(
     shared: &Shared,
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
     channel: Arc<str>,
     since: Option<Since>,
     to: RecoverTo,
@@ -239,7 +249,7 @@ pub async fn recover(
 /// Stored publications after `since`, at most `limit`.
 pub async fn history(
     shared: &Shared,
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
     channel: Arc<str>,
     since: Option<u64>,
     limit: usize,

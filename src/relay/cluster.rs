@@ -1,0 +1,373 @@
+//! Where the relay's Redis is: one server (`redis_url`) or a Redis Cluster
+//! (`redis_cluster`), behind one connection type, [`Conn`], that the rest of the relay
+//! and the control plane's store use alike.
+//!
+//! What differs in a cluster, and is decided here only:
+//!
+//! - **Names.** A channel's topic and history keys carry the channel as a hash tag
+//!   (`ch.{table:1}`, `history.{table:1}`, `history-meta.{table:1}`), so they share one slot:
+//!   the sequencing script touches only keys of its node and may `SPUBLISH` the topic.
+//!   With one Redis the names stay untagged, as deployments have them.
+//! - **Batches.** A pipeline must stay within one slot in a cluster; [`Batch`] keeps one
+//!   pipeline per slot (one in all with one Redis), sends them concurrently, and answers
+//!   each command with its own pipeline's outcome, so a slot whose master is down fails
+//!   only its own commands.
+
+use std::collections::HashMap;
+
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::Slot;
+use redis::{Cmd, FromRedisValue, Pipeline, RedisFuture, RedisResult, Value};
+
+use super::link::timed;
+use crate::config::Config;
+
+/// The scheme of a URL naming several seed nodes at once.
+const CLUSTER_SCHEME: &str = "redis+cluster://";
+
+/// How to reach the relay's Redis.
+#[derive(Clone)]
+pub enum Target {
+    Single(redis::Client),
+    Cluster(Box<redis::cluster::ClusterClient>, Vec<String>),
+}
+
+impl Target {
+    /// From `redis_url` or `redis_cluster`; `None` when neither is set.
+    pub fn from_config(config: &Config) -> Option<RedisResult<Target>> {
+        if !config.redis_cluster.is_empty() {
+            let nodes = seed_nodes(&config.redis_cluster);
+            return Some(
+                redis::cluster::ClusterClient::builder(nodes.clone())
+                    .build()
+                    .map(|c| Target::Cluster(Box::new(c), nodes)),
+            );
+        }
+        let url = config.redis_url.as_deref()?;
+        Some(redis::Client::open(url).map(Target::Single))
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Target::Cluster(..))
+    }
+
+    /// A connection for commands (multiplexed: clones share it).
+    pub async fn connect(&self) -> RedisResult<Conn> {
+        match self {
+            Target::Single(c) => Ok(Conn::Single(
+                timed(c.get_multiplexed_async_connection()).await?,
+            )),
+            Target::Cluster(c, _) => Ok(Conn::Cluster(timed(c.get_async_connection()).await?)),
+        }
+    }
+}
+
+/// `redis_cluster`'s entries as node URLs: `redis://h:p`, bare `h:p`, or
+/// `redis+cluster://h:p,h:p` (which the environment's comma splitting may have cut apart:
+/// the pieces are bare `h:p` then).
+pub fn seed_nodes(entries: &[String]) -> Vec<String> {
+    entries
+        .iter()
+        .flat_map(|e| {
+            let e = e.trim();
+            match e.strip_prefix(CLUSTER_SCHEME) {
+                Some(list) => list.split(',').map(str::to_string).collect(),
+                None => vec![e.to_string()],
+            }
+        })
+        .map(|n| n.trim().trim_end_matches('/').to_string())
+        .filter(|n| !n.is_empty())
+        .map(|n| {
+            if n.contains("://") {
+                n
+            } else {
+                format!("redis://{n}")
+            }
+        })
+        .collect()
+}
+
+/// The topic of a channel's publications.
+pub fn topic(config: &Config, channel: &str) -> String {
+    let p = &config.redis_prefix;
+    if config.redis_cluster.is_empty() {
+        format!("{p}ch.{channel}")
+    } else {
+        format!("{p}ch.{{{channel}}}")
+    }
+}
+
+/// The channel a topic of [`topic`] names.
+pub fn channel_of<'a>(config: &Config, topic: &'a str) -> Option<&'a str> {
+    let rest = topic.strip_prefix(config.redis_prefix.as_str())?;
+    let rest = rest.strip_prefix("ch.")?;
+    if config.redis_cluster.is_empty() {
+        Some(rest)
+    } else {
+        rest.strip_prefix('{')?.strip_suffix('}')
+    }
+}
+
+/// A channel's history stream and meta hash.
+pub fn history_keys(config: &Config, channel: &str) -> (String, String) {
+    let p = &config.redis_prefix;
+    if config.redis_cluster.is_empty() {
+        (
+            format!("{p}history.{channel}"),
+            format!("{p}history-meta.{channel}"),
+        )
+    } else {
+        (
+            format!("{p}history.{{{channel}}}"),
+            format!("{p}history-meta.{{{channel}}}"),
+        )
+    }
+}
+
+/// Which master serves which slots (`CLUSTER SLOTS`: start, end, host, port), sorted; empty
+/// with one Redis. The relay compares it from one heartbeat to the next after a node's
+/// connection dropped: a change is a failover, and the subscriptions move (`sharded`).
+pub async fn masters(conn: &mut Conn) -> RedisResult<Vec<(i64, i64, String, i64)>> {
+    if !conn.is_cluster() {
+        return Ok(Vec::new());
+    }
+    let slots: Vec<Value> = timed(redis::cmd("CLUSTER").arg("SLOTS").query_async(conn)).await?;
+    let mut out = Vec::new();
+    for range in slots {
+        let Value::Array(parts) = range else { continue };
+        let (Some(Value::Int(a)), Some(Value::Int(b)), Some(Value::Array(master))) =
+            (parts.first(), parts.get(1), parts.get(2))
+        else {
+            continue;
+        };
+        let host = match master.first() {
+            Some(Value::BulkString(h)) => String::from_utf8_lossy(h).into_owned(),
+            _ => String::new(),
+        };
+        let port = match master.get(1) {
+            Some(Value::Int(p)) => *p,
+            _ => 0,
+        };
+        out.push((*a, *b, host, port));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A connection to one Redis or to a cluster.
+#[derive(Clone)]
+pub enum Conn {
+    Single(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl Conn {
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Conn::Cluster(_))
+    }
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// One pipeline per slot (one pipeline with one Redis); each command's answer is kept
+/// (`keep`) or ignored.
+pub struct Batch {
+    cluster: bool,
+    /// Per pipeline: the pipeline and the indexes (in the batch) of its kept answers.
+    pipes: HashMap<Option<Slot>, (Pipeline, Vec<usize>)>,
+    /// Per pipeline, per command: whether its answer is kept (to build it again).
+    keeps: HashMap<Option<Slot>, Vec<bool>>,
+    kept: usize,
+    scripts: Vec<&'static redis::Script>,
+}
+
+impl Batch {
+    pub fn new(conn: &Conn) -> Batch {
+        Batch {
+            cluster: conn.is_cluster(),
+            pipes: HashMap::new(),
+            keeps: HashMap::new(),
+            kept: 0,
+            scripts: Vec::new(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pipes.is_empty()
+    }
+
+    /// The pipeline for `key`'s slot. A new one starts by loading the batch's scripts with
+    /// one Redis; in a cluster, where each slot would load them again, a script missing on
+    /// a node (a new master) is loaded when its `NOSCRIPT` comes back (`run`).
+    fn pipe(&mut self, key: &[u8], keep: bool) -> &mut (Pipeline, Vec<usize>) {
+        let slot = self.cluster.then(|| Slot::for_key(key));
+        self.keeps.entry(slot).or_default().push(keep);
+        let cluster = self.cluster;
+        let scripts = &self.scripts;
+        self.pipes.entry(slot).or_insert_with(|| {
+            let mut p = redis::pipe();
+            if !cluster {
+                for s in scripts {
+                    p.load_script(s).ignore();
+                }
+            }
+            (p, Vec::new())
+        })
+    }
+
+    /// Declares a script the batch invokes (before the first `script`).
+    pub fn uses(&mut self, script: &'static redis::Script) {
+        self.scripts.push(script);
+    }
+
+    /// Adds a command on `key`.
+    pub fn cmd(&mut self, key: &[u8], cmd: Cmd, keep: bool) {
+        let index = self.kept;
+        let (pipe, kept) = self.pipe(key, keep);
+        pipe.add_command(cmd);
+        if keep {
+            kept.push(index);
+            self.kept += 1;
+        } else {
+            pipe.ignore();
+        }
+    }
+
+    /// Adds a script invocation on `key` (its first key), whose answer is kept.
+    pub fn script(&mut self, key: &[u8], invocation: &redis::ScriptInvocation<'_>) {
+        let index = self.kept;
+        let (pipe, kept) = self.pipe(key, true);
+        pipe.invoke_script(invocation);
+        kept.push(index);
+        self.kept += 1;
+    }
+
+    /// Sends every pipeline (concurrently in a cluster) and returns each kept answer in
+    /// the order the commands were added, or its pipeline's error.
+    pub async fn run<T: FromRedisValue + Send>(self, conn: &Conn) -> Vec<RedisResult<T>> {
+        let scripts = self.scripts;
+        let mut keeps = self.keeps;
+        let runs = self.pipes.into_iter().map(|(slot, (pipe, kept))| {
+            let mut conn = conn.clone();
+            let keep = keeps.remove(&slot).unwrap_or_default();
+            let scripts = &scripts;
+            async move {
+                let mut answer: RedisResult<Vec<T>> = timed(pipe.query_async(&mut conn)).await;
+                let missing = |e: &redis::RedisError| {
+                    e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript)
+                };
+                if answer.as_ref().is_err_and(missing) {
+                    // Nothing of the pipeline ran (its scripts are missing on the slot's
+                    // node, a new master): again, loading them first, on that node.
+                    let mut again = redis::pipe();
+                    for s in scripts {
+                        again.load_script(s).ignore();
+                    }
+                    for (cmd, keep) in pipe.cmd_iter().zip(keep) {
+                        again.add_command(cmd.clone());
+                        if !keep {
+                            again.ignore();
+                        }
+                    }
+                    answer = timed(again.query_async(&mut conn)).await;
+                }
+                (kept, answer)
+            }
+        });
+        let done = futures_util::future::join_all(runs).await;
+        let mut out: Vec<Option<RedisResult<T>>> = (0..self.kept).map(|_| None).collect();
+        for (kept, answer) in done {
+            match answer {
+                Ok(values) => {
+                    for (i, v) in kept.into_iter().zip(values) {
+                        out[i] = Some(Ok(v));
+                    }
+                }
+                Err(e) => {
+                    for i in kept {
+                        out[i] = Some(Err(e.clone()));
+                    }
+                }
+            }
+        }
+        out.into_iter()
+            .map(|a| {
+                a.unwrap_or_else(|| {
+                    Err((redis::ErrorKind::Client, "no answer in the pipeline").into())
+                })
+            })
+            .collect()
+    }
+
+    /// Like `run`, for a batch whose answers are all ignored: the first error, if any.
+    pub async fn exec(self, conn: &Conn) -> RedisResult<()> {
+        let runs = self.pipes.into_values().map(|(pipe, _)| {
+            let mut conn = conn.clone();
+            async move { timed(pipe.query_async::<()>(&mut conn)).await }
+        });
+        futures_util::future::join_all(runs)
+            .await
+            .into_iter()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_nodes_read_every_form() {
+        let entries = vec![
+            "redis+cluster://a:1,b:2".to_string(),
+            "c:3".to_string(),
+            "redis://d:4/".to_string(),
+        ];
+        assert_eq!(
+            seed_nodes(&entries),
+            ["redis://a:1", "redis://b:2", "redis://c:3", "redis://d:4"]
+        );
+    }
+
+    #[test]
+    fn a_channels_names_share_a_slot_in_a_cluster() {
+        let config = Config {
+            redis_cluster: vec!["a:1".into()],
+            ..Config::default()
+        };
+        for channel in ["table:1", "a}b", "{x}", "room"] {
+            let (stream, meta) = history_keys(&config, channel);
+            let topic = topic(&config, channel);
+            assert_eq!(Slot::for_key(&stream), Slot::for_key(&meta), "{channel}");
+            assert_eq!(Slot::for_key(&stream), Slot::for_key(&topic), "{channel}");
+            assert_eq!(channel_of(&config, &topic), Some(channel));
+        }
+    }
+}
