@@ -10,6 +10,7 @@ pub mod lean;
 pub mod outage;
 pub mod process;
 pub mod redis;
+pub mod redis_cluster;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -251,6 +252,14 @@ impl Client {
     pub fn subscribe(&mut self, channel: &str) {
         let r = self.request(json!({"type": "subscribe", "channel": channel}), 900_001);
         assert_eq!(r["type"], "subscribed", "{r}");
+    }
+
+    /// Like `request`, waiting up to `d` for the reply instead of `WAIT`.
+    pub fn request_within(&mut self, v: Value, id: u64, d: Duration) -> Value {
+        self.ws.get_ref().set_read_timeout(Some(d)).unwrap();
+        let r = self.request(v, id);
+        self.ws.get_ref().set_read_timeout(Some(WAIT)).unwrap();
+        r
     }
 
     /// Every JSON frame that arrives within `d`.
