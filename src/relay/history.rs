@@ -5,6 +5,9 @@
 //! all in one atomic step, so offsets are unique and ordered cluster-wide and every
 //! instance (the publisher's too) delivers from the same stream of publications.
 //!
+//! In a Redis Cluster the three names carry `{<channel>}` as a hash tag, so they share a
+//! slot, and the script publishes with `SPUBLISH` (its verb is the script's last argument).
+//!
 //! The epoch lives in the meta hash: made when a channel first gets history, and made anew
 //! when the stream has disappeared while the meta remained (deleted by hand, or the data
 //! lost), so clients can tell their offsets no longer apply. With `history_ttl` both keys
