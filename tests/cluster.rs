@@ -138,9 +138,13 @@ fn load(addr: std::net::SocketAddr, stop: Arc<AtomicBool>) -> (Vec<u64>, u64) {
     let mut id = 0;
     // While the master fails over, an answer may take a few seconds (the relay's Redis
     // timeouts): wait longer than `Client::request` does.
-    let request = |p: &mut Client, channel: &str, id: u64| {
+    let mut slowest = Duration::ZERO;
+    let mut request = |p: &mut Client, channel: &str, id: u64| {
         let publication = json!({"type": "publish", "channel": channel, "data": id});
-        p.request_within(publication, id, Duration::from_secs(15))
+        let t = std::time::Instant::now();
+        let r = p.request_within(publication, id, Duration::from_secs(15));
+        slowest = slowest.max(t.elapsed());
+        r
     };
     while !stop.load(Ordering::Relaxed) {
         id += 1;
@@ -155,6 +159,7 @@ fn load(addr: std::net::SocketAddr, stop: Arc<AtomicBool>) -> (Vec<u64>, u64) {
         }
         std::thread::sleep(Duration::from_millis(2));
     }
+    eprintln!("loader: slowest answer {slowest:?}");
     (acked, chat)
 }
 

@@ -39,7 +39,7 @@ impl Target {
         if !config.redis_cluster.is_empty() {
             let nodes = seed_nodes(&config.redis_cluster);
             return Some(
-                redis::cluster::ClusterClient::builder(nodes.clone())
+                builder(&nodes)
                     .build()
                     .map(|c| Target::Cluster(Box::new(c), nodes)),
             );
@@ -61,6 +61,19 @@ impl Target {
             Target::Cluster(c, _) => Ok(Conn::Cluster(timed(c.get_async_connection()).await?)),
         }
     }
+}
+
+/// The cluster client's settings. The crate's default retries (16, each after at least
+/// 1.28 s) would hold a batch for its whole timeout while a slot's master is down, and the
+/// relay's other slots with it; three quick retries are enough for `MOVED` and `ASK`
+/// (retried at once) and fail a dead slot's commands within a few hundred milliseconds.
+pub fn builder(nodes: &[String]) -> redis::cluster::ClusterClientBuilder {
+    redis::cluster::ClusterClient::builder(nodes.to_vec())
+        .retries(3)
+        .min_retry_wait(10)
+        .max_retry_wait(100)
+        .connection_timeout(std::time::Duration::from_millis(500))
+        .response_timeout(super::link::TIMEOUT)
 }
 
 /// `redis_cluster`'s entries as node URLs: `redis://h:p`, bare `h:p`, or

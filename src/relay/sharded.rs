@@ -21,7 +21,7 @@ use redis::{PushInfo, PushKind, RedisResult};
 use std::collections::HashMap;
 
 use super::cluster::Target;
-use super::link::{timed, TIMEOUT};
+use super::link::timed;
 
 /// What arrives on the subscriptions.
 pub enum Incoming {
@@ -53,11 +53,9 @@ pub async fn open(target: &Target) -> RedisResult<(Sink, Stream)> {
         }
         Target::Cluster(_, nodes) => {
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-            let client = redis::cluster::ClusterClient::builder(nodes.clone())
+            let client = super::cluster::builder(nodes)
                 .use_protocol(redis::ProtocolVersion::RESP3)
                 .push_sender(tx)
-                .connection_timeout(TIMEOUT)
-                .response_timeout(TIMEOUT)
                 .build()?;
             let conn = timed(client.get_async_connection()).await?;
             Ok((Sink::Cluster(conn), Stream::Cluster(rx)))
