@@ -79,13 +79,29 @@ for i in $(seq 1 $HUBS); do
   printf 'instance %d: RSS %s KiB\n' $i "$(awk '/VmRSS/ {print $2}' /proc/${PIDS[$((i - 1))]}/status)"
 done
 grep -E '^(Slab|SUnreclaim):' /proc/meminfo
-ticks0=$(redis_ticks); pub0=$(published)
+# Redis' own background CPU (the cluster bus's pings, replication, cron), over 5 s idle.
+idle0=$(redis_ticks); sleep 5; idle1=$(redis_ticks)
+per_pid() { for p in "${REDIS_PIDS[@]}"; do awk '{print $14 + $15}' /proc/$p/stat; done | tr '\n' ' '; }
+each0=$(per_pid)
+ticks0=$(redis_ticks); pub0=$(published); t0=$(date +%s.%N)
 # shellcheck disable=SC2086
 $BIN/ringhub-bench --secret bench-secret --addr 127.0.0.1:18501 --users scalefan fanout \
   $FAN --sub-addr 127.0.0.1:$((18500 + HUBS)) 2>&1 | tail -1
-ticks1=$(redis_ticks); pub1=$(published)
-awk -v t=$((ticks1 - ticks0)) -v n="$pub0" -v m="$pub1" -v hz="$(getconf CLK_TCK)" -v mode="${CLUSTER:-0}" 'BEGIN {
-  p = m - n; printf "redis (cluster=%s): %.2f CPU s for %d publications: %.1f us per publication\n", mode, t / hz, p, p > 0 ? t / hz * 1e6 / p : 0 }'
+ticks1=$(redis_ticks); pub1=$(published); t1=$(date +%s.%N)
+each1=$(per_pid)
+# Per process (ticks of 1/CLK_TCK s), with its role: the busiest one is the ceiling.
+k=0
+for p in "${REDIS_PIDS[@]}"; do
+  a=$(echo "$each0" | cut -d' ' -f$((k + 1))); b=$(echo "$each1" | cut -d' ' -f$((k + 1)))
+  role=$(redis-cli -p $((REDIS_PORT + k)) info replication | awk -F: '/^role/ {print $2}' | tr -d '\r')
+  echo "redis pid $p ($role): $((b - a)) ticks during the fan-out"
+  k=$((k + 1))
+done
+awk -v t=$((ticks1 - ticks0)) -v i=$((idle1 - idle0)) -v n="$pub0" -v m="$pub1" -v s0="$t0" -v s1="$t1" \
+  -v hz="$(getconf CLK_TCK)" -v mode="${CLUSTER:-0}" 'BEGIN {
+  p = m - n; secs = s1 - s0; net = t / hz - i / hz / 5 * secs
+  per = p > 0 ? t / hz * 1e6 / p : 0; per_net = p > 0 ? net * 1e6 / p : 0
+  printf "redis (cluster=%s): %.2f CPU s in %.1f s (%.2f of it idle background) for %d publications: %.1f us per publication (%.1f net of background)\n", mode, t / hz, secs, i / hz / 5 * secs, p, per, per_net }'
 for i in 1 $HUBS; do
   echo "instance $i relay: $(curl -s http://127.0.0.1:$((19500 + i))/metrics | grep -E '^ringhub_(relay|ingress)' | tr '\n' ' ')"
 done
