@@ -15,7 +15,8 @@
 
 use std::sync::{Arc, LazyLock};
 
-use super::cluster::{self, Batch, Conn};
+use super::batch::Batch;
+use super::cluster::{self, Conn};
 use super::link::timed;
 use crate::protocol::{self, Publication, Since};
 use crate::route::inbox::{AckTo, ConnRef, HistoryAnswer, HistoryTo, RecoverTo, ShardMsg};

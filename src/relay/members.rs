@@ -16,7 +16,8 @@
 
 use std::sync::Arc;
 
-use super::cluster::{Batch, Conn};
+use super::batch::Batch;
+use super::cluster::Conn;
 use super::link::timed;
 use crate::protocol;
 use crate::route::ops;

@@ -26,6 +26,7 @@
 //! Ingress (client `event`s, publications on `ingress` namespaces, session events) is
 //! appended to the stream `ingress.v1` from the same queue.
 
+mod batch;
 mod cluster;
 mod egress;
 pub mod history;

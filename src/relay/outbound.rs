@@ -4,7 +4,8 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::cluster::{self, Batch, Conn};
+use super::batch::Batch;
+use super::cluster::{self, Conn};
 use super::link::timed;
 use super::{history, members};
 use crate::route::inbox::ShardMsg;
