@@ -35,7 +35,7 @@ pub struct Shared {
     pub draining: AtomicBool,
     pub per_ip: PerIp,
     pub metrics: crate::metrics::Metrics,
-    /// The Redis relay's queue and state (None without `redis_url`).
+    /// The Redis relay's queue and state (None without `redis_url` or `redis_cluster`).
     pub relay: Option<crate::route::relay_queue::RelayQueue>,
     /// `rpc` routes and the queue to the control thread (None: no backend configured).
     pub rpc: Option<crate::route::rpc_queue::RpcQueue>,
@@ -59,9 +59,8 @@ impl Shared {
             config.max_connections_per_ip,
         );
         let relay = config
-            .redis_url
-            .as_ref()
-            .map(|_| crate::route::relay_queue::RelayQueue::new(config.relay_queue));
+            .has_redis()
+            .then(|| crate::route::relay_queue::RelayQueue::new(config.relay_queue));
         let webhooks = crate::route::webhook_queue::Webhooks::new(&config, &instance).map(Arc::new);
         let rpc = crate::route::rpc_queue::RpcQueue::new(&config, webhooks.clone());
         let chat = crate::chat::Book::new(&config);

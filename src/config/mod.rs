@@ -141,6 +141,10 @@ pub struct Config {
     pub jwt_leeway: Duration,
     /// Redis for the relay, history and ingress; none means a single instance.
     pub redis_url: Option<String>,
+    /// Redis Cluster seed nodes instead of `redis_url` (`host:port` or `redis://host:port`
+    /// each, or one `redis+cluster://host:port,host:port`): the relay then publishes
+    /// channels with `SPUBLISH` to their slots (docs/relay.md, "Redis Cluster").
+    pub redis_cluster: Vec<String>,
     /// Prefix of every Redis key and topic ringhub uses.
     pub redis_prefix: String,
     /// Approximate `MAXLEN` of the ingress stream (0: not trimmed).
@@ -340,6 +344,7 @@ impl Default for Config {
             jwt_audience: None,
             jwt_leeway: Duration::from_secs(5),
             redis_url: None,
+            redis_cluster: Vec::new(),
             redis_prefix: "ringhub:".into(),
             ingress_maxlen: 1_000_000,
             relay_queue: 65_536,
@@ -446,6 +451,11 @@ fn value_err(key: &str, message: impl ToString) -> ConfigError {
 }
 
 impl Config {
+    /// Whether a Redis (one server or a cluster) joins the instances.
+    pub fn has_redis(&self) -> bool {
+        self.redis_url.is_some() || !self.redis_cluster.is_empty()
+    }
+
     /// The namespace settings of a channel: its namespace's, else those of `"*"` (every
     /// namespace not configured by name, a ringhub addition), else every option off.
     pub fn namespace(&self, channel: &str) -> &Namespace {

@@ -235,3 +235,32 @@ fn unconfigured_namespaces_take_the_star_entry() {
     let none = Config::default();
     assert!(!none.namespace("table:42").client_publish);
 }
+
+#[test]
+fn redis_cluster_from_a_variable_and_not_beside_redis_url() {
+    let vars = [(
+        "RINGHUB_REDIS_CLUSTER",
+        "redis+cluster://a:1,b:2, redis://c:3",
+    )];
+    let c = Config::load(None, vars_of(&vars)).unwrap();
+    assert_eq!(
+        c.redis_cluster,
+        ["redis+cluster://a:1", "b:2", "redis://c:3"]
+    );
+    assert!(c.has_redis());
+    c.validate().unwrap();
+    let both = Config {
+        redis_url: Some("redis://r:6379".into()),
+        ..c.clone()
+    };
+    assert!(both
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("not both"));
+    let braces = Config {
+        redis_prefix: "game{1}:".into(),
+        ..c
+    };
+    assert!(braces.validate().is_err());
+}

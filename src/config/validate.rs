@@ -31,6 +31,20 @@ impl Config {
             self.load_api_keys()
                 .map_err(|e| value_err("api_keys_file", e))?;
         }
+        if !self.redis_cluster.is_empty() {
+            if self.redis_url.is_some() {
+                return Err(value_err(
+                    "redis_cluster",
+                    "set redis_url or redis_cluster, not both",
+                ));
+            }
+            if self.redis_prefix.contains(['{', '}']) {
+                return Err(value_err(
+                    "redis_prefix",
+                    "must not contain { or } with redis_cluster (they make the hash tags)",
+                ));
+            }
+        }
         if self.shards > 64 {
             return Err(value_err("shards", "at most 64 shards are supported"));
         }

@@ -127,9 +127,8 @@ impl Drop for Control {
 
 /// Connects to Redis (when configured) and installs the stored revocations.
 async fn open_store(shared: &Arc<Shared>) -> Option<store::Store> {
-    shared.config.redis_url.as_deref()?;
-    let store = match crate::config::redis_client(&shared.config) {
-        Ok(client) => store::Store::new(client, &shared.config.redis_prefix),
+    let store = match crate::relay::Target::from_config(&shared.config)? {
+        Ok(target) => store::Store::new(target, &shared.config.redis_prefix),
         Err(e) => {
             tracing::error!(error = %e, "revocations will not persist");
             return None;

@@ -8,32 +8,32 @@
 use redis::AsyncCommands;
 
 use crate::mutes::Mute;
-use crate::relay::timed;
+use crate::relay::{timed, Conn, Target};
 use crate::revocation::Rule;
 
 pub struct Store {
-    client: redis::Client,
+    target: Target,
     key: String,
     mutes_key: String,
-    conn: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
+    conn: tokio::sync::Mutex<Option<Conn>>,
 }
 
 impl Store {
-    pub fn new(client: redis::Client, prefix: &str) -> Store {
+    pub fn new(target: Target, prefix: &str) -> Store {
         Store {
-            client,
+            target,
             key: format!("{prefix}revoked"),
             mutes_key: format!("{prefix}mutes"),
             conn: tokio::sync::Mutex::new(None),
         }
     }
 
-    async fn connection(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+    async fn connection(&self) -> redis::RedisResult<Conn> {
         let mut slot = self.conn.lock().await;
         if let Some(c) = slot.as_ref() {
             return Ok(c.clone());
         }
-        let c = timed(self.client.get_multiplexed_async_connection()).await?;
+        let c = self.target.connect().await?;
         *slot = Some(c.clone());
         Ok(c)
     }

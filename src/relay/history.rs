@@ -5,6 +5,9 @@
 //! all in one atomic step, so offsets are unique and ordered cluster-wide and every
 //! instance (the publisher's too) delivers from the same stream of publications.
 //!
+//! In a Redis Cluster the three names carry `{<channel>}` as a hash tag, so they share a
+//! slot, and the script publishes with `SPUBLISH` (its verb is the script's last argument).
+//!
 //! The epoch lives in the meta hash: made when a channel first gets history, and made anew
 //! when the stream has disappeared while the meta remained (deleted by hand, or the data
 //! lost), so clients can tell their offsets no longer apply. With `history_ttl` both keys
@@ -12,9 +15,8 @@
 
 use std::sync::{Arc, LazyLock};
 
-use bytes::Bytes;
-use redis::aio::MultiplexedConnection;
-
+use super::batch::Batch;
+use super::cluster::{self, Conn};
 use super::link::timed;
 use super::traced;
 use crate::protocol::{self, Publication, Since};
@@ -22,6 +24,7 @@ use crate::route::inbox::{AckTo, ConnRef, HistoryAnswer, HistoryTo, RecoverTo, S
 use crate::route::relay_queue::{answer_unavailable, Append, Out};
 use crate::shared::Shared;
 use crate::telemetry::{KeyValue, Span};
+use bytes::Bytes;
 
 /// The epoch of the channel, made when missing or when the stream is gone (a Lua snippet
 /// shared by both scripts). KEYS[1] stream, KEYS[2] meta; sets `epoch` and `now`.
@@ -49,7 +52,7 @@ end
 local json = ARGV[3] .. ',"offset":' .. top .. '}'
 local target = ARGV[5]
 local env = 'RH1m' .. string.char(0) .. string.char(0) .. string.char(math.floor(#target / 256), #target % 256) .. target .. json
-redis.call('PUBLISH', ARGV[4], env)
+redis.call(ARGV[8], ARGV[4], env)
 return {top, epoch}
 "#;
 
@@ -73,12 +76,9 @@ static APPEND_SCRIPT: LazyLock<redis::Script> =
 static READ_SCRIPT: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(&format!("{EPOCH}{READ}")));
 
+/// In a cluster the names carry `{channel}` as a hash tag (`cluster::history_keys`).
 fn keys(shared: &Shared, channel: &str) -> (String, String) {
-    let p = &shared.config.redis_prefix;
-    (
-        format!("{p}history.{channel}"),
-        format!("{p}history-meta.{channel}"),
-    )
+    cluster::history_keys(&shared.config, channel)
 }
 
 fn ttl_ms(shared: &Shared, channel: &str) -> u64 {
@@ -92,7 +92,7 @@ fn ttl_ms(shared: &Shared, channel: &str) -> u64 {
 /// Sequences a batch of publications in one pipeline and tells each publisher its offset.
 pub async fn append(
     shared: &Shared,
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
     batch: Vec<Append>,
 ) -> redis::RedisResult<()> {
     if batch.is_empty() {
@@ -102,50 +102,65 @@ pub async fn append(
         let attributes = vec![KeyValue::new("ringhub.relay.sequenced", batch.len() as i64)];
         traced::start(shared, "relay sequence", &[], attributes)
     });
-    let mut pipe = redis::pipe();
-    pipe.load_script(&APPEND_SCRIPT).ignore();
+    let mut pipe = Batch::new(conn);
+    pipe.uses(&APPEND_SCRIPT);
+    // In a cluster the topic is a shard channel, in the stream's slot.
+    let publish = if conn.is_cluster() {
+        "SPUBLISH"
+    } else {
+        "PUBLISH"
+    };
     for a in &batch {
         let (stream, meta) = keys(shared, &a.channel);
         let frame = protocol::message(&a.channel, &a.data, a.from.as_deref());
         let json = crate::ws::frame::payload_of(&frame);
         let head = &json[..json.len() - 1];
         let size = shared.config.namespace(&a.channel).history_size;
-        pipe.invoke_script(
+        pipe.script(
+            stream.as_bytes(),
             APPEND_SCRIPT
-                .key(stream)
+                .key(&stream)
                 .key(meta)
                 .arg(size)
                 .arg(ttl_ms(shared, &a.channel))
                 .arg(head)
-                .arg(format!("{}ch.{}", shared.config.redis_prefix, a.channel))
+                .arg(cluster::topic(&shared.config, &a.channel))
                 .arg(&*a.channel)
                 .arg(a.from.as_deref().unwrap_or(""))
-                .arg(&*a.data),
+                .arg(&*a.data)
+                .arg(publish),
         );
     }
-    let result: redis::RedisResult<Vec<(u64, String)>> = timed(pipe.query_async(conn)).await;
-    traced::end(span, &result);
-    match result {
-        Ok(answers) => {
-            for (a, (offset, _epoch)) in batch.into_iter().zip(answers) {
-                match a.ack {
-                    Some(AckTo::Conn(to)) => {
-                        send_to(shared, to, protocol::ack_offset(to.id, offset))
-                    }
-                    Some(AckTo::Control(tx)) => {
-                        let _ = tx.send(offset);
-                    }
-                    None => {}
-                }
+    // With one Redis the answers fail or succeed together; in a cluster per slot, and
+    // a failed slot's appends are answered `unavailable` without ending the link.
+    let sharded = conn.is_cluster();
+    let answers = pipe.run::<(u64, String)>(conn).await;
+    traced::end_all(span, &answers);
+    let mut failed = None;
+    for (a, answer) in batch.into_iter().zip(answers) {
+        let offset = match answer {
+            Ok((offset, _epoch)) => offset,
+            Err(e) => {
+                failed.get_or_insert(e);
+                answer_unavailable(shared, Out::Sequence(a));
+                continue;
             }
+        };
+        match a.ack {
+            Some(AckTo::Conn(to)) => send_to(shared, to, protocol::ack_offset(to.id, offset)),
+            Some(AckTo::Control(tx)) => {
+                let _ = tx.send(offset);
+            }
+            None => {}
+        }
+    }
+    match failed {
+        Some(e) if !sharded => Err(e),
+        Some(e) => {
+            tracing::warn!(error = %e, "history: appending failed on part of the cluster");
             Ok(())
         }
-        Err(e) => {
-            for a in batch {
-                answer_unavailable(shared, Out::Sequence(a));
-            }
-            Err(e)
-        }
+        None => Ok(()),
     }
 }
 
@@ -163,7 +178,7 @@ struct Entry {
 /// The channel's epoch, top offset and kept publications after `since`, oldest first.
 async fn read(
     shared: &Shared,
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
     channel: &str,
     since: u64,
 ) -> redis::RedisResult<(String, u64, Vec<Entry>)> {
@@ -204,7 +219,7 @@ fn read_span(shared: &Shared, name: &'static str, channel: &str) -> Option<Span>
 /// Where a subscription stands and what it missed; answered to its shard.
 pub async fn recover(
     shared: &Shared,
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
     channel: Arc<str>,
     since: Option<Since>,
     to: RecoverTo,
@@ -256,7 +271,7 @@ pub async fn recover(
 /// Stored publications after `since`, at most `limit`.
 pub async fn history(
     shared: &Shared,
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
     channel: Arc<str>,
     since: Option<u64>,
     limit: usize,

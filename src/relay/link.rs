@@ -9,9 +9,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use rand::Rng;
 
+use super::cluster::{self, Target};
+use super::sharded::{self, Incoming, Sink};
 use super::{inbound, outbound, UNSUBSCRIBE_GRACE};
 use crate::route::inbox::ShardMsg;
 use crate::route::relay_queue::Out;
@@ -37,12 +38,13 @@ pub async fn run(shared: Arc<Shared>) {
     let Some(mut rx) = handle.take_receiver() else {
         return;
     };
-    let client = match crate::config::redis_client(&shared.config) {
-        Ok(c) => c,
-        Err(e) => {
+    let target = match Target::from_config(&shared.config) {
+        Some(Ok(t)) => t,
+        Some(Err(e)) => {
             tracing::error!(error = %e, "the relay is off");
             return;
         }
+        None => return,
     };
     let mut backoff = BACKOFF_MIN;
     let mut connected_before = false;
@@ -51,7 +53,7 @@ pub async fn run(shared: Arc<Shared>) {
     let mut failures: u64 = 0;
     loop {
         let started = Instant::now();
-        let err = session(&shared, &client, &mut rx, &mut connected_before).await;
+        let err = session(&shared, &target, &mut rx, &mut connected_before).await;
         if handle.stats.up.swap(false, Ordering::AcqRel) {
             failures = 0;
         }
@@ -85,29 +87,28 @@ pub async fn run(shared: Arc<Shared>) {
 /// One connected period. Returns why it ended.
 async fn session(
     shared: &Arc<Shared>,
-    client: &redis::Client,
+    target: &Target,
     rx: &mut tokio::sync::mpsc::Receiver<Out>,
     connected_before: &mut bool,
 ) -> redis::RedisError {
     let handle = shared.relay.as_ref().expect("relay configured");
     let prefix = shared.config.redis_prefix.clone();
     let me = shared.instance.clone();
-    let mut publisher = match timed(client.get_multiplexed_async_connection()).await {
+    let mut publisher = match target.connect().await {
         Ok(c) => c,
         Err(e) => return e,
     };
-    let pubsub = match timed(client.get_async_pubsub()).await {
+    let (mut sink, mut stream) = match sharded::open(target).await {
         Ok(p) => p,
         Err(e) => return e,
     };
-    let (mut sink, mut stream) = pubsub.split();
     let fixed = [
         format!("{prefix}cluster"),
         format!("{prefix}reply.{me}"),
         format!("{prefix}egress"),
         format!("{prefix}egress.{me}"),
     ];
-    if let Err(e) = timed(sink.subscribe(&fixed)).await {
+    if let Err(e) = sink.fixed(&fixed).await {
         return e;
     }
     // Every channel with local interest, then only the changes.
@@ -115,7 +116,7 @@ async fn session(
     let mut subscribed: HashSet<Arc<str>> = HashSet::new();
     let mut leaving: HashMap<Arc<str>, Instant> = HashMap::new();
     let all: Vec<Arc<str>> = shared.interest.iter().map(|e| e.key().clone()).collect();
-    if let Err(e) = subscribe(&mut sink, &prefix, &all, &mut subscribed).await {
+    if let Err(e) = subscribe(shared, &mut sink, &all, &mut subscribed).await {
         return e;
     }
     handle
@@ -141,8 +142,18 @@ async fn session(
         handle.stats.reconnects.fetch_add(1, Ordering::Relaxed);
     }
     tracing::info!(channels = subscribed.len(), "relay: connected to Redis");
+    let mut topology = match cluster::masters(&mut publisher).await {
+        Ok(t) => t,
+        Err(e) => return e,
+    };
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut batch = Vec::with_capacity(BATCH);
+    // Cluster only: a node's connection dropped at this time, so the next confirmed
+    // subscription means channels are back, and may have missed publications meanwhile.
+    let mut dropped_at: Option<Instant> = None;
+    let mut resume = false;
+    // Cluster only: heartbeats failed in a row (its slot's master may be failing over).
+    let mut heartbeat_failures = 0u32;
     loop {
         tokio::select! {
             n = rx.recv_many(&mut batch, BATCH) => {
@@ -159,7 +170,7 @@ async fn session(
                     // A recovery reads the stream only once the channel's topic is
                     // subscribed: what is published later arrives live (deduplicated by
                     // offset), what was published before is in the stream.
-                    if let Err(e) = reconcile(shared, &mut sink, &prefix, &mut subscribed, &mut leaving).await {
+                    if let Err(e) = reconcile(shared, &mut sink, &mut subscribed, &mut leaving).await {
                         refuse_all(shared, deferred);
                         return e;
                     }
@@ -178,11 +189,25 @@ async fn session(
                 }
             }
             msg = stream.next() => match msg {
-                Some(msg) => inbound::handle(shared, &msg),
+                Some(Incoming::Msg(msg)) => inbound::handle(shared, &msg),
+                Some(Incoming::Dropped(topic)) => {
+                    // Ended by the server (its slot moved), not by `leave`: ask again.
+                    let wanted = cluster::channel_of(&shared.config, &topic)
+                        .is_some_and(|ch| subscribed.contains(ch));
+                    if wanted {
+                        tracing::info!(topic, "relay: shard channel unsubscribed by Redis; subscribing again");
+                        if let Err(e) = sink.join(&[topic]).await {
+                            return e;
+                        }
+                        dropped_at = Some(Instant::now());
+                    }
+                }
+                Some(Incoming::Disconnected) => dropped_at = Some(Instant::now()),
+                Some(Incoming::Confirmed) => resume |= dropped_at.is_some(),
                 None => return redis::RedisError::from((redis::ErrorKind::Io, "the subscription connection closed")),
             },
             _ = handle.wake.notified() => {
-                if let Err(e) = reconcile(shared, &mut sink, &prefix, &mut subscribed, &mut leaving).await {
+                if let Err(e) = reconcile(shared, &mut sink, &mut subscribed, &mut leaving).await {
                     return e;
                 }
             }
@@ -195,8 +220,8 @@ async fn session(
                     .collect();
                 leaving.retain(|ch, at| *at > now && shared.interested(ch) == 0);
                 if !due.is_empty() {
-                    let topics: Vec<String> = due.iter().map(|ch| format!("{prefix}ch.{ch}")).collect();
-                    if let Err(e) = timed(sink.unsubscribe(&topics)).await {
+                    let topics: Vec<String> = due.iter().map(|ch| cluster::topic(&shared.config, ch)).collect();
+                    if let Err(e) = sink.leave(&topics).await {
                         return e;
                     }
                     for ch in &due {
@@ -204,8 +229,53 @@ async fn session(
                     }
                     handle.stats.subscriptions.store(subscribed.len() as u64, Ordering::Relaxed);
                 }
-                if let Err(e) = outbound::heartbeat(shared, &mut publisher).await {
-                    return e;
+                if std::mem::take(&mut resume) {
+                    // Channels with history ask for what they missed (`shard::gaps`).
+                    for shard in 0..shared.shards() {
+                        shared.send(shard, ShardMsg::Resumed);
+                    }
+                }
+                if dropped_at.is_some_and(|at| at.elapsed() > Duration::from_secs(60)) {
+                    dropped_at = None;
+                }
+                if dropped_at.is_some() {
+                    // The crate subscribes again at a reconnected node, but does not
+                    // look for a failed one's successor on a connection that only
+                    // subscribes: once the masters changed, subscribe anew.
+                    match cluster::masters(&mut publisher).await {
+                        Ok(now) if now != topology => {
+                            topology = now;
+                            tracing::info!(channels = subscribed.len(), "relay: the cluster's masters changed; subscribing anew");
+                            (sink, stream) = match sharded::open(target).await {
+                                Ok(p) => p,
+                                Err(e) => return e,
+                            };
+                            if let Err(e) = sink.fixed(&fixed).await {
+                                return e;
+                            }
+                            let all: Vec<Arc<str>> = subscribed.iter().cloned().collect();
+                            if let Err(e) = subscribe(shared, &mut sink, &all, &mut subscribed).await {
+                                return e;
+                            }
+                            dropped_at = None;
+                            resume = false;
+                            for shard in 0..shared.shards() {
+                                shared.send(shard, ShardMsg::Resumed);
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::debug!(error = %e, "relay: cannot read the cluster's slots"),
+                    }
+                }
+                match outbound::heartbeat(shared, &mut publisher).await {
+                    Ok(()) => heartbeat_failures = 0,
+                    // A cluster is not down when one slot is: the crate finds its new
+                    // master; three missed beats in a row start the link anew.
+                    Err(e) if publisher.is_cluster() && heartbeat_failures < 2 => {
+                        heartbeat_failures += 1;
+                        tracing::warn!(error = %e, "relay: heartbeat failed");
+                    }
+                    Err(e) => return e,
                 }
             }
         }
@@ -222,8 +292,7 @@ fn refuse_all(shared: &Shared, outs: Vec<Out>) {
 /// Applies the interest changes: subscribes at once, unsubscribes after the grace period.
 async fn reconcile(
     shared: &Shared,
-    sink: &mut redis::aio::PubSubSink,
-    prefix: &str,
+    sink: &mut Sink,
     subscribed: &mut HashSet<Arc<str>>,
     leaving: &mut HashMap<Arc<str>, Instant>,
 ) -> Result<(), redis::RedisError> {
@@ -240,7 +309,7 @@ async fn reconcile(
             leaving.entry(ch).or_insert(now + UNSUBSCRIBE_GRACE);
         }
     }
-    subscribe(sink, prefix, &join, subscribed).await?;
+    subscribe(shared, sink, &join, subscribed).await?;
     handle
         .stats
         .subscriptions
@@ -250,17 +319,20 @@ async fn reconcile(
 
 /// Subscribes to the topics of `channels` not yet subscribed, in chunks.
 async fn subscribe(
-    sink: &mut redis::aio::PubSubSink,
-    prefix: &str,
+    shared: &Shared,
+    sink: &mut Sink,
     channels: &[Arc<str>],
     subscribed: &mut HashSet<Arc<str>>,
 ) -> Result<(), redis::RedisError> {
     for chunk in channels.chunks(1000) {
-        let topics: Vec<String> = chunk.iter().map(|ch| format!("{prefix}ch.{ch}")).collect();
+        let topics: Vec<String> = chunk
+            .iter()
+            .map(|ch| cluster::topic(&shared.config, ch))
+            .collect();
         if topics.is_empty() {
             continue;
         }
-        timed(sink.subscribe(&topics)).await?;
+        sink.join(&topics).await?;
         subscribed.extend(chunk.iter().cloned());
     }
     Ok(())

@@ -7,11 +7,17 @@
 //! Each instance also lists what it is present in (`<prefix>presence-of.<instance>`), so
 //! that when an instance stops sending heartbeats, the instance that removes it from the
 //! peers takes it out of every set and announces the leaves it owed.
+//!
+//! In a Redis Cluster the set and the index are in different slots, which one script may
+//! not touch: the script changes the set alone (`SET_ONLY`) and the index is changed by a
+//! command beside it. A crash between the two can leave an index entry without its set
+//! member (its clean-up is then a no-op) or miss one (a set member left until the user's
+//! next leave on that instance).
 
 use std::sync::Arc;
 
-use redis::aio::MultiplexedConnection;
-
+use super::batch::Batch;
+use super::cluster::Conn;
 use super::link::timed;
 use crate::protocol;
 use crate::route::ops;
@@ -30,8 +36,19 @@ end
 return redis.call('SCARD', KEYS[1])
 ";
 
+const SET_ONLY: &str = r"
+if ARGV[2] == '1' then
+  redis.call('SADD', KEYS[1], ARGV[1])
+else
+  redis.call('SREM', KEYS[1], ARGV[1])
+end
+return redis.call('SCARD', KEYS[1])
+";
+
 static CHANGE: std::sync::LazyLock<redis::Script> =
     std::sync::LazyLock::new(|| redis::Script::new(SCRIPT));
+static CHANGE_SET: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(SET_ONLY));
 
 /// One transition to apply.
 pub struct Change {
@@ -57,7 +74,7 @@ fn member(c: &Change) -> String {
 /// pipeline, and announces the cluster-wide joins and leaves.
 pub async fn apply(
     shared: &Shared,
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
     instance: &str,
     changes: &[Change],
 ) -> redis::RedisResult<()> {
@@ -66,21 +83,38 @@ pub async fn apply(
     }
     let prefix = &shared.config.redis_prefix;
     let index = index_key(prefix, instance);
-    let mut pipe = redis::pipe();
-    // Loaded once per pipeline, then called by its digest.
-    pipe.load_script(&CHANGE).ignore();
+    let mut batch = Batch::new(conn);
+    let split = conn.is_cluster();
+    batch.uses(if split { &CHANGE_SET } else { &CHANGE });
     for c in changes {
-        pipe.invoke_script(
-            CHANGE
-                .key(set_key(prefix, &c.channel, &c.user))
-                .key(&index)
-                .arg(instance)
-                .arg(member(c))
-                .arg(if c.joined { "1" } else { "-1" }),
-        );
+        let set = set_key(prefix, &c.channel, &c.user);
+        let sign = if c.joined { "1" } else { "-1" };
+        if split {
+            batch.script(set.as_bytes(), CHANGE_SET.key(&set).arg(instance).arg(sign));
+            let mut cmd = redis::cmd(if c.joined { "SADD" } else { "SREM" });
+            cmd.arg(&index).arg(member(c));
+            batch.cmd(index.as_bytes(), cmd, false);
+        } else {
+            batch.script(
+                set.as_bytes(),
+                CHANGE
+                    .key(&set)
+                    .key(&index)
+                    .arg(instance)
+                    .arg(member(c))
+                    .arg(sign),
+            );
+        }
     }
-    let left: Vec<i64> = timed(pipe.query_async(conn)).await?;
-    for (c, n) in changes.iter().zip(left) {
+    let mut failed = None;
+    for (c, n) in changes.iter().zip(batch.run::<i64>(conn).await) {
+        let n = match n {
+            Ok(n) => n,
+            Err(e) => {
+                failed.get_or_insert(e);
+                continue;
+            }
+        };
         let announce = if c.joined { n == 1 } else { n == 0 };
         if announce {
             let kind = if c.joined { "join" } else { "leave" };
@@ -89,15 +123,11 @@ pub async fn apply(
             ops::publish_frame(shared, &c.channel, frame, None, ops::Scope::Cluster);
         }
     }
-    Ok(())
+    failed.map_or(Ok(()), Err)
 }
 
 /// Takes a gone instance (or this one's previous life) out of every presence set.
-pub async fn clean_up(
-    shared: &Shared,
-    conn: &mut MultiplexedConnection,
-    instance: &str,
-) -> redis::RedisResult<()> {
+pub async fn clean_up(shared: &Shared, conn: &mut Conn, instance: &str) -> redis::RedisResult<()> {
     let index = index_key(&shared.config.redis_prefix, instance);
     let members: Vec<String> = timed(redis::cmd("SMEMBERS").arg(&index).query_async(conn)).await?;
     let changes: Vec<Change> = members

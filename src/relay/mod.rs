@@ -1,5 +1,6 @@
 //! The Redis relay: how instances of one cluster reach each other (docs/architecture.md),
-//! and how backends reach the hub through Redis (docs/protocol.md §7).
+//! through one Redis or a Redis Cluster (`cluster`, `sharded`), and how backends reach the
+//! hub through Redis (docs/protocol.md §7).
 //!
 //! Shards hand what must leave the instance to a bounded queue (`route::relay_queue`): it never
 //! blocks a shard, and what does not fit is dropped and counted. The relay runs on the
@@ -25,6 +26,8 @@
 //! Ingress (client `event`s, publications on `ingress` namespaces, session events) is
 //! appended to the stream `ingress.v1` from the same queue.
 
+mod batch;
+mod cluster;
 mod egress;
 pub mod history;
 mod inbound;
@@ -33,10 +36,12 @@ mod malformed;
 mod members;
 mod outbound;
 pub mod presence;
+mod sharded;
 mod traced;
 
 use std::time::Duration;
 
+pub use cluster::{Conn, Target};
 pub use link::{run, timed};
 
 /// How long a channel keeps its Redis subscription after its last local subscriber left.

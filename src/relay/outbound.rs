@@ -4,8 +4,8 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use redis::aio::MultiplexedConnection;
-
+use super::batch::Batch;
+use super::cluster::{self, Conn};
 use super::link::timed;
 use super::{history, members, traced};
 use crate::route::inbox::ShardMsg;
@@ -16,11 +16,12 @@ use crate::telemetry::KeyValue;
 /// An instance missing heartbeats this long is no longer a peer (and is removed).
 const PEER_EXPIRY_MS: u64 = 10_000;
 
-/// Publishes a batch in one pipeline; on failure the batch is lost (counted) and the
-/// link reconnects.
+/// Publishes a batch in one pipeline (one per slot in a cluster); on failure the batch is
+/// lost (counted) and the link reconnects (with one Redis: in a cluster, only the failed
+/// slots' part is lost, and the crate finds their new masters).
 pub async fn publish(
     shared: &Arc<Shared>,
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
     batch: &mut Vec<Out>,
     deferred: &mut Vec<Out>,
 ) -> redis::RedisResult<()> {
@@ -30,7 +31,8 @@ pub async fn publish(
     let maxlen = shared.config.ingress_maxlen;
     let dead = format!("{prefix}webhooks-dead");
     let dead_maxlen = shared.config.webhook_dead_maxlen;
-    let mut pipe = redis::pipe();
+    let mut pipe = Batch::new(conn);
+    let sharded = conn.is_cluster();
     let mut acks: Vec<IngressAck> = Vec::new();
     let mut changes: Vec<members::Change> = Vec::new();
     let mut appends: Vec<Append> = Vec::new();
@@ -46,16 +48,23 @@ pub async fn publish(
                 parent,
             } => {
                 parents.extend(parent);
-                let name = match topic {
-                    Topic::Channel(ch) => format!("{prefix}ch.{ch}"),
-                    Topic::Cluster => format!("{prefix}cluster"),
-                    Topic::Reply(instance) => format!("{prefix}reply.{instance}"),
+                // Channels are shard channels in a cluster; the rest reach every node.
+                let (name, verb) = match topic {
+                    Topic::Channel(ch) if sharded => {
+                        (cluster::topic(&shared.config, &ch), "SPUBLISH")
+                    }
+                    Topic::Channel(ch) => (cluster::topic(&shared.config, &ch), "PUBLISH"),
+                    Topic::Cluster => (format!("{prefix}cluster"), "PUBLISH"),
+                    Topic::Reply(instance) => (format!("{prefix}reply.{instance}"), "PUBLISH"),
                 };
-                pipe.cmd("PUBLISH").arg(name).arg(&bytes[..]).ignore();
+                let mut cmd = redis::cmd(verb);
+                cmd.arg(&name).arg(&bytes[..]);
+                pipe.cmd(name.as_bytes(), cmd, false);
                 sent += 1;
             }
             Out::Ingress { fields, ack } => {
-                let cmd = pipe.cmd("XADD").arg(&stream);
+                let mut cmd = redis::cmd("XADD");
+                cmd.arg(&stream);
                 if maxlen > 0 {
                     cmd.arg("MAXLEN").arg("~").arg(maxlen);
                 }
@@ -63,12 +72,13 @@ pub async fn publish(
                 for (k, v) in &fields {
                     cmd.arg(*k).arg(v);
                 }
-                cmd.ignore();
+                pipe.cmd(stream.as_bytes(), cmd, false);
                 ingress += 1;
                 acks.extend(ack);
             }
             Out::DeadLetter { fields } => {
-                let cmd = pipe.cmd("XADD").arg(&dead);
+                let mut cmd = redis::cmd("XADD");
+                cmd.arg(&dead);
                 if dead_maxlen > 0 {
                     cmd.arg("MAXLEN").arg("~").arg(dead_maxlen);
                 }
@@ -76,7 +86,7 @@ pub async fn publish(
                 for (k, v) in &fields {
                     cmd.arg(*k).arg(v);
                 }
-                cmd.ignore();
+                pipe.cmd(dead.as_bytes(), cmd, false);
                 sent += 1;
             }
             Out::Sequence(a) => appends.push(a),
@@ -116,7 +126,7 @@ pub async fn publish(
             answer_unavailable(shared, Out::Sequence(a));
         }
     }
-    if result.is_ok() && sent + ingress > 0 {
+    if result.is_ok() && !pipe.is_empty() {
         let span = shared.traces.as_ref().and_then(|_| {
             let attributes = vec![
                 KeyValue::new("ringhub.relay.published", sent as i64),
@@ -124,7 +134,7 @@ pub async fn publish(
             ];
             traced::start(shared, "relay publish", &parents, attributes)
         });
-        result = timed(pipe.query_async::<()>(conn)).await;
+        result = pipe.exec(conn).await;
         traced::end(span, &result);
     }
     let ok = result.is_ok();
@@ -139,7 +149,13 @@ pub async fn publish(
     for ack in acks {
         answer(shared, ack, ok);
     }
-    result
+    match result {
+        Err(e) if sharded => {
+            tracing::warn!(error = %e, "relay: publishing failed on part of the cluster");
+            Ok(())
+        }
+        result => result,
+    }
 }
 
 fn answer(shared: &Shared, ack: IngressAck, ok: bool) {
@@ -155,10 +171,7 @@ fn answer(shared: &Shared, ack: IngressAck, ok: bool) {
 }
 
 /// Writes this instance's heartbeat and reads the others'.
-pub async fn heartbeat(
-    shared: &Shared,
-    conn: &mut MultiplexedConnection,
-) -> redis::RedisResult<()> {
+pub async fn heartbeat(shared: &Shared, conn: &mut Conn) -> redis::RedisResult<()> {
     let handle = shared.relay.as_ref().expect("relay configured");
     let key = format!("{}instances", shared.config.redis_prefix);
     let now = crate::auth::unix_ms();

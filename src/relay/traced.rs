@@ -25,3 +25,10 @@ pub(super) fn end<T>(span: Option<Span>, result: &redis::RedisResult<T>) {
         span.fail(e.to_string());
     }
 }
+
+/// Ends the span with a batch's answers, failed with the first error among them.
+pub(super) fn end_all<T>(span: Option<Span>, results: &[redis::RedisResult<T>]) {
+    if let (Some(mut span), Some(Err(e))) = (span, results.iter().find(|r| r.is_err())) {
+        span.fail(e.to_string());
+    }
+}

@@ -19,6 +19,14 @@ pub fn cluster_with(
     n: usize,
     adjust: impl Fn(&mut ringhub::Config),
 ) -> Vec<TestHub> {
+    instances(n, |c| {
+        c.redis_url = Some(redis.url());
+        adjust(c)
+    })
+}
+
+/// `n` instances joined by the Redis that `adjust` configures, each ready.
+pub fn instances(n: usize, adjust: impl Fn(&mut ringhub::Config)) -> Vec<TestHub> {
     let hubs: Vec<TestHub> = (0..n)
         .map(|i| {
             let mut c = config(if i % 2 == 0 {
@@ -27,7 +35,6 @@ pub fn cluster_with(
                 Driver::Epoll
             });
             c.shards = 2;
-            c.redis_url = Some(redis.url());
             c.instance_id = format!("inst-{i}");
             let ingest = Namespace {
                 public: true,

@@ -12,6 +12,7 @@ pub mod pki;
 pub mod process;
 pub mod proto;
 pub mod redis;
+pub mod redis_cluster;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -318,6 +319,14 @@ impl<S: Read + Write> Client<S> {
 
 /// What needs the socket's read timeout.
 impl Client<TcpStream> {
+    /// Like `request`, waiting up to `d` for the reply instead of `WAIT`.
+    pub fn request_within(&mut self, v: Value, id: u64, d: Duration) -> Value {
+        self.ws.get_ref().set_read_timeout(Some(d)).unwrap();
+        let r = self.request(v, id);
+        self.ws.get_ref().set_read_timeout(Some(WAIT)).unwrap();
+        r
+    }
+
     /// Every JSON frame that arrives within `d`.
     pub fn frames_for(&mut self, d: Duration) -> Vec<Value> {
         let deadline = Instant::now() + d;
