@@ -32,6 +32,8 @@ export interface SubscribeRequest extends Request {
   type: "subscribe";
   channel: string;
   since?: StreamPosition;
+  /** Take the channel's publications as Fossil deltas (docs/protocol.md §3, "Deltas"). */
+  delta?: "fossil";
 }
 export interface UnsubscribeRequest extends Request {
   type: "unsubscribe";
@@ -224,6 +226,9 @@ export interface MessageFrame {
   from?: string;
   /** On channels with history. */
   offset?: number;
+  /** On a subscription taken as deltas: `data` is a string, whole (false) or a Fossil
+   * delta against the previous publication's text (true). */
+  delta?: boolean;
 }
 export interface DirectFrame {
   type: "direct";

@@ -19,6 +19,8 @@ export const serverFrames: ServerFrame[] = [
   {"type":"unsubscribed","channel":"log:1","reason":"recovery_failed"},
   {"type":"message","channel":"table:42","data":{"card":"A♠"},"from":"demo"},
   {"type":"message","channel":"log:1","data":{},"offset":18},
+  {"type":"message","channel":"table:42","data":"{\"table\":42,\"pot\":10,\"turn\":\"ann\",\"seats\":[{\"user\":\"ann\",\"chips\":900},{\"user\":\"bob\",\"chips\":1200},{\"user\":\"cyd\",\"chips\":450}]}","delta":false},
+  {"type":"message","channel":"table:42","data":"1z\nI@0,E:20,\"turn\":\"bob1U@W,281dXW;","delta":true},
   {"type":"direct","data":{},"from":"u1"},
   {"type":"broadcast","data":{}},
   {"type":"join","channel":"chat:lobby","user":"u1","info":{}},
@@ -32,6 +34,7 @@ export const serverFrames: ServerFrame[] = [
 export const clientFrames: ClientFrame[] = [
   {"type":"auth","token":"<jwt>"},
   {"id":1,"type":"subscribe","channel":"table:42"},
+  {"type":"subscribe","channel":"table:42","delta":"fossil"},
   {"type":"subscribe","channel":"log:1","since":{"offset":17,"epoch":"x9f"}},
   {"id":2,"type":"publish","channel":"table:42","data":{"card":"A♠"}},
   {"type":"history","channel":"log:1","since":17,"limit":50},
