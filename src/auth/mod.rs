@@ -205,24 +205,13 @@ impl Verifier {
                 _ => AuthError::Malformed,
             })?;
         let c = data.claims;
-        if c.sub.is_empty() || c.sub.len() > MAX_USER {
-            return Err(AuthError::Claims("sub must be 1..128 bytes"));
-        }
+        check_sub(&c.sub)?;
         if let Some(iat) = c.iat {
             if iat > now + self.leeway {
                 return Err(AuthError::NotYetValid);
             }
         }
-        let info: Box<str> = match c.info {
-            Some(raw) if raw.get().len() > MAX_INFO => {
-                return Err(AuthError::Claims("info over 1 KiB"))
-            }
-            Some(raw) if !raw.get().trim_start().starts_with('{') => {
-                return Err(AuthError::Claims("info must be an object"))
-            }
-            Some(raw) => raw.get().into(),
-            None => "{}".into(),
-        };
+        let info = checked_info(c.info)?;
         Ok(Identity {
             user: c.sub,
             expires_at: c.exp,
@@ -282,3 +271,23 @@ pub fn unix_now() -> u64 {
 
 #[cfg(test)]
 mod tests;
+
+/// `sub` within bounds: what every identity, JWT or opaque, is checked for.
+pub(crate) fn check_sub(sub: &str) -> Result<(), AuthError> {
+    if sub.is_empty() || sub.len() > MAX_USER {
+        return Err(AuthError::Claims("sub must be 1..128 bytes"));
+    }
+    Ok(())
+}
+
+/// The `info` claim as raw JSON: an object of at most `MAX_INFO` bytes, `{}` when absent.
+pub(crate) fn checked_info(info: Option<Box<RawValue>>) -> Result<Box<str>, AuthError> {
+    match info {
+        Some(raw) if raw.get().len() > MAX_INFO => Err(AuthError::Claims("info over 1 KiB")),
+        Some(raw) if !raw.get().trim_start().starts_with('{') => {
+            Err(AuthError::Claims("info must be an object"))
+        }
+        Some(raw) => Ok(raw.get().into()),
+        None => Ok("{}".into()),
+    }
+}

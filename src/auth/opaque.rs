@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
-use super::{AuthError, Identity, MAX_INFO, MAX_USER};
+use super::{AuthError, Identity};
 
 /// Longest close reason a backend's refusal keeps (a close frame holds 123 bytes).
 const MAX_REASON: usize = 120;
@@ -150,22 +150,11 @@ impl Record {
     /// (the record's `iat` if it has one): a revocation by user refuses what was vouched
     /// for before it, and lets in what is vouched for again after.
     fn identity(self, now: u64) -> Result<Identity, AuthError> {
-        if self.sub.is_empty() || self.sub.len() > MAX_USER {
-            return Err(AuthError::Claims("sub must be 1..128 bytes"));
-        }
+        super::check_sub(&self.sub)?;
         if self.exp <= now {
             return Err(AuthError::Expired);
         }
-        let info: Box<str> = match self.info {
-            Some(raw) if raw.get().len() > MAX_INFO => {
-                return Err(AuthError::Claims("info over 1 KiB"))
-            }
-            Some(raw) if !raw.get().trim_start().starts_with('{') => {
-                return Err(AuthError::Claims("info must be an object"))
-            }
-            Some(raw) => raw.get().into(),
-            None => "{}".into(),
-        };
+        let info = super::checked_info(self.info)?;
         Ok(Identity {
             user: self.sub,
             expires_at: self.exp,
