@@ -13,10 +13,13 @@ pub mod process;
 pub mod proto;
 pub mod redis;
 pub mod redis_cluster;
+pub mod stream;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+
 use std::time::{Duration, Instant};
+pub use stream::Tcp;
 
 use ringhub::auth::{mint, MintOptions};
 use ringhub::config::{Driver, Namespace};
@@ -163,7 +166,7 @@ pub fn token_with(user: &str, channels: &[&str], publish: &[&str], ttl: u64) -> 
 }
 
 /// A WebSocket client over TCP, or over another stream (TLS: `pki::TlsStream`).
-pub struct Client<S = TcpStream> {
+pub struct Client<S = Tcp> {
     pub ws: WebSocket<S>,
 }
 
@@ -176,12 +179,12 @@ pub fn open(
     handshake(tcp(addr), addr, path, headers)
 }
 
-/// A TCP connection to `addr` with the tests' read timeout.
-pub fn tcp(addr: SocketAddr) -> TcpStream {
+/// A TCP connection to `addr` with the tests' read timeout, reads and writes retried on `EINTR`.
+pub fn tcp(addr: SocketAddr) -> Tcp {
     let stream = TcpStream::connect(addr).expect("tcp connect");
     stream.set_read_timeout(Some(WAIT)).unwrap();
     stream.set_nodelay(true).unwrap();
-    stream
+    Tcp(stream)
 }
 
 /// The WebSocket upgrade to `path` over `stream`, already connected to `addr`.
@@ -318,7 +321,7 @@ impl<S: Read + Write> Client<S> {
 }
 
 /// What needs the socket's read timeout.
-impl Client<TcpStream> {
+impl Client<Tcp> {
     /// Like `request`, waiting up to `d` for the reply instead of `WAIT`.
     pub fn request_within(&mut self, v: Value, id: u64, d: Duration) -> Value {
         self.ws.get_ref().set_read_timeout(Some(d)).unwrap();

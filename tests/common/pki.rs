@@ -125,7 +125,7 @@ pub fn write_leaf(dir: &Path, stem: &str, leaf: &Leaf) -> (PathBuf, PathBuf) {
 }
 
 /// A TLS client stream (rustls over TCP).
-pub type TlsStream = rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>;
+pub type TlsStream = rustls::StreamOwned<rustls::ClientConnection, super::Tcp>;
 
 /// A TLS connection to `addr` as `localhost`, handshake done; the server's certificate is
 /// `stream.conn.peer_certificates()`.
