@@ -2,13 +2,13 @@
 //!
 //! The queue holds shared frame buffers (`Bytes`), bounded in bytes by `send_queue_bytes`;
 //! everything queued is written with vectored, non-blocking `sendmsg` calls of up to 64
-//! frames, until the socket is full or the queue empty. When the socket is full, the
-//! connection's task is signalled to wait for writability.
+//! frames, until the socket is full or the queue empty. When the socket is full, the shard's
+//! reactor is signalled to watch the socket for writability.
 
 use std::io::IoSlice;
-use std::os::fd::RawFd;
+use std::net::TcpStream;
+use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
-use std::task::Waker;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -103,7 +103,11 @@ const MAX_WRITES: usize = 16;
 pub struct Conn {
     /// Unique on this instance; also the generation that stale timers are checked against.
     pub id: u64,
-    pub fd: RawFd,
+    /// Its key in the shard's slab (for the reactor's signals).
+    pub key: u32,
+    /// The connection's socket, registered with the shard's epoll set (`shard::reactor`);
+    /// closed when the record is dropped, unless it leaves for another shard first.
+    pub socket: TcpStream,
     pub phase: Phase,
     pub peer: std::net::SocketAddr,
     pub accepted_at: Instant,
@@ -143,12 +147,14 @@ pub struct Conn {
     fin_after_flush: bool,
     /// Listed in the shard's dirty list, to be flushed at the end of the current batch.
     pub dirty: bool,
-    /// The socket was full; the task waits for writability.
+    /// The socket was full; the reactor watches it for writability.
     pub write_blocked: bool,
-    /// The task must end (timeout, error); the stream is dropped.
+    /// The reactor watches the socket for writability (it does while `write_blocked`).
+    pub watching_writes: bool,
+    /// The connection must end (timeout, error); the reactor forgets it and its socket closes.
     pub done: bool,
-    signaled: bool,
-    waker: Option<Waker>,
+    /// In the reactor's list of connections to look at again.
+    pub signaled: bool,
     /// The TLS session of a connection to a TLS listener (boxed: rustls's state is large,
     /// and plaintext connections carry only the pointer).
     pub tls: Option<Box<rustls::ServerConnection>>,
@@ -173,10 +179,17 @@ pub enum Queued {
 }
 
 impl Conn {
-    pub fn new(id: u64, fd: RawFd, peer: std::net::SocketAddr, now: Instant) -> Conn {
+    pub fn new(
+        id: u64,
+        key: usize,
+        socket: TcpStream,
+        peer: std::net::SocketAddr,
+        now: Instant,
+    ) -> Conn {
         Conn {
             id,
-            fd,
+            key: key as u32,
+            socket,
             phase: Phase::Http,
             peer,
             accepted_at: now,
@@ -201,15 +214,19 @@ impl Conn {
             fin_after_flush: false,
             dirty: false,
             write_blocked: false,
+            watching_writes: false,
             done: false,
             signaled: false,
-            waker: None,
             tls: None,
         }
     }
 
     pub fn stage(&self) -> Stage {
         self.phase.stage()
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
     }
 
     /// Queues a frame unless that would pass `limit` bytes.
@@ -312,11 +329,11 @@ impl Conn {
             return self.flush_tls();
         }
         self.fin_after_flush = false;
-        sys::shutdown(self.fd, std::net::Shutdown::Write);
+        sys::shutdown(self.fd(), std::net::Shutdown::Write);
     }
 
     /// Vectored writes of what is queued, 64 frames at a time. On a full socket, signals the
-    /// task to wait for writability; on an error, marks the connection done.
+    /// reactor to watch for writability; on an error, marks the connection done.
     pub fn flush(&mut self) {
         if self.write_blocked || self.done {
             return;
@@ -339,7 +356,7 @@ impl Conn {
                 len += iov[i].len();
                 n += 1;
             }
-            match sys::send_vectored(self.fd, &iov[..n]) {
+            match sys::send_vectored(self.fd(), &iov[..n]) {
                 Ok(written) => {
                     self.consume(written);
                     if written < len || self.out.is_empty() {
@@ -388,24 +405,12 @@ impl Conn {
         }
     }
 
-    /// Wakes the connection's task to look at its state again.
+    /// Asks the shard's reactor to look at the connection again (it is done, its socket is
+    /// full, or the token store or connect proxy vouched for it).
     pub fn signal(&mut self) {
-        self.signaled = true;
-        if let Some(w) = self.waker.take() {
-            w.wake();
+        if !std::mem::replace(&mut self.signaled, true) {
+            super::reactor::signal(self.key, self.id);
         }
-    }
-
-    /// For the task: was it signalled? If not, remember whom to wake.
-    pub fn poll_signal(&mut self, waker: &Waker) -> bool {
-        if std::mem::take(&mut self.signaled) {
-            return true;
-        }
-        match &self.waker {
-            Some(w) if w.will_wake(waker) => {}
-            _ => self.waker = Some(waker.clone()),
-        }
-        false
     }
 }
 

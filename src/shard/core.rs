@@ -2,7 +2,7 @@
 //! connections: accept, hand-off, open, close, removal. Timers are in `timers.rs`,
 //! requests in `requests.rs`, fan-out and writes in `fanout.rs`.
 
-use std::os::fd::AsRawFd;
+use std::net::TcpStream;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -18,18 +18,18 @@ use super::fanout::mark_dirty;
 use super::state::{Logs, Presence, Streams, Subscriptions, TimerKind, Timers, Users};
 use crate::limits::Rate;
 use crate::protocol;
-use crate::route::inbox::Detached;
+use crate::route::inbox::{Detached, Handoff};
 use crate::shared::Shared;
 use crate::ws::frame;
 
-/// What the connection task does after its input was handled.
+/// What the reactor does with a connection after its input was handled.
 pub enum Step {
     Continue,
     /// Drop the socket.
     Exit,
     /// Send the socket to this shard, with the connection's state (boxed: a step is
     /// returned on every read, a hand-off once per connection).
-    Handoff(usize, Box<Detached>),
+    Handoff(usize, Box<Handoff>),
 }
 
 /// A shard's state: its connections and the owned parts of `state`, composed. The parts'
@@ -117,15 +117,11 @@ impl Core {
     }
 
     /// A freshly accepted socket: read its HTTP request head, within `handshake_timeout`.
-    pub fn accepted(
-        &mut self,
-        stream: &monoio::net::TcpStream,
-        peer: std::net::SocketAddr,
-    ) -> usize {
+    pub fn accepted(&mut self, socket: TcpStream, peer: std::net::SocketAddr) -> usize {
         let id = self.new_id();
-        let key = self
-            .conns
-            .insert(Conn::new(id, stream.as_raw_fd(), peer, Instant::now()));
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        entry.insert(Conn::new(id, key, socket, peer, Instant::now()));
         self.schedule(
             key,
             self.shared.config.handshake_timeout,
@@ -135,8 +131,11 @@ impl Core {
     }
 
     /// A connection handed over by another shard: it becomes open here.
-    pub fn adopt(&mut self, stream: &monoio::net::TcpStream, d: Detached) -> usize {
-        let mut conn = Conn::new(d.id, stream.as_raw_fd(), d.peer, d.accepted_at);
+    /// The reactor registers its socket first (`reactor::adopt`): opening may queue frames.
+    pub fn adopt(&mut self, socket: TcpStream, d: Detached) -> usize {
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        let mut conn = Conn::new(d.id, key, socket, d.peer, d.accepted_at);
         conn.phase = Phase::AwaitAuth;
         conn.decoder = d.decoder;
         conn.client = d.client;
@@ -145,7 +144,7 @@ impl Core {
         conn.wire = d.wire;
         conn.restore_unsent(d.unsent);
         conn.tls = d.tls;
-        let key = self.conns.insert(conn);
+        entry.insert(conn);
         self.open(key, d.identity);
         self.flush_dirty();
         key
@@ -171,7 +170,9 @@ impl Core {
         let conn = self.conns.remove(key);
         Step::Handoff(
             target,
-            Box::new(Detached {
+            Box::new(Handoff {
+                socket: conn.socket,
+                detached: Detached {
                 id: conn.id,
                 decoder: conn.decoder,
                 identity,
@@ -182,8 +183,9 @@ impl Core {
                 accepted_at: conn.accepted_at,
                 wire: conn.wire,
                 unsent,
-                tls: conn.tls,
-                tls_backlog: Vec::new(),
+                    tls: conn.tls,
+                    tls_backlog: Vec::new(),
+                },
             }),
         )
     }
@@ -272,7 +274,7 @@ impl Core {
         self.schedule(key, self.shared.config.close_timeout, TimerKind::Linger);
     }
 
-    /// Forgets a connection whose task is ending (its socket is closed right after).
+    /// Forgets a connection; its socket closes with its record.
     pub fn remove(&mut self, key: usize) {
         if self.conns[key].phase.session().is_some() {
             self.session_event(key, false);

@@ -5,7 +5,7 @@
 use std::rc::Rc;
 
 use super::core::Core;
-use super::{task, Shard, YieldNow};
+use super::{Shard, YieldNow};
 use crate::route::inbox::ShardMsg;
 
 /// Inbox messages handled before the other tasks get a turn.
@@ -40,26 +40,13 @@ pub(super) async fn inbox_loop(shard: Rc<Shard>) {
     }
 }
 
-/// `Adopt` spawns the connection's task; everything else is `Core::handle`.
+/// `Adopt` goes to the reactor; everything else is `Core::handle`.
 fn handle(shard: &Rc<Shard>, msg: ShardMsg) {
     let mut core = shard.core.borrow_mut();
     match msg {
-        ShardMsg::Adopt(mut h) => {
-            let backlog = std::mem::take(&mut h.detached.tls_backlog);
-            let socket = h.socket;
-            let stream = match monoio::net::TcpStream::from_std(socket) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(shard = core.index, error = %e, "cannot adopt a connection");
-                    if h.detached.counted {
-                        core.shared.uncount_connection(h.detached.peer.ip());
-                    }
-                    return;
-                }
-            };
-            let key = core.adopt(&stream, h.detached);
+        ShardMsg::Adopt(h) => {
             drop(core);
-            monoio::spawn(task::run(shard.clone(), key, stream, backlog));
+            super::reactor::adopt(shard, *h);
         }
         msg => core.handle(msg),
     }

@@ -3,8 +3,8 @@
 //! through its inbox.
 //!
 //! Tasks on a shard: the inbox loop (the runtime's main future), the accept loop, the
-//! timing-wheel ticker, the flusher, and one small task per connection that waits for
-//! readiness.
+//! timing-wheel ticker, the flusher, and the reactor, which serves the readiness of every
+//! connection (a connection has no task of its own).
 
 mod backend;
 mod chat;
@@ -24,9 +24,9 @@ mod presence;
 mod proxy;
 mod requests;
 mod rpc;
+mod reactor;
 mod state;
 mod stop;
-mod task;
 mod timers;
 mod tls;
 mod variants;
@@ -59,6 +59,8 @@ pub struct Shard {
     pub readbuf: RefCell<Box<[u8]>>,
     /// Where TLS connections' reads are decrypted to (empty without a TLS listener).
     pub plainbuf: RefCell<Box<[u8]>>,
+    /// The readiness of every connection of the shard (`reactor`).
+    pub epoll: RefCell<crate::sys::epoll::Epoll>,
 }
 
 /// A shard's listeners: its share of the plaintext and of the TLS address (SO_REUSEPORT),
@@ -143,10 +145,15 @@ async fn serve(
 ) {
     crate::metrics::bind_local(shared.metrics.shards[index].clone());
     let plain_len = if listeners.tls.is_some() { READ_BUF } else { 0 };
+    let epoll = match crate::sys::epoll::Epoll::new(reactor::BATCH) {
+        Ok(epoll) => epoll,
+        Err(e) => return started(Err(e)),
+    };
     let shard = Rc::new(Shard {
         core: RefCell::new(Core::new(shared.clone(), index)),
         readbuf: RefCell::new(vec![0u8; READ_BUF].into_boxed_slice()),
         plainbuf: RefCell::new(vec![0u8; plain_len].into_boxed_slice()),
+        epoll: RefCell::new(epoll),
     });
     let mut accepting = Vec::new();
     let (tls_listener, tls) = listeners.tls.unzip();
@@ -166,6 +173,7 @@ async fn serve(
     for (listener, ready, tls) in accepting {
         monoio::spawn(accept_loop(shard.clone(), listener, ready, tls));
     }
+    monoio::spawn(reactor::run(shard.clone()));
     monoio::spawn(ticker(shard.clone()));
     monoio::spawn(flusher(shard.clone()));
     dispatch::inbox_loop(shard).await;
@@ -215,24 +223,17 @@ async fn accept_loop(
     tracing::debug!(shard = shard.core.borrow().index, "stopped accepting");
 }
 
-/// A connection just accepted: it gets its record and its task on this shard.
+/// A connection just accepted: it gets its record on this shard and its place in the
+/// shard's epoll set.
 fn start(
     shard: &Rc<Shard>,
     socket: std::net::TcpStream,
     peer: std::net::SocketAddr,
     tls: Option<&Arc<rustls::ServerConfig>>,
 ) {
-    // Non-blocking as the epoll driver needs; under io_uring the hub's own reads and writes
-    // pass MSG_DONTWAIT either way.
+    // The hub's own reads and writes pass MSG_DONTWAIT; rustls's go through them too.
     let _ = socket.set_nonblocking(true);
     let _ = socket.set_nodelay(true);
-    let stream = match monoio::net::TcpStream::from_std(socket) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(shard = shard.core.borrow().index, error = %e, "cannot register a connection");
-            return;
-        }
-    };
     let session = match tls.map(|config| rustls::ServerConnection::new(config.clone())) {
         None => None,
         Some(Ok(session)) => Some(Box::new(session)),
@@ -241,9 +242,9 @@ fn start(
             return;
         }
     };
-    let key = shard.core.borrow_mut().accepted(&stream, peer);
+    let key = shard.core.borrow_mut().accepted(socket, peer);
     shard.core.borrow_mut().conns[key].tls = session;
-    monoio::spawn(task::run(shard.clone(), key, stream, Vec::new()));
+    reactor::register(shard, key);
 }
 
 /// Drives the timing wheel: one tick task per shard. It sleeps until the next slot that

@@ -1,4 +1,4 @@
-//! The read side of a TLS connection: the ciphertext its task read goes through the
+//! The read side of a TLS connection: the ciphertext the reactor read goes through the
 //! connection's rustls session, and the plaintext that comes out, one piece at a time in
 //! the shard's plaintext buffer, is handled as a plaintext connection's read is
 //! (`Core::on_input`). The write side is `conn/tls.rs`.
@@ -17,11 +17,11 @@ pub(super) fn input(shard: &Shard, key: usize, mut input: &[u8]) -> Step {
         match conn.decrypt(&mut input, &mut plain) {
             Decrypted::Plain(n) => match core.on_input(key, &mut plain[..n]) {
                 Step::Continue => {}
-                Step::Handoff(target, mut detached) => {
+                Step::Handoff(target, mut handoff) => {
                     // The rest goes along, to be given to the session on the other shard.
-                    detached.tls_backlog = input.to_vec();
+                    handoff.detached.tls_backlog = input.to_vec();
                     core.flush_dirty();
-                    return Step::Handoff(target, detached);
+                    return Step::Handoff(target, handoff);
                 }
                 step => {
                     core.flush_dirty();

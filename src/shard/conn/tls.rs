@@ -67,7 +67,7 @@ impl Conn {
         };
         'writes: for _ in 0..MAX_WRITES {
             while tls.wants_write() {
-                match tls.write_tls(&mut Socket(self.fd)) {
+                match tls.write_tls(&mut Socket(self.fd())) {
                     Ok(_) => {}
                     Err(e)
                         if matches!(
@@ -111,8 +111,8 @@ impl Conn {
             // Tell the peer the session ends (close_notify) before the TCP half-close.
             self.fin_after_flush = false;
             tls.send_close_notify();
-            let _ = tls.write_tls(&mut Socket(self.fd));
-            sys::shutdown(self.fd, std::net::Shutdown::Write);
+            let _ = tls.write_tls(&mut Socket(self.fd()));
+            sys::shutdown(self.fd(), std::net::Shutdown::Write);
         } else if !idle && !self.done && !self.write_blocked {
             self.write_blocked = true;
             self.signal();

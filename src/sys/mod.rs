@@ -1,11 +1,13 @@
 //! The few system calls the hub makes itself, and the only `unsafe` in it.
 //!
-//! Connections do their own non-blocking I/O once monoio reports readiness: reads go into
-//! the shard's buffer (so an idle connection holds none) and writes are vectored straight
-//! from the queued `Bytes` (so nothing is copied per recipient).
+//! Connections do their own non-blocking I/O once their shard's epoll set reports readiness
+//! (`epoll`): reads go into the shard's buffer (so an idle connection holds none) and writes
+//! are vectored straight from the queued `Bytes` (so nothing is copied per recipient).
+
+pub mod epoll;
 
 use std::io::{self, IoSlice};
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
+use std::os::fd::RawFd;
 
 /// Reads what is available without blocking; `Ok(0)` is end of stream.
 pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
@@ -53,27 +55,6 @@ pub fn shutdown(fd: RawFd, how: std::net::Shutdown) {
     };
     // SAFETY: shutdown takes no pointers; `fd` belongs to the caller's live stream.
     unsafe { libc::shutdown(fd, how) };
-}
-
-/// Takes a socket out of a monoio stream so it can move to another shard's runtime.
-pub fn into_std(stream: monoio::net::TcpStream) -> std::net::TcpStream {
-    let fd = stream.into_raw_fd();
-    // SAFETY: `into_raw_fd` gave up monoio's ownership of this open socket, so the std
-    // stream becomes its only owner.
-    unsafe { std::net::TcpStream::from_raw_fd(fd) }
-}
-
-/// A second descriptor of a monoio stream's socket, for a hand-off while the runtime may
-/// still hold the stream (an io_uring poll being cancelled): the stream is dropped after,
-/// and the socket lives on in the copy.
-pub fn dup_std(stream: &monoio::net::TcpStream) -> io::Result<std::net::TcpStream> {
-    // SAFETY: fcntl takes no pointers; the stream's fd is open while we borrow it.
-    let fd = unsafe { libc::fcntl(stream.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a new descriptor that nothing else owns.
-    Ok(unsafe { std::net::TcpStream::from_raw_fd(fd) })
 }
 
 /// Pins the calling thread to one CPU; false where the process may not (e.g. a cpuset).
