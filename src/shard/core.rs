@@ -156,7 +156,7 @@ impl Core {
         key: usize,
         identity: Box<crate::auth::Identity>,
     ) -> Step {
-        let target = self.shared.shard_of(&identity.user);
+        let target = self.shared.shard_of(identity.user());
         if target == self.index {
             self.open(key, identity);
             return Step::Continue;
@@ -173,16 +173,16 @@ impl Core {
             Box::new(Handoff {
                 socket: conn.socket,
                 detached: Detached {
-                id: conn.id,
-                decoder: conn.decoder,
-                identity,
-                client: conn.client,
-                request_id: conn.request_id,
-                peer: conn.peer,
-                counted: conn.counted,
-                accepted_at: conn.accepted_at,
-                wire: conn.wire,
-                unsent,
+                    id: conn.id,
+                    decoder: conn.decoder,
+                    identity,
+                    client: conn.client,
+                    request_id: conn.request_id,
+                    peer: conn.peer,
+                    counted: conn.counted,
+                    accepted_at: conn.accepted_at,
+                    wire: conn.wire,
+                    unsent,
                     tls: conn.tls,
                     tls_backlog: Vec::new(),
                 },
@@ -205,7 +205,7 @@ impl Core {
             return;
         }
         let max = config.max_connections_per_user;
-        let Some(user) = self.users.register(&identity.user, key, max, now) else {
+        let Some(user) = self.users.register(identity.user(), key, max, now) else {
             self.close(key, 4003, "too many connections for this user");
             return;
         };

@@ -98,16 +98,12 @@ pub fn adopt(shard: &Shard, h: Handoff) {
 
 /// The reactor's loop, for the life of the shard.
 pub async fn run(shard: Rc<Shard>) {
-    let ready = match shard
-        .epoll
-        .borrow()
-        .try_clone()
-        .and_then(|fd| {
-            // The set is polled for readability as a socket would be: monoio polls any
-            // descriptor this way (a PollAdd under io_uring, its own epoll otherwise), and
-            // nothing but `readable` is ever called on this handle.
-            monoio::net::UnixStream::from_std(std::os::unix::net::UnixStream::from(fd))
-        }) {
+    let ready = match shard.epoll.borrow().try_clone().and_then(|fd| {
+        // The set is polled for readability as a socket would be: monoio polls any
+        // descriptor this way (a PollAdd under io_uring, its own epoll otherwise), and
+        // nothing but `readable` is ever called on this handle.
+        monoio::net::UnixStream::from_std(std::os::unix::net::UnixStream::from(fd))
+    }) {
         Ok(ready) => ready,
         Err(e) => {
             tracing::error!(shard = shard.core.borrow().index, error = %e, "cannot poll the shard's epoll set; no connection is served");

@@ -73,7 +73,14 @@ impl Epoll {
     pub fn remove(&self, socket: RawFd) {
         let mut unused = libc::epoll_event { events: 0, u64: 0 };
         // SAFETY: the event is valid and writable (ignored by EPOLL_CTL_DEL on Linux ≥ 2.6.9).
-        unsafe { libc::epoll_ctl(self.fd.as_raw_fd(), libc::EPOLL_CTL_DEL, socket, &mut unused) };
+        unsafe {
+            libc::epoll_ctl(
+                self.fd.as_raw_fd(),
+                libc::EPOLL_CTL_DEL,
+                socket,
+                &mut unused,
+            )
+        };
     }
 
     fn ctl(&self, op: i32, socket: RawFd, token: u64, interest: Interest) -> io::Result<()> {
@@ -92,14 +99,13 @@ impl Epoll {
     pub fn ready(&mut self) -> impl Iterator<Item = Ready> + '_ {
         let capacity = self.events.len() as i32;
         // SAFETY: `events` holds `capacity` writable entries for the kernel to fill.
-        let n = unsafe {
-            libc::epoll_wait(self.fd.as_raw_fd(), self.events.as_mut_ptr(), capacity, 0)
-        };
+        let n =
+            unsafe { libc::epoll_wait(self.fd.as_raw_fd(), self.events.as_mut_ptr(), capacity, 0) };
         let n = n.max(0) as usize;
         self.events[..n].iter().map(|e| {
             let bits = e.events;
-            let readable = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR)
-                as u32;
+            let readable =
+                (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
             Ready {
                 token: e.u64,
                 readable: bits & readable != 0,
