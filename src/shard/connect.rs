@@ -197,8 +197,8 @@ impl Core {
     }
 
     /// The store or the proxy answered. At connect, a refusal closes the connection; an
-    /// identity is handed to the connection's task, which goes on as for a JWT (hand-off
-    /// included). For a `refresh`, the client gets `refreshed` or an error.
+    /// identity is kept and the connection signalled, and the reactor goes on as for a JWT
+    /// (hand-off included). For a `refresh`, the client gets `refreshed` or an error.
     pub fn connect_done(
         &mut self,
         to: ConnRef,
@@ -237,7 +237,7 @@ impl Core {
         }
     }
 
-    /// For the connection's task, woken by `connect_done`: the connection is authenticated.
+    /// For the reactor, when `connect_done` signalled the connection: it is authenticated.
     pub fn resume_authenticated(&mut self, key: usize) -> Option<Step> {
         let at = self.authed.iter().position(|(k, _, _)| *k == key)?;
         let (_, conn, identity) = self.authed.swap_remove(at);
