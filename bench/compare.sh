@@ -23,7 +23,9 @@
 #                                 set always runs shared. `syscalls` always runs pinned.
 #   QUICK=1                       tiny numbers, to check that every scenario runs (tests)
 #   BIN=dir                       the binaries (default $CARGO_TARGET_DIR/release)
-set -euo pipefail
+set -Eeuo pipefail
+# A command that stops the script says which (the test of every scenario shows it).
+trap 'echo "compare.sh: stopped at line $LINENO (exit $?): $BASH_COMMAND" >&2' ERR
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-1}
 BIN=${BIN:-${CARGO_TARGET_DIR:-target}/release}

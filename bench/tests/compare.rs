@@ -129,8 +129,12 @@ fn every_scenario_runs_against_every_hub() {
         .collect();
     for (hub, child) in runs {
         let out = child.wait_with_output().expect("compare.sh runs");
-        assert!(out.status.success(), "compare.sh for {hub} failed");
         let text = String::from_utf8(out.stdout).expect("UTF-8");
+        assert!(
+            out.status.success(),
+            "compare.sh for {hub} failed ({}; its stderr is above), having printed:\n{text}",
+            out.status
+        );
         let rows: Vec<Value> = text
             .lines()
             .filter(|l| l.starts_with('{'))
