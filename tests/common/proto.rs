@@ -44,6 +44,7 @@ impl ProtoClient {
         let frame = pb::ClientFrame {
             id,
             correlation_id: String::new(),
+            traceparent: String::new(),
             request: Some(request),
         };
         self.send_bytes(frame.encode_to_vec());
@@ -90,6 +91,7 @@ impl ProtoClient {
         let sub = pb::Subscribe {
             channel: channel.into(),
             since,
+            delta: String::new(),
         };
         match self.request(900_001, Request::Subscribe(sub)) {
             Frame::Subscribed(s) => s,
