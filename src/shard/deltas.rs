@@ -95,3 +95,77 @@ impl<'p> Forms<'p> {
         deltas.advance(channel, self.data, reached);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use prost::Message as _;
+
+    use super::*;
+    use crate::protocol::proto::pb::{self, hub_frame::Frame};
+    use crate::ws::frame::payload_of;
+
+    const COMPRESSION: Compression = Compression {
+        level: 6,
+        threshold: 100,
+    };
+
+    /// A 2 KB publication, `pot` changing.
+    fn publication(pot: u32) -> Bytes {
+        let data = format!(r#"{{"pot":{pot},"seats":"{}"}}"#, "ab".repeat(1000));
+        crate::protocol::message("game:1", &data, None)
+    }
+
+    fn proto_message(frame: &Bytes) -> pb::Message {
+        match pb::HubFrame::decode(&payload_of(frame)[..]).unwrap().frame {
+            Some(Frame::Message(m)) => m,
+            other => panic!("a message: {other:?}"),
+        }
+    }
+
+    /// Three delta subscribers of each wire: each form's frame is made once per variant and
+    /// shared, whole first, then the delta.
+    #[test]
+    fn each_form_once_per_variant() {
+        let mut deltas = Deltas::default();
+        let channel: Arc<str> = "game:1".into();
+        for key in 0..6 {
+            deltas.join(&channel, key);
+        }
+        let wire = |key| match key % 3 {
+            0 => Wire::JSON,
+            1 => Wire::PROTO,
+            _ => Wire {
+                deflate: Some(15),
+                ..Wire::PROTO
+            },
+        };
+        let mut base = Vec::new();
+        for pot in 1..=2 {
+            let plain = publication(pot);
+            let payload = payload_of(&plain);
+            let mut forms = Forms::new(&deltas, "game:1", &plain, &payload, COMPRESSION).unwrap();
+            let frames: Vec<Bytes> = (0..6)
+                .map(|key| forms.pick(&deltas, "game:1", key, wire(key)).unwrap().0)
+                .collect();
+            for key in 0..3 {
+                assert_eq!(frames[key].as_ptr(), frames[key + 3].as_ptr(), "shared");
+            }
+            if pot == 1 {
+                assert_eq!(frames[2][0], 0xC2, "FIN, RSV1, binary: compressed");
+            }
+            let m = proto_message(&frames[1]);
+            let text = crate::protocol::delta::parse(&payload).unwrap().data.get();
+            let rebuilt = match m.delta {
+                Some(false) => m.data.clone(),
+                Some(true) => fossil::apply(&base, &m.data).unwrap(),
+                None => panic!("no delta flag"),
+            };
+            assert_eq!((m.delta, &rebuilt[..]), (Some(pot > 1), text.as_bytes()));
+            assert!(pot == 1 || m.data.len() < 100, "a small delta");
+            base = rebuilt;
+            forms.finish(&mut deltas, "game:1", &[0, 1, 2, 3, 4, 5]);
+        }
+    }
+}
