@@ -105,7 +105,8 @@ run() { # hub scenario args...
     port=$((10000 + RANDOM % 20000))
     pid=$(start_hub "$hub" $port)
     wait_port $port $pid && break
-    kill $pid 2>/dev/null; wait $pid 2>/dev/null || true
+    kill $pid 2>/dev/null || true # it may have exited already (its port was taken)
+    wait $pid 2>/dev/null || true
     echo "compare.sh: $hub did not listen on port $port (try $tries)" >&2
     [ $tries -lt 3 ] || { echo "{\"hub\":\"$hub\",\"name\":\"$name\",\"mode\":\"$MODE\",\"error\":\"no hub\"}"; return 0; }
   done
