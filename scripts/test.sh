@@ -80,6 +80,8 @@ fi
 #   AUTOBAHN_EXCLUDE=...   cases to leave out of every run (run.sh)
 #   AUTOBAHN_DRIVERS=...   default "io_uring epoll"
 #   AUTOBAHN_TIMEOUT=N     wall-clock cap of each run, seconds (default 1800)
+#   AUTOBAHN_CASE_TIMEOUT=N  run.sh's watchdog of one case, seconds (default here 300: on a
+#                          loaded machine 12.3.10 took 58 s, with run.sh's default at 60)
 #   AUTOBAHN_REPORTS=DIR   the runs' reports under DIR/<run> (default: run.sh's folder)
 AB_HALF_A="12.2.*,12.3.*,13.1.*,13.2.*,13.3.*"
 AB_HALF_B="1.*,2.*,3.*,4.*,5.*,6.*,7.*,8.*,9.*,10.*,12.1.*,12.4.*,12.5.*,13.4.*,13.5.*,13.6.*,13.7.*"
@@ -117,7 +119,8 @@ autobahn() {
     return 1
   fi
   # (this function runs in a subshell of its own: the exports stay in it)
-  export AUTOBAHN_CASES="$cases" AUTOBAHN_TIMEOUT="${AUTOBAHN_TIMEOUT:-1800}"
+  export AUTOBAHN_CASES="$cases" AUTOBAHN_TIMEOUT="${AUTOBAHN_TIMEOUT:-1800}" \
+    AUTOBAHN_CASE_TIMEOUT="${AUTOBAHN_CASE_TIMEOUT:-300}"
   [ -z "$AB_REPORTS" ] || export AUTOBAHN_REPORTS="$AB_REPORTS/$name"
   "$AUTOBAHN" "ws://$addr/echo" "ringhub-$name" >"$out" 2>&1 &
   rpid=$!
