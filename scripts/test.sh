@@ -126,7 +126,8 @@ autobahn() {
   rpid=$!
   trap 'kill -TERM $rpid $pid 2>/dev/null' TERM
   wait "$rpid" || rc=$?
-  kill -TERM "$pid"; wait "$pid" || true
+  kill -TERM "$pid" 2>/dev/null || true
+  wait "$pid" || true
   return $rc
 }
 
