@@ -56,7 +56,7 @@ pub struct Request<'a> {
     #[serde(default)]
     pub limit: Option<u64>,
     /// An addition on `rpc` and `publish`: the client's W3C `traceparent`, kept as the frame
-    /// carries it (not copied, never an error); read ([`TraceText::read`]) only when traces
+    /// carries it (not copied, never an error); read (`TraceParent::from_frame` in telemetry) only when traces
     /// are on, and ignored when it is not a valid one.
     #[serde(default, borrow)]
     pub traceparent: Option<TraceText<'a>>,
@@ -72,16 +72,6 @@ pub struct Request<'a> {
 pub enum TraceText<'a> {
     Json(&'a RawValue),
     Text(&'a str),
-}
-
-impl TraceText<'_> {
-    /// The trace context it holds; None when it is not a valid `traceparent`.
-    pub fn read(self) -> Option<crate::telemetry::TraceParent> {
-        match self {
-            TraceText::Json(raw) => crate::telemetry::TraceParent::from_json(raw),
-            TraceText::Text(text) => crate::telemetry::TraceParent::parse(text),
-        }
-    }
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for TraceText<'a> {

@@ -13,6 +13,7 @@ use super::rpc::Ask;
 use crate::protocol::{self, ErrorCode, Request, TraceText};
 use crate::route::inbox::ConnRef;
 use crate::route::rpc_queue::{Purpose, Verdict};
+use crate::telemetry::TraceParent;
 
 impl Core {
     /// A subscribe the token does not allow, on a namespace with `subscribe_proxy`.
@@ -79,7 +80,7 @@ impl Core {
                 .traces
                 .as_ref()
                 .and(traceparent)
-                .and_then(TraceText::read),
+                .and_then(TraceParent::from_frame),
         };
         self.call_backend(key, session, id, url, ask, purpose);
     }

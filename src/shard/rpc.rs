@@ -89,7 +89,7 @@ impl Core {
     /// The client's `traceparent` on a request, read only when traces are on.
     pub(super) fn client_trace(&self, req: &Request<'_>) -> Option<TraceParent> {
         self.shared.traces.as_ref()?;
-        req.traceparent?.read()
+        req.traceparent.and_then(TraceParent::from_frame)
     }
 
     /// Queues a call to the backend at `url` for connection `key`, without waiting; the
@@ -141,7 +141,7 @@ impl Core {
             .or_insert_with(|| tokio::sync::watch::channel(()).0)
             .subscribe();
         let trace = self.shared.traces.as_ref().map(|_| CallTrace {
-            parent: ask.traceparent.and_then(TraceText::read),
+            parent: ask.traceparent.and_then(TraceParent::from_frame),
             method: ask.method.map(Into::into),
         });
         let call = Call {
