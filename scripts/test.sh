@@ -35,7 +35,9 @@ if ! "$TEST_VENV/bin/python" -c 'import websockets' >/dev/null 2>&1; then
   }
   "$TEST_VENV/bin/python" -m pip install --quiet websockets
 fi
-export TEST_PYTHON="$TEST_VENV/bin/python" RINGHUB_PYTHON="$TEST_VENV/bin/python" RINGHUB_REQUIRE_PYTHON_WEBSOCKETS=1
+# Not RINGHUB_*: the hub takes every RINGHUB_ variable as a setting and refuses unknown ones
+# (bench/compare.sh starts it with this environment).
+export TEST_PYTHON="$TEST_VENV/bin/python" TEST_REQUIRE_PYTHON_WEBSOCKETS=1
 
 # Build once; the tests and the Autobahn run share the build.
 cargo build --all-targets --locked
