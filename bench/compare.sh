@@ -75,15 +75,15 @@ start_hub() { # name port -> pid
   case $1 in
     # HUB_ENV: more settings, as RINGHUB_* variables (the `auth` scenario's).
     ringhub) env ${HUB_ENV:-} RINGHUB_CONFIG=bench/hub.toml RINGHUB_LISTEN=127.0.0.1:$2 RINGHUB_ADMIN_LISTEN=127.0.0.1:0 \
-               RINGHUB_SHARDS=$(threads) RINGHUB_PING_INTERVAL=$PING $pin $BIN/ringhub >/dev/null 2>&1 & ;;
+               RINGHUB_SHARDS=$(threads) RINGHUB_PING_INTERVAL=$PING $pin $BIN/ringhub >"$OUT/hub.log" 2>&1 & ;;
     ringhub-tls) RINGHUB_CONFIG=bench/hub.toml RINGHUB_LISTEN=127.0.0.1:$2 RINGHUB_ADMIN_LISTEN=127.0.0.1:0 \
                RINGHUB_TLS_CERT="$OUT/hub.crt" RINGHUB_TLS_KEY="$OUT/hub.key" \
-               RINGHUB_SHARDS=$(threads) RINGHUB_PING_INTERVAL=$PING $pin $BIN/ringhub >/dev/null 2>&1 & ;;
+               RINGHUB_SHARDS=$(threads) RINGHUB_PING_INTERVAL=$PING $pin $BIN/ringhub >"$OUT/hub.log" 2>&1 & ;;
     baseline) $pin $BIN/baseline-hub --listen 127.0.0.1:$2 --secret $SECRET --threads "$(threads)" \
-                --ping-interval $PING >/dev/null 2>&1 & ;;
+                --ping-interval $PING >"$OUT/hub.log" 2>&1 & ;;
     # uWS pings a connection idle for 24 s and closes it 16 s later (idle timeout 40 s).
     uws) $pin node bench/uws/server.js --listen 127.0.0.1:$2 --secret $SECRET \
-           --idle-timeout 40 >/dev/null 2>&1 & ;;
+           --idle-timeout 40 >"$OUT/hub.log" 2>&1 & ;;
   esac
   echo $!
 }
@@ -105,8 +105,10 @@ run() { # hub scenario args...
     port=$((10000 + RANDOM % 20000))
     pid=$(start_hub "$hub" $port)
     wait_port $port $pid && break
-    kill $pid 2>/dev/null; wait $pid 2>/dev/null || true
-    echo "compare.sh: $hub did not listen on port $port (try $tries)" >&2
+    kill $pid 2>/dev/null || true # it may have exited already (its port was taken)
+    wait $pid 2>/dev/null || true
+    echo "compare.sh: $hub did not listen on port $port (try $tries); it printed:" >&2
+    tail -5 "$OUT/hub.log" >&2
     [ $tries -lt 3 ] || { echo "{\"hub\":\"$hub\",\"name\":\"$name\",\"mode\":\"$MODE\",\"error\":\"no hub\"}"; return 0; }
   done
   sleep 0.2

@@ -35,6 +35,11 @@ cat >"$TMP/ringhub.toml" <<TOML
 [namespaces.chat]
 public = true
 client_publish = true
+
+[namespaces.game]
+public = true
+client_publish = true
+deltas = true
 TOML
 : >"$TMP/hub.log"
 env -i PATH="$PATH" RINGHUB_CONFIG="$TMP/ringhub.toml" RINGHUB_LISTEN=127.0.0.1:0 \

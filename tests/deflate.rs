@@ -268,11 +268,11 @@ fn a_decompression_bomb_closes_1009_alone(driver: Driver) {
     });
 }
 
-/// The interpreter with `websockets`: `$RINGHUB_PYTHON`, else `python3`. None (the test
-/// skips, saying so) when it lacks the package, unless `RINGHUB_REQUIRE_PYTHON_WEBSOCKETS=1`
+/// The interpreter with `websockets`: `$TEST_PYTHON`, else `python3`. None (the test
+/// skips, saying so) when it lacks the package, unless `TEST_REQUIRE_PYTHON_WEBSOCKETS=1`
 /// (scripts/test.sh sets both).
 fn python() -> Option<String> {
-    let python = std::env::var("RINGHUB_PYTHON").unwrap_or_else(|_| "python3".into());
+    let python = std::env::var("TEST_PYTHON").unwrap_or_else(|_| "python3".into());
     let ok = Command::new(&python)
         .args(["-c", "import websockets"])
         .stderr(Stdio::null())
@@ -281,8 +281,8 @@ fn python() -> Option<String> {
     if ok {
         return Some(python);
     }
-    if std::env::var("RINGHUB_REQUIRE_PYTHON_WEBSOCKETS").as_deref() == Ok("1") {
-        panic!("{python} cannot import websockets (pip install websockets, or set RINGHUB_PYTHON)");
+    if std::env::var("TEST_REQUIRE_PYTHON_WEBSOCKETS").as_deref() == Ok("1") {
+        panic!("{python} cannot import websockets (pip install websockets, or set TEST_PYTHON)");
     }
     eprintln!("skipping: {python} cannot import websockets (pip install websockets)");
     None

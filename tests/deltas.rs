@@ -7,61 +7,11 @@
 mod common;
 
 use common::cluster::cluster_with;
+use common::deltas::{table, with_deltas, Applier};
 use common::redis::Redis;
 use common::*;
-use ringhub::config::{Driver, Namespace};
-use ringhub::protocol::fossil;
-use serde_json::{json, Value};
-
-/// `game` (deltas allowed) and `plain` (not), public, client publishes; `game-log` with
-/// history too.
-fn with_deltas(c: &mut ringhub::Config) {
-    let ns = |deltas, history_size| Namespace {
-        public: true,
-        client_publish: true,
-        deltas,
-        history_size,
-        ..Namespace::default()
-    };
-    c.namespaces.insert("game".into(), ns(true, 0));
-    c.namespaces.insert("plain".into(), ns(false, 0));
-    c.namespaces.insert("gamelog".into(), ns(true, 100));
-}
-
-/// A ~1 KB table state that changes a little each round.
-fn table(round: u64) -> Value {
-    let seats: Vec<Value> = (0..9)
-        .map(|s| json!({"seat": s, "user": format!("player-{s}"), "chips": 1000 + s * 7 + if s == round % 9 { round } else { 0 }, "cards": ["As", "Kd"], "folded": false}))
-        .collect();
-    json!({"table": 42, "round": round, "pot": round * 10, "seats": seats})
-}
-
-/// What a delta subscriber keeps: the last `data` text, to which the next delta applies.
-struct Applier {
-    base: Option<String>,
-    deltas: usize,
-}
-
-impl Applier {
-    fn take(&mut self, m: &Value) -> Value {
-        assert_eq!(m["type"], "message", "{m}");
-        let text = m["data"].as_str().expect("data as a string");
-        let full = if m["delta"] == true {
-            self.deltas += 1;
-            let base = self
-                .base
-                .as_deref()
-                .expect("a delta comes after a whole publication");
-            let out = fossil::apply(base.as_bytes(), text.as_bytes()).expect("the delta applies");
-            String::from_utf8(out).unwrap()
-        } else {
-            assert_eq!(m["delta"], false, "{m}");
-            text.to_string()
-        };
-        self.base = Some(full.clone());
-        serde_json::from_str(&full).unwrap()
-    }
-}
+use ringhub::config::Driver;
+use serde_json::json;
 
 fn deltas_beside_plain(driver: Driver) {
     let mut c = config(driver);
@@ -76,10 +26,7 @@ fn deltas_beside_plain(driver: Driver) {
     );
     assert_eq!(r["type"], "subscribed", "{r}");
     plain_sub.subscribe("game:1");
-    let mut applier = Applier {
-        base: None,
-        deltas: 0,
-    };
+    let mut applier = Applier::default();
     let mut sizes = Vec::new();
     for round in 0..6 {
         let state = table(round);
@@ -144,10 +91,7 @@ fn deltas_with_history(driver: Driver) {
         1,
     );
     let epoch = r["epoch"].as_str().unwrap().to_string();
-    let mut applier = Applier {
-        base: None,
-        deltas: 0,
-    };
+    let mut applier = Applier::default();
     for round in 1..=3 {
         let r = publisher.request(
             json!({"type": "publish", "channel": "gamelog:1", "data": table(round)}),
@@ -182,10 +126,7 @@ fn deltas_with_history(driver: Driver) {
             "recovered as published: {m}"
         );
     }
-    let mut applier = Applier {
-        base: None,
-        deltas: 0,
-    };
+    let mut applier = Applier::default();
     for round in 6..=7 {
         publisher.request(
             json!({"type": "publish", "channel": "gamelog:1", "data": table(round)}),
@@ -215,10 +156,7 @@ fn deltas_across_instances() {
     assert_eq!(r["type"], "subscribed");
     let (mut publisher, _) = connect(hubs[0].addr, "near");
     // The subscription reaches the first instance through Redis: publish until it lands.
-    let mut applier = Applier {
-        base: None,
-        deltas: 0,
-    };
+    let mut applier = Applier::default();
     let take_all = |sub: &mut Client, applier: &mut Applier, ms| {
         let frames = sub.frames_for(std::time::Duration::from_millis(ms));
         frames

@@ -123,6 +123,7 @@ fn requests_and_replies(driver: Driver) {
         Request::Subscribe(pb::Subscribe {
             channel: "room:r".into(),
             since: None,
+            delta: String::new(),
         }),
     ) else {
         panic!("subscribed")

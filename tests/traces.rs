@@ -13,6 +13,7 @@ use common::admin::find_metric;
 use common::backend::{Answer, Backend};
 use common::cluster::{cluster_with, scrape};
 use common::history::with_history;
+use common::proto::{connect_proto, frame};
 use common::redis::Redis;
 use common::*;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -22,6 +23,7 @@ use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message as _;
 use ringhub::config::{Driver, EventKind, Namespace, Webhook};
+use ringhub::protocol::proto::pb::{self, client_frame::Request, hub_frame::Frame};
 use ringhub::Config;
 use serde_json::{json, Value};
 
@@ -247,6 +249,68 @@ fn spans_of_the_server_api_backends_and_webhooks_reach_the_collector() {
     assert!(
         header.contains(&hex::encode(&hooks[0].trace_id)),
         "{header}"
+    );
+}
+
+/// A protobuf client's `ClientFrame.traceparent`: as JSON's field, the rpc's span and the
+/// publish proxy's become its children, and an invalid one starts a trace of its own.
+#[test]
+fn a_proto_frame_traceparent_parents_its_spans() {
+    let (collector, backend, receiver) = backends();
+    let hub = start(traced_config(&collector, &backend, &receiver, 1.0));
+    let (mut p, _) = connect_proto(hub.addr, "pat");
+    let tp = traceparent(CLIENT_TRACE, CLIENT_SPAN);
+    let traced = |id, traceparent: &str, request| pb::ClientFrame {
+        traceparent: traceparent.into(),
+        ..frame(Some(id), request)
+    };
+    let rpc = |method: &str| {
+        let data = br#"{"x":1}"#.to_vec();
+        Request::Rpc(pb::Rpc {
+            method: method.into(),
+            data,
+        })
+    };
+    for (id, tp, method) in [(1, &tp[..], "game.move"), (2, "00-garbage", "lobby.ping")] {
+        let Frame::Result(r) = p.request_frame(traced(id, tp, rpc(method))) else {
+            panic!("a result")
+        };
+        let answer: Value = serde_json::from_slice(&r.data).unwrap();
+        assert_eq!(answer, json!({"echo": {"x": 1}}));
+    }
+    let publish = Request::Publish(pb::Publish {
+        channel: "game:1".into(),
+        data: b"[1]".to_vec(),
+    });
+    let ack = p.request_frame(traced(3, &tp, publish));
+    assert!(matches!(ack, Frame::Ack(_)), "{ack:?}");
+    hub.shutdown();
+
+    let (spans, _) = exported(&collector);
+    let rpcs = named(&spans, "rpc");
+    assert_eq!(rpcs.len(), 2, "{rpcs:#?}");
+    for rpc in rpcs {
+        if attributes(&rpc.attributes)["rpc.method"] == "game.move" {
+            assert_eq!(hex::encode(&rpc.trace_id), CLIENT_TRACE);
+            assert_eq!(hex::encode(&rpc.parent_span_id), CLIENT_SPAN);
+        } else {
+            assert!(rpc.parent_span_id.is_empty(), "{rpc:?}");
+            assert_ne!(hex::encode(&rpc.trace_id), CLIENT_TRACE);
+        }
+    }
+    let proxy = named(&spans, "publish proxy");
+    assert_eq!(proxy.len(), 1, "{spans:#?}");
+    assert_eq!(hex::encode(&proxy[0].trace_id), CLIENT_TRACE);
+    assert_eq!(hex::encode(&proxy[0].parent_span_id), CLIENT_SPAN);
+    let sent = backend.raw_requests();
+    let with_client_trace = sent
+        .iter()
+        .filter_map(|r| r.header("traceparent"))
+        .filter(|h| h.contains(CLIENT_TRACE))
+        .count();
+    assert_eq!(
+        with_client_trace, 2,
+        "the rpc and the publish proxy's question"
     );
 }
 

@@ -327,9 +327,11 @@ fn subscribe_proto(channel: &str) -> Vec<u8> {
     pb::ClientFrame {
         id: Some(1),
         correlation_id: String::new(),
+        traceparent: String::new(),
         request: Some(pb::client_frame::Request::Subscribe(pb::Subscribe {
             channel: channel.into(),
             since: None,
+            delta: String::new(),
         })),
     }
     .encode_to_vec()

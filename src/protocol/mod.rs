@@ -55,15 +55,29 @@ pub struct Request<'a> {
     /// `history`: most publications to return (default 100).
     #[serde(default)]
     pub limit: Option<u64>,
-    /// An addition on `rpc` and `publish`: the client's W3C `traceparent`, kept as the raw
-    /// JSON (not copied, never an error); read by `telemetry::TraceParent::from_json` only
-    /// when traces are on, and ignored when it is not a valid one.
+    /// An addition on `rpc` and `publish`: the client's W3C `traceparent`, kept as the frame
+    /// carries it (not copied, never an error); read (`TraceParent::from_frame` in telemetry) only when traces
+    /// are on, and ignored when it is not a valid one.
     #[serde(default, borrow)]
-    pub traceparent: Option<&'a RawValue>,
+    pub traceparent: Option<TraceText<'a>>,
     /// An addition: `subscribe` with `"delta":"fossil"` takes the channel's publications
     /// as Fossil deltas where its namespace allows (`protocol::delta`).
     #[serde(default, borrow)]
     pub delta: Option<Cow<'a, str>>,
+}
+
+/// A request's `traceparent` as its encoding carries it: a JSON frame's raw value (any
+/// JSON: only a string can be valid), a protobuf frame's string.
+#[derive(Debug, Clone, Copy)]
+pub enum TraceText<'a> {
+    Json(&'a RawValue),
+    Text(&'a str),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for TraceText<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<TraceText<'a>, D::Error> {
+        <&'a RawValue>::deserialize(d).map(TraceText::Json)
+    }
 }
 
 /// Declares [`Kind`] with its wire names, once: the enum and `parse`.

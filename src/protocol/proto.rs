@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use prost::Message as _;
 use serde_json::value::RawValue;
 
-use super::{Kind, Request, Since};
+use super::{Kind, Request, Since, TraceText};
 
 /// The types generated from proto/ringhub/v1 (checked in; `tests/proto_codegen.rs`
 /// regenerates them and fails on a difference).
@@ -64,8 +64,9 @@ pub fn request(frame: &pb::ClientFrame) -> Result<Request<'_>, (Option<u64>, Str
             .filter(|c| !c.is_empty()),
         since: None,
         limit: None,
-        // Not in the proto frames yet (docs/protocol.md §15).
-        traceparent: None,
+        traceparent: Some(frame.traceparent.as_str())
+            .filter(|t| !t.is_empty())
+            .map(TraceText::Text),
         delta: None,
     };
     let bad = |why: &str| (frame.id, why.to_string());
@@ -79,6 +80,7 @@ pub fn request(frame: &pb::ClientFrame) -> Result<Request<'_>, (Option<u64>, Str
             r.kind = Kind::Subscribe;
             r.channel = some(&s.channel);
             r.since = since(&s.since);
+            r.delta = Some(Cow::Borrowed(s.delta.as_str())).filter(|d| !d.is_empty());
         }
         Some(Req::Unsubscribe(u)) => {
             r.kind = Kind::Unsubscribe;
@@ -135,6 +137,7 @@ mod tests {
         pb::ClientFrame {
             id,
             correlation_id: String::new(),
+            traceparent: String::new(),
             request: Some(req),
         }
         .encode_to_vec()
@@ -182,11 +185,44 @@ mod tests {
                     offset: 5,
                     epoch: "e".into(),
                 }),
+                delta: String::new(),
             }),
         ))
         .unwrap();
         let r = request(&sub).unwrap();
         assert_eq!(r.since.as_ref().map(Since::offset), Some(5));
         assert_eq!(r.since.as_ref().and_then(Since::epoch), Some("e"));
+        assert_eq!(
+            (r.delta, r.traceparent.is_none()),
+            (None, true),
+            "empty is none"
+        );
+    }
+
+    #[test]
+    fn delta_and_traceparent() {
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let bytes = pb::ClientFrame {
+            id: Some(1),
+            correlation_id: String::new(),
+            traceparent: tp.into(),
+            request: Some(Req::Subscribe(pb::Subscribe {
+                channel: "game:1".into(),
+                since: None,
+                delta: "fossil".into(),
+            })),
+        }
+        .encode_to_vec();
+        let f = decode_frame(&bytes).unwrap();
+        let r = request(&f).unwrap();
+        assert_eq!(r.delta.as_deref(), Some("fossil"));
+        assert!(matches!(r.traceparent, Some(TraceText::Text(t)) if t == tp));
+        let mut f = f.clone();
+        f.traceparent = "not one".into();
+        let r = request(&f).unwrap();
+        assert!(
+            matches!(r.traceparent, Some(TraceText::Text("not one"))),
+            "carried as it came; telemetry ignores it"
+        );
     }
 }

@@ -27,6 +27,9 @@ struct Json<'a> {
     #[serde(borrow)]
     from: Option<Cow<'a, str>>,
     offset: Option<u64>,
+    /// On a delta subscription's `message`: its `data` is a JSON string (docs/protocol.md
+    /// §3, "Deltas").
+    delta: Option<bool>,
     #[serde(borrow)]
     user: Option<Cow<'a, str>>,
     #[serde(borrow)]
@@ -89,6 +92,16 @@ fn raw(v: Option<&RawValue>) -> Vec<u8> {
     v.map(|v| v.get().as_bytes().to_vec()).unwrap_or_default()
 }
 
+/// A `data` that JSON sends as a string (a delta subscription's whole publication or
+/// Fossil delta): the string's bytes, which protobuf carries as they are. Never from this
+/// hub, a `data` that is not a string: its JSON text.
+fn unquoted(v: Option<&RawValue>) -> Vec<u8> {
+    match v.map(|v| serde_json::from_str::<Cow<'_, str>>(v.get())) {
+        Some(Ok(text)) => text.into_owned().into_bytes(),
+        _ => raw(v),
+    }
+}
+
 /// Is this a text frame (the JSON frames)? Hub frames are final and unfragmented: a text
 /// frame starts with 0x81.
 pub fn is_text(frame: &[u8]) -> bool {
@@ -125,9 +138,13 @@ pub fn hub_frame(payload: &[u8]) -> pb::HubFrame {
     let frame = match &*j.kind {
         "message" => Frame::Message(pb::Message {
             channel: text(j.channel),
-            data: raw(j.data),
+            data: match j.delta {
+                Some(_) => unquoted(j.data),
+                None => raw(j.data),
+            },
             from_user: j.from.map(Cow::into_owned),
             offset: j.offset,
+            delta: j.delta,
         }),
         "direct" => Frame::Direct(pb::Direct {
             data: raw(j.data),
@@ -236,9 +253,30 @@ mod tests {
                 data: br#"{ "a" : 1.50 }"#.to_vec(),
                 from_user: Some("u1".into()),
                 offset: Some(7),
+                delta: None,
             }))
         );
         assert_eq!(f.id, None);
+    }
+
+    /// A delta subscription's message: JSON's `data` string is protobuf's bytes, unescaped,
+    /// and `delta` says which form it is.
+    #[test]
+    fn a_delta_carries_its_bytes_and_its_flag() {
+        let published = protocol::message_at("t:1", r#"{"pot":"5\n"}"#, None, 3);
+        let payload = frame::payload_of(&published);
+        let m = protocol::delta::parse(&payload).unwrap();
+        for (bytes, is_delta) in [
+            (&b"1z\nI@0,E:\"pot\"1U@W,281dXW;"[..], true),
+            (m.data.get().as_bytes(), false),
+        ] {
+            let json = protocol::delta::frame(&m, bytes, is_delta).unwrap();
+            let Some(Frame::Message(out)) = decode(&to_proto(&json)).frame else {
+                panic!("a message")
+            };
+            assert_eq!((&out.data[..], out.delta), (bytes, Some(is_delta)));
+            assert_eq!(out.offset, Some(3));
+        }
     }
 
     #[test]

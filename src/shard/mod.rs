@@ -31,6 +31,7 @@ mod timers;
 mod tls;
 mod variants;
 pub mod wheel;
+mod yield_now;
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -47,6 +48,7 @@ pub use self::core::Core;
 use crate::config::Driver;
 use crate::shared::Shared;
 pub use requests::MAX_MALFORMED;
+use yield_now::YieldNow;
 
 /// Size of the per-shard read buffer every connection reads into.
 const READ_BUF: usize = 64 * 1024;
@@ -173,6 +175,7 @@ async fn serve(
     for (listener, ready, tls) in accepting {
         monoio::spawn(accept_loop(shard.clone(), listener, ready, tls));
     }
+    monoio::spawn(yield_now::pump());
     monoio::spawn(reactor::run(shard.clone()));
     monoio::spawn(ticker(shard.clone()));
     monoio::spawn(flusher(shard.clone()));
@@ -322,20 +325,5 @@ impl Future for DrainSignal<'_> {
             core.accept_waker = Some(cx.waker().clone());
             Poll::Pending
         }
-    }
-}
-
-/// Gives the other tasks of the shard one turn.
-pub(super) struct YieldNow(pub(super) bool);
-
-impl Future for YieldNow {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
     }
 }

@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 use super::conn::Session;
 use super::core::Core;
 use super::rpc::Ask;
-use crate::protocol::{self, ErrorCode, Request};
+use crate::protocol::{self, ErrorCode, Request, TraceText};
 use crate::route::inbox::ConnRef;
 use crate::route::rpc_queue::{Purpose, Verdict};
 use crate::telemetry::TraceParent;
@@ -55,7 +55,7 @@ impl Core {
         id: Option<u64>,
         channel: &str,
         data: &RawValue,
-        traceparent: Option<&RawValue>,
+        traceparent: Option<TraceText<'_>>,
     ) {
         let shared = self.shared.clone();
         let Some(url) = shared
@@ -80,7 +80,7 @@ impl Core {
                 .traces
                 .as_ref()
                 .and(traceparent)
-                .and_then(TraceParent::from_json),
+                .and_then(TraceParent::from_frame),
         };
         self.call_backend(key, session, id, url, ask, purpose);
     }

@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 
 use super::conn::Session;
 use super::core::Core;
-use crate::protocol::{self, ErrorCode, Request};
+use crate::protocol::{self, ErrorCode, Request, TraceText};
 use crate::route::inbox::ConnRef;
 use crate::route::rpc_queue::{Call, CallTrace, Caller, Purpose};
 use crate::telemetry::TraceParent;
@@ -55,7 +55,7 @@ pub(super) struct Ask<'a> {
     pub channel: Option<&'a str>,
     pub data: Option<&'a RawValue>,
     /// The frame's `traceparent` (read only when traces are on).
-    pub traceparent: Option<&'a RawValue>,
+    pub traceparent: Option<TraceText<'a>>,
 }
 
 impl Core {
@@ -89,7 +89,7 @@ impl Core {
     /// The client's `traceparent` on a request, read only when traces are on.
     pub(super) fn client_trace(&self, req: &Request<'_>) -> Option<TraceParent> {
         self.shared.traces.as_ref()?;
-        TraceParent::from_json(req.traceparent?)
+        req.traceparent.and_then(TraceParent::from_frame)
     }
 
     /// Queues a call to the backend at `url` for connection `key`, without waiting; the
@@ -141,7 +141,7 @@ impl Core {
             .or_insert_with(|| tokio::sync::watch::channel(()).0)
             .subscribe();
         let trace = self.shared.traces.as_ref().map(|_| CallTrace {
-            parent: ask.traceparent.and_then(TraceParent::from_json),
+            parent: ask.traceparent.and_then(TraceParent::from_frame),
             method: ask.method.map(Into::into),
         });
         let call = Call {

@@ -33,8 +33,8 @@ impl Compression {
     }
 }
 
-pub struct Variants<'a> {
-    json: &'a Bytes,
+pub struct Variants {
+    json: Bytes,
     proto: Option<Bytes>,
     compression: Compression,
     /// By encoding (JSON, proto) and window bits (9..=15); `Some(None)`: tried, and it
@@ -42,11 +42,11 @@ pub struct Variants<'a> {
     deflated: [[Option<Option<Bytes>>; 7]; 2],
 }
 
-impl<'a> Variants<'a> {
-    /// The cache of a publication whose JSON frame is `json`.
-    pub fn new(json: &'a Bytes, compression: Compression) -> Variants<'a> {
+impl Variants {
+    /// The cache of a publication whose JSON frame is `json` (shared, not copied).
+    pub fn new(json: &Bytes, compression: Compression) -> Variants {
         Variants {
-            json,
+            json: json.clone(),
             proto: None,
             compression,
             deflated: Default::default(),
@@ -56,14 +56,14 @@ impl<'a> Variants<'a> {
     /// The frame for a recipient of `wire`, made the first time that variant is asked for.
     pub fn get(&mut self, wire: Wire) -> &Bytes {
         let (index, plain) = match wire.encoding {
-            Encoding::Json => (0, self.json),
+            Encoding::Json => (0, &self.json),
             // Pings and closes are the same bytes in every encoding.
-            Encoding::Proto if !transcode::is_text(self.json) => (0, self.json),
+            Encoding::Proto if !transcode::is_text(&self.json) => (0, &self.json),
             Encoding::Proto => (
                 1,
                 &*self.proto.get_or_insert_with(|| {
                     crate::metrics::local(|m| crate::metrics::bump(&m.transcodes, 1));
-                    transcode::to_proto(self.json)
+                    transcode::to_proto(&self.json)
                 }),
             ),
         };

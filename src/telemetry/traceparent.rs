@@ -5,6 +5,8 @@
 
 use serde_json::value::RawValue;
 
+use crate::protocol::TraceText;
+
 /// Length of a version-00 `traceparent`.
 pub const LEN: usize = 55;
 
@@ -59,6 +61,14 @@ impl TraceParent {
             return None;
         }
         TraceParent::parse(text)
+    }
+
+    /// Reads the `traceparent` a client frame carried, in either form.
+    pub fn from_frame(text: TraceText<'_>) -> Option<TraceParent> {
+        match text {
+            TraceText::Json(raw) => TraceParent::from_json(raw),
+            TraceText::Text(text) => TraceParent::parse(text),
+        }
     }
 
     /// Sampled (flag bit 0)?
@@ -139,5 +149,16 @@ mod tests {
         for other in ["5", "null", "{}", "[\"x\"]", "\"\\u0030\""] {
             assert_eq!(TraceParent::from_json(&raw(other)), None, "{other}");
         }
+    }
+
+    #[test]
+    fn a_client_frame_field_is_read_in_either_form() {
+        let json = serde_json::from_str::<Box<RawValue>>(&format!("\"{GOOD}\"")).unwrap();
+        let from_json = TraceParent::from_frame(TraceText::Json(&json)).unwrap();
+        assert_eq!(
+            TraceParent::from_frame(TraceText::Text(GOOD)),
+            Some(from_json)
+        );
+        assert_eq!(TraceParent::from_frame(TraceText::Text("not one")), None);
     }
 }

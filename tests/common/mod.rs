@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod backend;
 pub mod cluster;
+pub mod deltas;
 pub mod history;
 pub mod lean;
 pub mod outage;

@@ -39,13 +39,22 @@ pub fn connect_proto(addr: SocketAddr, user: &str) -> (ProtoClient, pb::Welcome)
     }
 }
 
+/// A `ClientFrame` with neither correlation id nor traceparent.
+pub fn frame(id: Option<u64>, request: Request) -> pb::ClientFrame {
+    pb::ClientFrame {
+        id,
+        correlation_id: String::new(),
+        traceparent: String::new(),
+        request: Some(request),
+    }
+}
+
 impl ProtoClient {
     pub fn send(&mut self, id: Option<u64>, request: Request) {
-        let frame = pb::ClientFrame {
-            id,
-            correlation_id: String::new(),
-            request: Some(request),
-        };
+        self.send_frame(frame(id, request));
+    }
+
+    pub fn send_frame(&mut self, frame: pb::ClientFrame) {
         self.send_bytes(frame.encode_to_vec());
     }
 
@@ -76,10 +85,16 @@ impl ProtoClient {
     /// Sends a request with `id` and returns the reply with that id; frames that came
     /// before it are kept for `recv`.
     pub fn request(&mut self, id: u64, request: Request) -> Frame {
-        self.send(Some(id), request);
+        self.request_frame(frame(Some(id), request))
+    }
+
+    /// [`ProtoClient::request`] of a whole `ClientFrame` (its `id` must be set).
+    pub fn request_frame(&mut self, frame: pb::ClientFrame) -> Frame {
+        let id = frame.id;
+        self.send_frame(frame);
         loop {
             let f = self.read();
-            if f.id == Some(id) {
+            if f.id == id {
                 return f.frame.expect("a frame");
             }
             self.early.push_back(f);
@@ -87,14 +102,25 @@ impl ProtoClient {
     }
 
     pub fn subscribe(&mut self, channel: &str, since: Option<pb::Since>) -> pb::Subscribed {
-        let sub = pb::Subscribe {
-            channel: channel.into(),
-            since,
-        };
-        match self.request(900_001, Request::Subscribe(sub)) {
+        match self.subscribe_delta(channel, since, "") {
             Frame::Subscribed(s) => s,
             other => panic!("expected subscribed, got {other:?}"),
         }
+    }
+
+    /// A subscribe with `delta` ("fossil", or empty for none): the reply.
+    pub fn subscribe_delta(
+        &mut self,
+        channel: &str,
+        since: Option<pb::Since>,
+        delta: &str,
+    ) -> Frame {
+        let sub = pb::Subscribe {
+            channel: channel.into(),
+            since,
+            delta: delta.into(),
+        };
+        self.request(900_001, Request::Subscribe(sub))
     }
 
     pub fn publish(&mut self, id: u64, channel: &str, data: &[u8]) -> Frame {

@@ -3,7 +3,7 @@
 
 Usage: proto_test.py ws://HOST:PORT/ws TOKEN_A TOKEN_B (run by scripts/proto-test.sh,
 which generates the classes into a directory on PYTHONPATH). Tokens may publish on and
-subscribe to `chat:*`.
+subscribe to `chat:*` and `game:*` (a namespace with deltas).
 """
 
 import asyncio
@@ -25,6 +25,57 @@ def check(name, ok, detail=""):
     else:
         failed += 1
         print(f"FAIL {name} {detail}")
+
+
+FOSSIL_DIGITS = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz~"
+
+
+def fossil_apply(base, delta):
+    """A Fossil delta applied to `base`, written from docs/protocol.md ("Deltas") alone."""
+    pos = 0
+
+    def number():
+        nonlocal pos
+        start, n = pos, 0
+        while pos < len(delta) and delta[pos] in FOSSIL_DIGITS:
+            n = n * 64 + FOSSIL_DIGITS.index(delta[pos])
+            pos += 1
+        if pos == start:
+            raise ValueError("a number expected")
+        return n
+
+    size = number()
+    if delta[pos : pos + 1] != b"\n":
+        raise ValueError("a newline expected")
+    pos += 1
+    out = bytearray()
+    while pos < len(delta):
+        n = number()
+        op = delta[pos : pos + 1]
+        pos += 1
+        if op == b"@":
+            offset = number()
+            if delta[pos : pos + 1] != b",":
+                raise ValueError("a comma expected")
+            pos += 1
+            out += base[offset : offset + n]
+        elif op == b":":
+            out += delta[pos : pos + n]
+            pos += n
+        elif op == b";":
+            padded = bytes(out) + b"\0" * (-len(out) % 4)
+            words = (int.from_bytes(padded[i : i + 4], "big") for i in range(0, len(padded), 4))
+            if len(out) != size or sum(words) & 0xFFFFFFFF != n:
+                raise ValueError("length or checksum does not match")
+            return bytes(out)
+        else:
+            raise ValueError(f"unknown command {op!r}")
+    raise ValueError("no checksum")
+
+
+def table(rnd):
+    seats = [{"seat": s, "user": f"player-{s}", "chips": 1000 + s * 7 + (rnd if s == rnd else 0)} for s in range(9)]
+    return json.dumps({"table": 42, "round": rnd, "pot": rnd * 10, "seats": seats})
 
 
 async def recv_hub(ws):
@@ -89,6 +140,30 @@ async def main():
     await proto.send(client_pb2.ClientFrame(id=4, ping=client_pb2.Ping()).SerializeToString())
     pong = await until(proto, "pong")
     check("pong", pong.id == 4)
+
+    # Deltas: a whole publication, then Fossil deltas that rebuild each publication's text.
+    sub = client_pb2.ClientFrame(id=5, subscribe=client_pb2.Subscribe(channel="game:py", delta="fossil"))
+    await proto.send(sub.SerializeToString())
+    f = await until(proto, "subscribed")
+    check("delta subscribed", f.id == 5, str(f))
+    base, flags = b"", []
+    for rnd in range(4):
+        text = table(rnd)
+        await plain.send(f'{{"type":"publish","channel":"game:py","data":{text}}}')
+        m = (await until(proto, "message")).message
+        flags.append(m.delta if m.HasField("delta") else None)
+        try:
+            base = fossil_apply(base, m.data) if m.delta else m.data
+        except ValueError as e:
+            check(f"delta {rnd} applies", False, str(e))
+            break
+        check(f"publication {rnd} rebuilt byte for byte", base == text.encode(), base)
+    check("whole first, then deltas", flags == [False, True, True, True], str(flags))
+    bad = client_pb2.ClientFrame(id=6, subscribe=client_pb2.Subscribe(channel="game:py", delta="xdelta"))
+    await proto.send(bad.SerializeToString())
+    err = await until(proto, "error")
+    check("an unknown delta type is bad_request", err.id == 6 and err.error.code == "bad_request", str(err))
+
     await proto.close()
     await plain.close()
 

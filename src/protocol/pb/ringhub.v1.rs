@@ -8,6 +8,12 @@ pub struct ClientFrame {
     /// An addition: the client's correlation id, carried into ingress entries and logs.
     #[prost(string, tag = "2")]
     pub correlation_id: ::prost::alloc::string::String,
+    /// An addition, read on `publish` and `rpc` (JSON's `traceparent`, docs/protocol.md §2):
+    /// the client's W3C Trace Context, "00-<32 hex trace id>-<16 hex span id>-<2 hex flags>".
+    /// With traces on, the hub's spans for the request become its children. Empty means none;
+    /// a string that is not a valid traceparent is ignored, never an error.
+    #[prost(string, tag = "3")]
+    pub traceparent: ::prost::alloc::string::String,
     #[prost(
         oneof = "client_frame::Request",
         tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21"
@@ -67,6 +73,12 @@ pub struct Subscribe {
     /// Where the client's copy of the channel ends: recover what was missed since then.
     #[prost(message, optional, tag = "2")]
     pub since: ::core::option::Option<Since>,
+    /// An addition (JSON's `"delta"`, docs/protocol.md §3 "Deltas"): "fossil" takes the
+    /// channel's publications as Fossil deltas where its namespace allows them (each
+    /// `Message` then carries `delta`). Empty means whole publications, as published; any
+    /// other value is refused with `bad_request`.
+    #[prost(string, tag = "3")]
+    pub delta: ::prost::alloc::string::String,
 }
 /// Stop receiving them. Answered by `Unsubscribed`.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -332,6 +344,13 @@ pub struct Message {
     /// On channels with history: the publication's offset, increasing per channel.
     #[prost(uint64, optional, tag = "4")]
     pub offset: ::core::option::Option<u64>,
+    /// Set only on a subscription that takes deltas (`Subscribe.delta` "fossil", where the
+    /// namespace allows them; JSON's `"delta"`, docs/protocol.md §3 "Deltas"). false: `data`
+    /// is the whole publication (its JSON text). true: `data` is a Fossil delta that turns
+    /// the previous `data` of this channel (as the client rebuilt it) into this
+    /// publication's JSON text. Unset: `data` is the publication as published.
+    #[prost(bool, optional, tag = "5")]
+    pub delta: ::core::option::Option<bool>,
 }
 /// A direct message to this user.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
