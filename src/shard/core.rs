@@ -52,8 +52,6 @@ pub struct Core {
     pub(super) timers: Timers,
     /// Connections with output queued since the last flush.
     pub(super) dirty: Vec<usize>,
-    /// The flusher task, parked until a read leaves connections dirty (`flush_soon`).
-    pub(super) flusher: Option<Waker>,
     pub accept_waker: Option<Waker>,
     pub draining: bool,
     next_id: u64,
@@ -96,7 +94,6 @@ impl Core {
             stream_retry_due: false,
             timers: Timers::new(Instant::now()),
             dirty: Vec::new(),
-            flusher: None,
             accept_waker: None,
             draining: false,
             next_id: 0,

@@ -220,29 +220,6 @@ impl Core {
         self.close(key, 4009, "slow consumer");
     }
 
-    /// Writes the dirty connections out at the end of this pass of the event loop: the
-    /// flusher task is queued behind the tasks already woken (other sockets read in the same
-    /// pass), so what they all queue to one subscriber leaves in one write.
-    pub(super) fn flush_soon(&mut self) {
-        if !self.dirty.is_empty() {
-            if let Some(w) = self.flusher.take() {
-                w.wake();
-            }
-        }
-    }
-
-    /// For the flusher task: is there anything to write? If not, park until `flush_soon`.
-    pub(super) fn poll_flush(&mut self, waker: &std::task::Waker) -> bool {
-        if !self.dirty.is_empty() {
-            return true;
-        }
-        match &self.flusher {
-            Some(w) if w.will_wake(waker) => {}
-            _ => self.flusher = Some(waker.clone()),
-        }
-        false
-    }
-
     /// Writes out everything queued during this batch.
     pub fn flush_dirty(&mut self) {
         for key in std::mem::take(&mut self.dirty) {

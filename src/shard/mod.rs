@@ -3,8 +3,8 @@
 //! through its inbox.
 //!
 //! Tasks on a shard: the inbox loop (the runtime's main future), the accept loop, the
-//! timing-wheel ticker, the flusher, and the reactor, which serves the readiness of every
-//! connection (a connection has no task of its own).
+//! timing-wheel ticker, the yield pump (`yield_now.rs`), and the reactor, which serves the
+//! readiness of every connection (a connection has no task of its own).
 
 mod backend;
 mod chat;
@@ -178,7 +178,6 @@ async fn serve(
     monoio::spawn(yield_now::pump());
     monoio::spawn(reactor::run(shard.clone()));
     monoio::spawn(ticker(shard.clone()));
-    monoio::spawn(flusher(shard.clone()));
     dispatch::inbox_loop(shard).await;
 }
 
@@ -274,28 +273,6 @@ async fn ticker(shard: Rc<Shard>) {
             core.on_timer(t);
         }
         core.flush_dirty();
-    }
-}
-
-/// Writes the dirty connections once per pass of the event loop (see `Core::flush_soon`):
-/// woken by the first read that queues output, it runs after the tasks already woken.
-async fn flusher(shard: Rc<Shard>) {
-    loop {
-        FlushDue(&shard).await;
-        shard.core.borrow_mut().flush_dirty();
-    }
-}
-
-struct FlushDue<'a>(&'a Shard);
-
-impl Future for FlushDue<'_> {
-    type Output = ();
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0.core.borrow_mut().poll_flush(cx.waker()) {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
     }
 }
 

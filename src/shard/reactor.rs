@@ -2,8 +2,8 @@
 //! Each connection's socket is in the shard's epoll set (`sys::epoll`); the reactor waits
 //! until the set is readable (one poll through the runtime, io_uring or epoll), takes every
 //! ready socket with one `epoll_wait`, reads each once into the shard's buffer and hands the
-//! bytes to the shard. What the reads queued is written by the shard's flusher at the end of
-//! the loop pass. An idle connection therefore has no task, no armed poll and no runtime
+//! bytes to the shard. What the reads of a pass queued is written at the end of the pass,
+//! before the reactor yields to the shard's other tasks. An idle connection therefore has no task, no armed poll and no runtime
 //! state: only its record in the slab and its entry in the kernel's set.
 //!
 //! The shard asks the reactor to look at a connection again by signalling it
@@ -131,7 +131,9 @@ pub async fn run(shard: Rc<Shard>) {
         for r in &reports {
             on_ready(&shard, r);
         }
-        // Let the flusher (woken by the reads) and the other tasks have their turn.
+        // What the reads queued leaves now, each connection's frames in one write.
+        shard.core.borrow_mut().flush_dirty();
+        // The other tasks of the shard (accepts, the inbox, timers) have their turn.
         YieldNow(false).await;
     }
 }
@@ -272,11 +274,10 @@ fn read(shard: &Shard, key: usize, tls: bool) -> Step {
             crate::metrics::local(|m| crate::metrics::bump(&m.bytes_in, n as u64));
             let mut core = shard.core.borrow_mut();
             let step = core.on_input(key, &mut buf[..n]);
-            match step {
-                // Corked: written with what the other reads of this pass queue.
-                Step::Continue => core.flush_soon(),
-                // This connection leaves the slab: write what it has now.
-                _ => core.flush_dirty(),
+            if !matches!(step, Step::Continue) {
+                // This connection leaves the slab: write what it has now. Otherwise it is
+                // corked: written at the end of the pass, with what the other reads queue.
+                core.flush_dirty();
             }
             step
         }

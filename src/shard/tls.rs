@@ -30,11 +30,11 @@ pub(super) fn input(shard: &Shard, key: usize, mut input: &[u8]) -> Step {
             },
             Decrypted::Nothing => {
                 // A handshake flight (or an alert) leaves now; frames queued by the
-                // plaintext above leave with the other reads of this pass.
+                // plaintext above leave with the other reads of this pass (the reactor's
+                // flush at its end, or the inbox batch's).
                 if conn.tls_wants_write() {
                     conn.flush();
                 }
-                core.flush_soon();
                 return Step::Continue;
             }
             Decrypted::Closed => {
