@@ -18,7 +18,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use super::core::Step;
-use super::{Shard, YieldNow};
+use super::Shard;
 use crate::route::inbox::{Handoff, ShardMsg};
 use crate::sys;
 use crate::sys::epoll::Interest;
@@ -113,28 +113,41 @@ pub async fn run(shard: Rc<Shard>) {
     let mut reports = Vec::with_capacity(BATCH);
     let mut signalled = Vec::new();
     loop {
+        // Every pass starts with a wait through the runtime, even while sockets are still
+        // ready (the poll then completes at once): under io_uring monoio runs its timers and
+        // takes the wakes of other threads (the inbox's) only when it parks, so a reactor
+        // that went straight on while it had work would hold both back for as long as the
+        // load lasted (a fan-out over two shards waited hundreds of milliseconds for its
+        // inbox). The other tasks of the shard have their turn here too.
+        monoio::select! {
+            _ = ready.readable(false) => {}
+            _ = Signalled => {}
+        }
         reports.clear();
         reports.extend(shard.epoll.borrow_mut().ready());
-        SIGNALS.with(|s| std::mem::swap(&mut s.borrow_mut().conns, &mut signalled));
-        if reports.is_empty() && signalled.is_empty() {
-            // Nothing ready: sleep until a socket is, or the shard signals a connection.
-            monoio::select! {
-                _ = ready.readable(false) => {}
-                _ = Signalled => {}
-            }
-            continue;
-        }
-        for &(key, id) in &signalled {
-            on_signal(&shard, key as usize, id);
-        }
-        signalled.clear();
+        take_signals(&shard, &mut signalled);
         for r in &reports {
             on_ready(&shard, r);
         }
         // What the reads queued leaves now, each connection's frames in one write.
         shard.core.borrow_mut().flush_dirty();
-        // The other tasks of the shard (accepts, the inbox, timers) have their turn.
-        YieldNow(false).await;
+        // What the pass signalled (a socket found full, say) is handled before the wait,
+        // which would otherwise end at once.
+        take_signals(&shard, &mut signalled);
+    }
+}
+
+/// Handles the signalled connections until none is left (handling one may signal another).
+fn take_signals(shard: &Shard, signalled: &mut Vec<(u32, u64)>) {
+    loop {
+        SIGNALS.with(|s| std::mem::swap(&mut s.borrow_mut().conns, signalled));
+        if signalled.is_empty() {
+            return;
+        }
+        for &(key, id) in signalled.iter() {
+            on_signal(shard, key as usize, id);
+        }
+        signalled.clear();
     }
 }
 
