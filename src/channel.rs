@@ -31,8 +31,8 @@ pub fn pattern_matches(pattern: &str, channel: &str) -> bool {
     }
 }
 
-fn any_matches(patterns: &[String], channel: &str) -> bool {
-    patterns.iter().any(|p| pattern_matches(p, channel))
+fn any_matches<'a>(mut patterns: impl Iterator<Item = &'a str>, channel: &str) -> bool {
+    patterns.any(|p| pattern_matches(p, channel))
 }
 
 /// Why a client may not act on a channel; becomes an error frame.
@@ -60,13 +60,13 @@ pub fn may_subscribe(config: &Config, who: &Identity, channel: &str) -> Result<(
         return Err(Denied::BadName);
     }
     if let Some(user) = channel.strip_prefix('#') {
-        return if user == who.user {
+        return if user == who.user() {
             Ok(())
         } else {
             Err(Denied::Forbidden)
         };
     }
-    if config.namespace(channel).public || any_matches(&who.channels, channel) {
+    if config.namespace(channel).public || any_matches(who.channels(), channel) {
         Ok(())
     } else {
         Err(Denied::Forbidden)
@@ -84,7 +84,7 @@ pub fn may_publish(config: &Config, who: &Identity, channel: &str) -> Result<(),
         return Err(Denied::Forbidden);
     }
     let ns = config.namespace(channel);
-    if ns.client_publish && (ns.public || any_matches(&who.publish, channel)) {
+    if ns.client_publish && (ns.public || any_matches(who.publish(), channel)) {
         Ok(())
     } else {
         Err(Denied::Forbidden)
@@ -96,12 +96,13 @@ mod tests {
     use super::*;
 
     fn who(channels: &[&str], publish: &[&str]) -> Identity {
-        Identity {
+        crate::auth::Claims {
             user: "u1".into(),
             channels: channels.iter().map(|s| s.to_string()).collect(),
             publish: publish.iter().map(|s| s.to_string()).collect(),
-            ..Identity::default()
+            ..Default::default()
         }
+        .into()
     }
 
     #[test]

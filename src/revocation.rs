@@ -39,12 +39,12 @@ pub enum Rule {
 impl Rule {
     pub fn matches(&self, id: &Identity) -> bool {
         match self {
-            Rule::Jti { jti, .. } => id.jti.as_deref() == Some(jti),
+            Rule::Jti { jti, .. } => id.jti() == Some(jti.as_ref()),
             Rule::User {
                 user,
                 issued_before,
                 ..
-            } => id.user == **user && id.issued_at.is_none_or(|iat| iat < *issued_before),
+            } => id.user() == &**user && id.issued_at.is_none_or(|iat| iat < *issued_before),
         }
     }
 
@@ -107,7 +107,7 @@ impl Revocations {
     /// Is this token revoked? When a `jti` rule matches, its life is shortened to the
     /// token's `exp` (plus `leeway`): the token cannot be used after that anyway.
     pub fn check(&mut self, id: &Identity, now: u64, leeway: u64) -> bool {
-        if let Some(jti) = id.jti.as_deref() {
+        if let Some(jti) = id.jti() {
             if let Some(until) = self.jti.get_mut(jti) {
                 if *until > now {
                     *until = (*until).min(id.expires_at.saturating_add(leeway));
@@ -115,7 +115,7 @@ impl Revocations {
                 }
             }
         }
-        match self.users.get(id.user.as_str()) {
+        match self.users.get(id.user()) {
             Some(&(before, until)) if until > now => id.issued_at.is_none_or(|iat| iat < before),
             _ => false,
         }
@@ -142,7 +142,7 @@ mod tests {
     use super::*;
 
     fn id(user: &str, jti: Option<&str>, iat: Option<u64>, exp: u64) -> Identity {
-        Identity {
+        crate::auth::Claims {
             user: user.into(),
             expires_at: exp,
             issued_at: iat,
@@ -151,6 +151,7 @@ mod tests {
             publish: vec![],
             info: "{}".into(),
         }
+        .into()
     }
 
     #[test]

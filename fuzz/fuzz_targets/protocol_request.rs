@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ringhub::auth::Identity;
+use ringhub::auth::{Claims, Identity};
 use ringhub::channel;
 use ringhub::protocol::{self, ErrorCode, Status};
 use ringhub::ws::frame::payload_of;
@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
     let user = req.user.as_deref().unwrap_or("u");
     if let Some(ch) = req.channel.as_deref() {
         let config = Config::default();
-        let who = Identity {
+        let who: Identity = Claims {
             user: user.to_string(),
             expires_at: 0,
             issued_at: None,
@@ -34,7 +34,8 @@ fuzz_target!(|data: &[u8]| {
             channels: vec!["room:*".into(), ch.to_string()],
             publish: vec!["*".into()],
             info: "{}".into(),
-        };
+        }
+        .into();
         let _ = channel::may_subscribe(&config, &who, ch);
         let _ = channel::may_publish(&config, &who, ch);
         let _ = config.namespace(ch);

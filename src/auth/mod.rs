@@ -1,10 +1,12 @@
 //! Token verification (`docs/protocol.md` §1, Tokens): JWT through `jsonwebtoken`, with
 //! keys from the shared secret, a PEM public key, or a JWKS file where `kid` picks the key.
 
+mod identity;
 mod mint;
 pub mod opaque;
 pub mod sign;
 
+pub use identity::{Claims, Identity};
 pub use mint::{mint, MintOptions};
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -21,22 +23,9 @@ pub const MAX_USER: usize = 128;
 /// Largest accepted `info` claim, in bytes of JSON.
 pub const MAX_INFO: usize = 1024;
 
-/// Who a connection is, as its token says.
-#[derive(Debug, Clone, Default)]
-pub struct Identity {
-    pub user: String,
-    /// Seconds since the epoch.
-    pub expires_at: u64,
-    pub issued_at: Option<u64>,
-    pub jti: Option<String>,
-    pub channels: Vec<String>,
-    pub publish: Vec<String>,
-    /// The `info` claim, as raw JSON (`{}` when absent).
-    pub info: Box<str>,
-}
-
+/// A JWT's claims, as its payload spells them.
 #[derive(Deserialize)]
-struct Claims {
+struct JwtClaims {
     sub: String,
     exp: u64,
     #[serde(default)]
@@ -190,7 +179,7 @@ impl Verifier {
         }
         v.set_required_spec_claims(&required);
         let data =
-            jsonwebtoken::decode::<Claims>(token, &key.key, &v).map_err(|e| match e.kind() {
+            jsonwebtoken::decode::<JwtClaims>(token, &key.key, &v).map_err(|e| match e.kind() {
                 K::ExpiredSignature => AuthError::Expired,
                 K::ImmatureSignature => AuthError::NotYetValid,
                 K::InvalidSignature | K::InvalidAlgorithm | K::InvalidKeyFormat => {
@@ -212,7 +201,7 @@ impl Verifier {
             }
         }
         let info = checked_info(c.info)?;
-        Ok(Identity {
+        Ok(Claims {
             user: c.sub,
             expires_at: c.exp,
             issued_at: c.iat,
@@ -220,7 +209,8 @@ impl Verifier {
             channels: c.channels,
             publish: c.publish,
             info,
-        })
+        }
+        .into())
     }
 }
 

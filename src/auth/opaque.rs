@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
-use super::{AuthError, Identity};
+use super::{AuthError, Claims, Identity};
 
 /// Longest close reason a backend's refusal keeps (a close frame holds 123 bytes).
 const MAX_REASON: usize = 120;
@@ -155,7 +155,7 @@ impl Record {
             return Err(AuthError::Expired);
         }
         let info = super::checked_info(self.info)?;
-        Ok(Identity {
+        Ok(Claims {
             user: self.sub,
             expires_at: self.exp,
             issued_at: Some(self.iat.unwrap_or(now)),
@@ -163,7 +163,8 @@ impl Record {
             channels: self.channels,
             publish: self.publish,
             info,
-        })
+        }
+        .into())
     }
 }
 
@@ -198,12 +199,12 @@ mod tests {
     fn an_answer_is_an_identity_or_a_refusal() {
         let ok = br#"{"user":"alice","expires_at":2000,"channels":["t:1"],"info":{"a":1}}"#;
         let id = from_answer(ok, 1000).unwrap();
-        assert_eq!((id.user.as_str(), id.expires_at), ("alice", 2000));
+        assert_eq!((id.user(), id.expires_at), ("alice", 2000));
         assert_eq!(
-            (id.channels, id.issued_at),
-            (vec!["t:1".to_string()], Some(1000))
+            (id.channels().collect::<Vec<_>>(), id.issued_at),
+            (vec!["t:1"], Some(1000))
         );
-        assert_eq!(&*id.info, r#"{"a":1}"#);
+        assert_eq!(id.info(), r#"{"a":1}"#);
         let no = br#"{"error":{"code":"forbidden","reason":"banned"}}"#;
         assert_eq!(
             from_answer(no, 0).unwrap_err(),
@@ -222,7 +223,7 @@ mod tests {
     fn a_record_is_checked_like_claims() {
         let id = from_record(br#"{"sub":"bob","exp":20,"publish":["c:*"]}"#, 10).unwrap();
         assert_eq!(
-            (id.user.as_str(), id.publish.len(), id.issued_at),
+            (id.user(), id.publish().len(), id.issued_at),
             ("bob", 1, Some(10))
         );
         assert!(matches!(

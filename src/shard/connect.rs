@@ -270,7 +270,7 @@ impl Core {
             let frame = protocol::error(to.id, ErrorCode::Unauthorized, &message);
             return self.send(to.key, frame);
         }
-        self.replace_identity(to.key, &session.identity.user, to.id, *identity);
+        self.replace_identity(to.key, session.identity.user(), to.id, *identity);
     }
 
     /// A `refresh` accepted: same `sub` only; the deadlines move with the new token.
@@ -281,7 +281,7 @@ impl Core {
         id: Option<u64>,
         identity: Identity,
     ) {
-        if identity.user != user {
+        if identity.user() != user {
             crate::metrics::local(|m| m.auth_failure("other_user"));
             let message = "the token is for another user";
             return self.send(key, protocol::error(id, ErrorCode::Unauthorized, message));

@@ -157,7 +157,7 @@ impl Core {
         key: usize,
         identity: Box<crate::auth::Identity>,
     ) -> Step {
-        let target = self.shared.shard_of(&identity.user);
+        let target = self.shared.shard_of(identity.user());
         if target == self.index {
             self.open(key, identity);
             return Step::Continue;
@@ -203,7 +203,7 @@ impl Core {
             return;
         }
         let max = config.max_connections_per_user;
-        let Some(user) = self.users.register(&identity.user, key, max, now) else {
+        let Some(user) = self.users.register(identity.user(), key, max, now) else {
             self.close(key, 4003, "too many connections for this user");
             return;
         };

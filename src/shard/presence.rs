@@ -41,7 +41,7 @@ impl Core {
         };
         let (user, identity) = (session.user.clone(), session.identity.clone());
         let status = self.users.status(&user);
-        let info = info.unwrap_or(&identity.info);
+        let info = info.unwrap_or(identity.info());
         let joined = self.presence.add(channel, &user, info, status);
         if let (Some(info), true) = (joined, self.shared.config.namespace(channel).join_leave) {
             if !self.relay_transition(channel, &user, &info, true) {

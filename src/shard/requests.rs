@@ -347,7 +347,7 @@ impl Core {
         let token = req.token.as_deref().unwrap_or("");
         match self.credential(key, token) {
             Credential::Verified(identity) => {
-                self.replace_identity(key, &session.identity.user, id, identity)
+                self.replace_identity(key, session.identity.user(), id, identity)
             }
             Credential::Ask => {
                 if let Err(refusal) = self.ask_about(key, token, id, true, &[]) {

@@ -113,7 +113,7 @@ impl Core {
         }
         let conn = &self.conns[key];
         let identity = &session.identity;
-        let info = serde_json::from_str::<&RawValue>(&identity.info).unwrap_or(RawValue::NULL);
+        let info = serde_json::from_str::<&RawValue>(identity.info()).unwrap_or(RawValue::NULL);
         self.rpc_calls += 1;
         let conn_id = format!("{:x}", conn.id);
         let request_id = format!("{conn_id}-{:x}", self.rpc_calls);
@@ -121,7 +121,7 @@ impl Core {
             method: ask.method,
             channel: ask.channel,
             data: ask.data.unwrap_or(RawValue::NULL),
-            user: &identity.user,
+            user: identity.user(),
             conn: &conn_id,
             client: conn.client.as_deref().unwrap_or(""),
             instance: &self.shared.instance,
@@ -130,7 +130,7 @@ impl Core {
             claims: Claims {
                 exp: identity.expires_at,
                 iat: identity.issued_at,
-                jti: identity.jti.as_deref(),
+                jti: identity.jti(),
             },
         })
         .expect("serializing strings and raw JSON");
@@ -155,7 +155,7 @@ impl Core {
                 id,
             },
             caller: Caller {
-                user: identity.user.as_str().into(),
+                user: identity.user().into(),
                 conn: conn_id.into(),
                 request_id: request_id.into(),
             },

@@ -51,7 +51,7 @@ impl Tokens {
     /// Forgets every token of `user` (a revocation by user).
     pub fn forget_user(&mut self, user: &str) {
         if !self.entries.is_empty() {
-            self.entries.retain(|_, (id, _)| id.user != user);
+            self.entries.retain(|_, (id, _)| id.user() != user);
         }
     }
 
@@ -66,11 +66,12 @@ mod tests {
     use super::*;
 
     fn id(user: &str, exp: u64) -> Identity {
-        Identity {
+        crate::auth::Claims {
             user: user.into(),
             expires_at: exp,
-            ..Identity::default()
+            ..Default::default()
         }
+        .into()
     }
 
     #[test]
@@ -78,7 +79,7 @@ mod tests {
         let now = Instant::now();
         let mut t = Tokens::new(Duration::from_secs(10), 8);
         t.insert([1; 32], id("a", 100), now);
-        assert_eq!(t.get(&[1; 32], now, 50).unwrap().user, "a");
+        assert_eq!(t.get(&[1; 32], now, 50).unwrap().user(), "a");
         assert!(t.get(&[1; 32], now, 100).is_none(), "expired token");
         t.insert([1; 32], id("a", 100), now);
         assert!(t.get(&[1; 32], now + Duration::from_secs(11), 50).is_none());
