@@ -7,16 +7,14 @@
 mod common;
 
 use common::cluster::cluster_with;
-use common::deltas::{table, with_deltas, Applier};
+use common::deltas::{config_with_deltas, table, with_deltas, Applier};
 use common::redis::Redis;
 use common::*;
 use ringhub::config::Driver;
 use serde_json::json;
 
 fn deltas_beside_plain(driver: Driver) {
-    let mut c = config(driver);
-    with_deltas(&mut c);
-    let hub = start(c);
+    let hub = start(config_with_deltas(driver));
     let (mut delta_sub, _) = connect(hub.addr, "d");
     let (mut plain_sub, _) = connect(hub.addr, "p");
     let (mut publisher, _) = connect(hub.addr, "pub");
@@ -81,9 +79,7 @@ fn deltas_beside_plain(driver: Driver) {
 /// On a channel with history: deltas carry offsets; a recovering subscriber gets what it
 /// missed as published, then a whole publication, then deltas.
 fn deltas_with_history(driver: Driver) {
-    let mut c = config(driver);
-    with_deltas(&mut c);
-    let hub = start(c);
+    let hub = start(config_with_deltas(driver));
     let (mut publisher, _) = connect(hub.addr, "pub");
     let (mut sub, _) = connect(hub.addr, "d");
     let r = sub.request(

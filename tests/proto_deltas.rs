@@ -7,7 +7,7 @@
 mod common;
 
 use common::cluster::{cluster_with, relay_subscribed, scrape};
-use common::deltas::{table, with_deltas, Applier};
+use common::deltas::{config_with_deltas, table, with_deltas, Applier};
 use common::proto::{connect_proto, ProtoClient};
 use common::redis::Redis;
 use common::*;
@@ -41,9 +41,7 @@ fn subscribe_fossil(
 }
 
 fn proto_beside_json(driver: Driver) {
-    let mut c = config(driver);
-    with_deltas(&mut c);
-    let hub = start(c);
+    let hub = start(config_with_deltas(driver));
     let (mut delta_sub, _) = connect_proto(hub.addr, "pd");
     let (mut plain_sub, _) = connect_proto(hub.addr, "pq");
     let (mut json_sub, _) = connect(hub.addr, "jd");
@@ -117,9 +115,8 @@ fn metric(hub: &TestHub, name: &str) -> f64 {
 /// On one shard, three proto delta subscribers: each publication is transcoded once (its
 /// whole form first, its delta after), not once per subscriber.
 fn one_transcoding_per_form(driver: Driver) {
-    let mut c = config(driver);
+    let mut c = config_with_deltas(driver);
     c.shards = 1;
-    with_deltas(&mut c);
     let hub = start(c);
     let mut subs: Vec<(ProtoClient, Applier)> = (0..3)
         .map(|i| {
@@ -156,9 +153,7 @@ fn one_transcoding_per_form(driver: Driver) {
 /// On a channel with history: a recovering proto subscriber gets what it missed as
 /// published (no `delta`), then a whole publication, then deltas, each with its offset.
 fn recovery(driver: Driver) {
-    let mut c = config(driver);
-    with_deltas(&mut c);
-    let hub = start(c);
+    let hub = start(config_with_deltas(driver));
     let (mut publisher, _) = connect(hub.addr, "jp");
     let (mut sub, _) = connect_proto(hub.addr, "pd");
     let epoch = subscribe_fossil(&mut sub, "gamelog:1", None).epoch.unwrap();

@@ -22,6 +22,13 @@ pub fn with_deltas(c: &mut ringhub::Config) {
     c.namespaces.insert("gamelog".into(), ns(true, 100));
 }
 
+/// The test configuration for `driver` with [`with_deltas`]' namespaces.
+pub fn config_with_deltas(driver: ringhub::config::Driver) -> ringhub::Config {
+    let mut c = super::config(driver);
+    with_deltas(&mut c);
+    c
+}
+
 /// A ~1 KB table state that changes a little each round.
 pub fn table(round: u64) -> Value {
     let seats: Vec<Value> = (0..9)
