@@ -2,9 +2,9 @@
 //! Each connection's socket is in the shard's epoll set (`sys::epoll`); the reactor waits
 //! until the set is readable (one poll through the runtime, io_uring or epoll), takes every
 //! ready socket with one `epoll_wait`, reads each once into the shard's buffer and hands the
-//! bytes to the shard. What the reads of a pass queued is written at the end of the pass,
-//! before the reactor yields to the shard's other tasks. An idle connection therefore has no task, no armed poll and no runtime
-//! state: only its record in the slab and its entry in the kernel's set.
+//! bytes to the shard. What the reads of a pass queued is written at the end of the pass.
+//! An idle connection therefore has no task, no armed poll and no runtime state: only its
+//! record in the slab and its entry in the kernel's set.
 //!
 //! The shard asks the reactor to look at a connection again by signalling it
 //! (`Conn::signal`): it is done (a timeout, a write error), its socket is full (watch for

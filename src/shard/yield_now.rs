@@ -4,8 +4,8 @@
 //! queue (`LocalScheduler::yield_now`), so the usual "wake yourself and return `Pending`"
 //! polls the same task again at once. A loop that always has work (the accept loop under a
 //! connect storm, an inbox that never empties, a reactor whose sockets are always readable)
-//! then starves every other task of the shard, the flusher included: on a one-reactor shard
-//! a fan-out at full rate delivered nothing. Here a yielding task hands its waker to the
+//! then starves every other task of the shard (a reactor that handed its writes to another
+//! task delivered nothing at a full-rate fan-out). Here a yielding task hands its waker to the
 //! shard's pump, a task woken at the *back* of the queue, which wakes it in its own turn:
 //! everything queued in between runs first.
 
