@@ -56,8 +56,8 @@ pub struct Request<'a> {
     #[serde(default)]
     pub limit: Option<u64>,
     /// An addition on `rpc` and `publish`: the client's W3C `traceparent`, kept as the frame
-    /// carries it (not copied, never an error); read (`TraceParent::from_frame` in telemetry) only when traces
-    /// are on, and ignored when it is not a valid one.
+    /// carries it (not copied, never an error); read (`TraceParent::from_frame` in
+    /// telemetry) only when traces are on, and ignored when it is not a valid one.
     #[serde(default, borrow)]
     pub traceparent: Option<TraceText<'a>>,
     /// An addition: `subscribe` with `"delta":"fossil"` takes the channel's publications
