@@ -197,6 +197,11 @@ pub struct Config {
     pub max_subscriptions_per_connection: usize,
     /// Bytes queued per connection before it is a slow consumer (close 4009).
     pub send_queue_bytes: usize,
+    /// A connection is written at most once per this interval: frames for one written more
+    /// recently wait for the rest of it and share its next send (`shard::pace`). Zero
+    /// writes every connection at the end of each pass.
+    #[serde(deserialize_with = "duration")]
+    pub write_interval: Duration,
     /// Queued bytes past which a publication of a `conflate` namespace replaces the
     /// queued ones of its channel.
     pub conflate_queue_bytes: usize,
@@ -371,6 +376,7 @@ impl Default for Config {
             max_connections_per_user: 16,
             max_subscriptions_per_connection: 512,
             send_queue_bytes: 1 << 20,
+            write_interval: Duration::from_millis(10),
             conflate_queue_bytes: 1 << 18,
             messages_per_second: 50,
             burst: 100,

@@ -57,6 +57,9 @@ impl Config {
                 "must hold at least one message",
             ));
         }
+        if self.write_interval > std::time::Duration::from_secs(1) {
+            return Err(value_err("write_interval", "must be at most 1s"));
+        }
         if !(1..=9).contains(&self.compression_level) {
             return Err(value_err("compression_level", "must be 1 to 9"));
         }

@@ -172,7 +172,8 @@ pub struct Metrics {
     pub shards: Vec<Arc<ShardStats>>,
     /// From accepting the TCP connection to queuing `welcome`.
     pub connect_to_welcome: Latency,
-    /// From the API request's arrival to the frame's write on each shard with subscribers.
+    /// From the API request's arrival to the frame's write on each shard with subscribers
+    /// (for a subscriber paced by `write_interval`, to the start of its wait: `shard::pace`).
     pub publish_to_write: Latency,
     pub started: std::time::Instant,
     /// The certificates of the TLS listeners, for their reload counters (set at start).

@@ -123,6 +123,8 @@ pub struct Conn {
     pub last_seen: Instant,
     /// Consecutive malformed requests (1008 past a bound).
     pub malformed: u32,
+    /// When it was last written, in the shard's microseconds (`pace::Pacer::now`).
+    pub last_write: u32,
     /// `rpc` calls of this connection not yet answered.
     pub rpc_in_flight: u8,
     /// The stream broke the protocol: further input is ignored while closing.
@@ -145,8 +147,11 @@ pub struct Conn {
     out_bytes: usize,
     /// Shut the write side down once `out` is empty.
     fin_after_flush: bool,
-    /// Listed in the shard's dirty list, to be flushed at the end of the current batch.
+    /// Listed in the shard's dirty list, to be flushed at the end of the current batch (or
+    /// waiting for its interval, `shard::pace`).
     pub dirty: bool,
+    /// It sent something in this pass: what that queued (its replies) is not paced.
+    pub answering: bool,
     /// The socket was full; the reactor watches it for writability.
     pub write_blocked: bool,
     /// The reactor watches the socket for writability (it does while `write_blocked`).
@@ -200,6 +205,7 @@ impl Conn {
             counted: false,
             last_seen: now,
             malformed: 0,
+            last_write: 0,
             rpc_in_flight: 0,
             poisoned: false,
             connecting: false,
@@ -213,6 +219,7 @@ impl Conn {
             out_bytes: 0,
             fin_after_flush: false,
             dirty: false,
+            answering: false,
             write_blocked: false,
             watching_writes: false,
             done: false,

@@ -52,6 +52,8 @@ pub struct Core {
     pub(super) timers: Timers,
     /// Connections with output queued since the last flush.
     pub(super) dirty: Vec<usize>,
+    /// Writes at most once per `write_interval` per connection.
+    pub(super) pace: super::pace::Pacer,
     pub accept_waker: Option<Waker>,
     pub draining: bool,
     next_id: u64,
@@ -81,6 +83,7 @@ impl Core {
         let rate = Rate::new(c.messages_per_second, c.burst);
         let logs = Logs::new(shared.epoch.clone());
         let tokens = super::state::Tokens::new(c.token_cache_ttl, c.token_cache_entries);
+        let pace = super::pace::Pacer::new(c.write_interval);
         Core {
             shared,
             index,
@@ -94,6 +97,7 @@ impl Core {
             stream_retry_due: false,
             timers: Timers::new(Instant::now()),
             dirty: Vec::new(),
+            pace,
             accept_waker: None,
             draining: false,
             next_id: 0,
@@ -276,7 +280,11 @@ impl Core {
         if self.conns[key].phase.session().is_some() {
             self.session_event(key, false);
         }
-        let conn = self.conns.remove(key);
+        let mut conn = self.conns.remove(key);
+        if conn.dirty {
+            // Queued and not yet written (paced, `pace`): its last chance.
+            conn.flush();
+        }
         if !self.rpc_gone.is_empty() {
             self.rpc_gone.remove(&conn.id);
         }

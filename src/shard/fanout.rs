@@ -220,20 +220,24 @@ impl Core {
         self.close(key, 4009, "slow consumer");
     }
 
-    /// Writes out everything queued during this batch.
+    /// Writes what is queued for every connection in the dirty list, paced or not (`pace`):
+    /// the rare events that want their frames out at once. (A connection waiting for its
+    /// interval is not in the list; it is written by the pacing timer, or as it leaves.)
     pub fn flush_dirty(&mut self) {
         for key in std::mem::take(&mut self.dirty) {
-            if let Some(conn) = self.conns.get_mut(key) {
+            if let Some(conn) = self.conns.get_mut(key).filter(|c| c.dirty) {
                 conn.dirty = false;
+                conn.answering = false;
                 conn.flush();
+                conn.last_write = self.pace.now() as u32;
             }
         }
     }
 
-    /// The end of an inbox batch: write everything out, then time the API publications
-    /// handled in it (publish-to-write).
+    /// The end of an inbox batch: write what is due (`pace`), then time the API
+    /// publications handled in it (publish-to-write).
     pub fn end_batch(&mut self) {
-        self.flush_dirty();
+        self.flush_paced();
         if !self.stamps.is_empty() {
             let latency = &self.shared.metrics.publish_to_write;
             latency.record_many(self.index, self.stamps.drain(..).map(|s| s.elapsed()));

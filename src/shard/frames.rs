@@ -22,6 +22,13 @@ enum Outcome {
 
 impl Core {
     pub(super) fn on_input(&mut self, key: usize, input: &mut [u8]) -> Step {
+        // What this input queues (replies, mostly) is not paced (`pace`), nor what waits for
+        // the connection's interval already: listed again, it leaves with them.
+        let conn = &mut self.conns[key];
+        conn.answering = true;
+        if conn.dirty {
+            self.dirty.push(key);
+        }
         match self.conns[key].stage() {
             Stage::Http => self.on_http(key, input),
             _ => self.on_frames(key, input),

@@ -20,6 +20,7 @@ mod gaps;
 mod history;
 mod http_phase;
 mod outq;
+mod pace;
 mod presence;
 mod proxy;
 mod reactor;
@@ -157,6 +158,18 @@ async fn serve(
         plainbuf: RefCell::new(vec![0u8; plain_len].into_boxed_slice()),
         epoll: RefCell::new(epoll),
     });
+    // The pacing timer (`pace`), when `write_interval` is set, in the same set.
+    let timer = shard.core.borrow_mut().pace.start_timer();
+    let watched = timer.and_then(|fd| match fd {
+        Some(fd) => {
+            let epoll = shard.epoll.borrow();
+            epoll.add(fd, pace::TIMER, crate::sys::epoll::Interest::Read)
+        }
+        None => Ok(()),
+    });
+    if let Err(e) = watched {
+        return started(Err(e));
+    }
     let mut accepting = Vec::new();
     let (tls_listener, tls) = listeners.tls.unzip();
     for (listener, tls) in [(listeners.plain, None), (tls_listener, tls)] {
@@ -272,7 +285,7 @@ async fn ticker(shard: Rc<Shard>) {
         for t in due.drain(..) {
             core.on_timer(t);
         }
-        core.flush_dirty();
+        core.flush_paced();
     }
 }
 

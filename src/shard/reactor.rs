@@ -129,8 +129,9 @@ pub async fn run(shard: Rc<Shard>) {
         for r in &reports {
             on_ready(&shard, r);
         }
-        // What the reads queued leaves now, each connection's frames in one write.
-        shard.core.borrow_mut().flush_dirty();
+        // What the reads queued leaves now, each connection's frames in one write (or with
+        // the next ones, for a connection written very recently: `pace`).
+        shard.core.borrow_mut().flush_paced();
         // What the pass signalled (a socket found full, say) is handled before the wait,
         // which would otherwise end at once.
         take_signals(&shard, &mut signalled);
@@ -172,6 +173,9 @@ impl Future for Signalled {
 
 /// A socket is ready: write what waited for room, read what came.
 fn on_ready(shard: &Shard, r: &sys::epoll::Ready) {
+    if r.token == super::pace::TIMER {
+        return shard.core.borrow_mut().flush_waiting();
+    }
     let key = (r.token & u32::MAX as u64) as usize;
     let (tls, done) = {
         let mut core = shard.core.borrow_mut();

@@ -5,6 +5,7 @@
 //! are vectored straight from the queued `Bytes` (so nothing is copied per recipient).
 
 pub mod epoll;
+pub mod timer;
 
 use std::io::{self, IoSlice};
 use std::os::fd::RawFd;
