@@ -8,7 +8,7 @@ import json
 import statistics
 import sys
 
-NAMES = {"ringhub": "ringhub", "baseline": "baseline", "uws": "uWS"}
+NAMES = {"ringhub": "ringhub", "ringhub-unpaced": "unpaced", "baseline": "baseline", "uws": "uWS"}
 
 
 def get(r, path):

@@ -9,7 +9,8 @@
 # Chosen by the environment:
 #   HUBS="ringhub baseline uws"   the hubs, in this order (the first is the one compared);
 #                                 also ringhub-tls: ringhub serving wss:// (a CA and a
-#                                 certificate made here with openssl), the bench over TLS
+#                                 certificate made here with openssl), the bench over TLS;
+#                                 ringhub-unpaced: ringhub with write_interval = 0s
 #   SCENARIOS="..."               any of: fanout1m fanout100 storm idle19k syscalls (issue
 #                                 18's set), connect fanout-max fanout-100k idle heartbeat
 #                                 sustained (the earlier set). Default: all of them.
@@ -74,7 +75,9 @@ start_hub() { # name port -> pid
   local pin; pin=$(mode_prefix hub)
   case $1 in
     # HUB_ENV: more settings, as RINGHUB_* variables (the `auth` scenario's).
-    ringhub) env ${HUB_ENV:-} RINGHUB_CONFIG=bench/hub.toml RINGHUB_LISTEN=127.0.0.1:$2 RINGHUB_ADMIN_LISTEN=127.0.0.1:0 \
+    # ringhub-unpaced: ringhub with write_interval 0 (every connection written at the end
+    # of each pass), beside the default's paced writes.
+    ringhub | ringhub-unpaced) env ${HUB_ENV:-} $([ "$1" = ringhub ] || echo RINGHUB_WRITE_INTERVAL=0s) RINGHUB_CONFIG=bench/hub.toml RINGHUB_LISTEN=127.0.0.1:$2 RINGHUB_ADMIN_LISTEN=127.0.0.1:0 \
                RINGHUB_SHARDS=$(threads) RINGHUB_PING_INTERVAL=$PING $pin $BIN/ringhub >"$OUT/hub.log" 2>&1 & ;;
     ringhub-tls) RINGHUB_CONFIG=bench/hub.toml RINGHUB_LISTEN=127.0.0.1:$2 RINGHUB_ADMIN_LISTEN=127.0.0.1:0 \
                RINGHUB_TLS_CERT="$OUT/hub.crt" RINGHUB_TLS_KEY="$OUT/hub.key" \
