@@ -71,11 +71,13 @@ impl Pacer {
         self.epoch.elapsed().as_micros() as u64
     }
 
-    /// Sets the timer `after` from now, unless it is set already.
+    /// Sets the timer `after` from now, unless it is set to fire sooner already.
     fn arm(&mut self, after: u32) {
-        if let (Some(timer), None) = (&self.timer, self.armed_for) {
+        let Some(timer) = &self.timer else { return };
+        let at = self.now() + after as u64;
+        if self.armed_for.is_none_or(|armed| at < armed) {
             timer.set(Duration::from_micros(after as u64));
-            self.armed_for = Some(self.now() + after as u64);
+            self.armed_for = Some(at);
         }
     }
 }
