@@ -266,6 +266,8 @@ fn stop_shards(shared: &Shared, watch: &Watch, threads: Vec<JoinHandle<()>>) {
 
 /// One listener per shard on the same address, with SO_REUSEPORT so the kernel spreads
 /// connections over them. With port 0 the first bind picks the port for the others.
+/// TCP_NODELAY is set on the listener: Linux copies it to every socket `accept` returns,
+/// which saves a `setsockopt` per connection (`shard::accept_loop`).
 fn bind_all(addr: SocketAddr, shards: usize, backlog: u32) -> Result<Vec<TcpListener>, StartError> {
     let backlog = backlog
         .min(sys::somaxconn().unwrap_or(u32::MAX))
@@ -278,6 +280,7 @@ fn bind_all(addr: SocketAddr, shards: usize, backlog: u32) -> Result<Vec<TcpList
             socket.set_reuse_address(true)?;
             socket.set_reuse_port(true)?;
             socket.set_nonblocking(true)?;
+            socket.set_tcp_nodelay(true)?;
             socket.bind(&addr.into())?;
             socket.listen(backlog)?;
             Ok(socket.into())
@@ -302,4 +305,41 @@ fn default_instance_id() -> String {
         .unwrap_or_else(|| "ringhub".into());
     let suffix: u32 = rand::rng().random();
     format!("{host}-{:06x}", suffix & 0xFF_FFFF)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{ErrorKind, Read};
+
+    /// A socket the shard accepts is non-blocking and has TCP_NODELAY without a system call
+    /// of its own for either (`bind_all`, `shard::accept`).
+    #[test]
+    fn accepted_sockets_are_nonblocking_without_nagle() {
+        let listeners = super::bind_all("127.0.0.1:0".parse().unwrap(), 1, 16).unwrap();
+        let client = std::net::TcpStream::connect(listeners[0].local_addr().unwrap()).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let (socket, peer) = loop {
+            match crate::shard::accept(&listeners[0]) {
+                Ok(Some(accepted)) => break accepted,
+                Err(e)
+                    if e.kind() == ErrorKind::WouldBlock
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(1))
+                }
+                other => panic!("accept: {other:?}"),
+            }
+        };
+        assert_eq!(peer, client.local_addr().unwrap());
+        assert!(
+            socket.nodelay().unwrap(),
+            "TCP_NODELAY comes from the listener"
+        );
+        let read = (&socket).read(&mut [0u8; 1]);
+        assert_eq!(
+            read.unwrap_err().kind(),
+            ErrorKind::WouldBlock,
+            "non-blocking"
+        );
+    }
 }

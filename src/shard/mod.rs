@@ -36,7 +36,7 @@ mod yield_now;
 
 use std::cell::RefCell;
 use std::future::Future;
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -220,8 +220,9 @@ async fn accept_loop(
             }
         }
         for _ in 0..ACCEPT_BURST {
-            match listener.accept() {
-                Ok((socket, peer)) => start(&shard, socket, peer, tls.as_ref()),
+            match accept(&listener) {
+                Ok(Some((socket, peer))) => start(&shard, socket, peer, tls.as_ref()),
+                Ok(None) => {} // not an IP peer: nothing a hub can serve
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue 'outer,
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionAborted => {}
                 Err(e) => {
@@ -238,17 +239,24 @@ async fn accept_loop(
     tracing::debug!(shard = shard.core.borrow().index, "stopped accepting");
 }
 
+/// Takes one queued connection: `accept4` makes it non-blocking in the same call (the
+/// hub's reads and writes pass MSG_DONTWAIT, but rustls's go through them too), and it
+/// comes with TCP_NODELAY from the listener (`hub::bind_all`): one system call per
+/// connection where `accept`, `ioctl(FIONBIO)` and `setsockopt` were three.
+pub(crate) fn accept(listener: &TcpListener) -> std::io::Result<Option<(TcpStream, SocketAddr)>> {
+    let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    let (socket, peer) = socket2::SockRef::from(listener).accept4(flags)?;
+    Ok(peer.as_socket().map(|peer| (socket.into(), peer)))
+}
+
 /// A connection just accepted: it gets its record on this shard and its place in the
 /// shard's epoll set.
 fn start(
     shard: &Rc<Shard>,
-    socket: std::net::TcpStream,
-    peer: std::net::SocketAddr,
+    socket: TcpStream,
+    peer: SocketAddr,
     tls: Option<&Arc<rustls::ServerConfig>>,
 ) {
-    // The hub's own reads and writes pass MSG_DONTWAIT; rustls's go through them too.
-    let _ = socket.set_nonblocking(true);
-    let _ = socket.set_nodelay(true);
     let session = match tls.map(|config| rustls::ServerConnection::new(config.clone())) {
         None => None,
         Some(Ok(session)) => Some(Box::new(session)),
