@@ -248,6 +248,10 @@ impl Core {
         if self.conns[key].decoder.has_pending() {
             let _ = self.on_frames(key, &mut []);
         }
+        // The welcome (with the 101 before it) leaves now, not at the end of the pass: a new
+        // connection has nothing else coming in this pass, and in a connect storm a pass
+        // opens hundreds; at its end they would all have waited for the last one.
+        self.write_now(key);
     }
 
     /// Starts the closing handshake with `code`; the socket is dropped when the peer answers,

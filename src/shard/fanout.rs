@@ -220,6 +220,18 @@ impl Core {
         self.close(key, 4009, "slow consumer");
     }
 
+    /// Writes what is queued for connection `key` now (an entry of it left in the dirty
+    /// list is skipped by the next flush).
+    pub(super) fn write_now(&mut self, key: usize) {
+        let now = self.pace.now() as u32;
+        if let Some(conn) = self.conns.get_mut(key).filter(|c| c.dirty) {
+            conn.dirty = false;
+            conn.answering = false;
+            conn.flush();
+            conn.last_write = now;
+        }
+    }
+
     /// Writes what is queued for every connection in the dirty list, paced or not (`pace`):
     /// the rare events that want their frames out at once. (A connection waiting for its
     /// interval is not in the list; it is written by the pacing timer, or as it leaves.)
