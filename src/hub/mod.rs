@@ -267,7 +267,7 @@ fn stop_shards(shared: &Shared, watch: &Watch, threads: Vec<JoinHandle<()>>) {
 /// One listener per shard on the same address, with SO_REUSEPORT so the kernel spreads
 /// connections over them. With port 0 the first bind picks the port for the others.
 /// TCP_NODELAY is set on the listener: Linux copies it to every socket `accept` returns,
-/// which saves a `setsockopt` per connection (`shard::accept_loop`).
+/// which saves a `setsockopt` per connection (`shard::accept`).
 fn bind_all(addr: SocketAddr, shards: usize, backlog: u32) -> Result<Vec<TcpListener>, StartError> {
     let backlog = backlog
         .min(sys::somaxconn().unwrap_or(u32::MAX))
