@@ -17,6 +17,14 @@
 //! per interval, while the reader on the other end is awake, which costs the kernel less
 //! per send than the same writes spread over the interval, each waking it (measured:
 //! PERFORMANCE.md, issue 18).
+//!
+//! A shard whose burst of paced writes takes more than half an interval is close to
+//! saturation: its writes queue behind each other, and every delivery waits longer than the
+//! interval. So the interval in force stretches to twice the last burst (`STRETCH`, at most
+//! four times `write_interval`): more deliveries share each send, the kernel's cost per
+//! delivery falls, and the shard leaves saturation instead of falling behind. It is back to
+//! `write_interval` after the first burst that is short again. (Measured: PERFORMANCE.md,
+//! issue 18, change 10.)
 
 use std::time::{Duration, Instant};
 
@@ -27,9 +35,24 @@ use crate::sys::timer::Timer;
 /// holds its slab key in the low half, and no slab reaches `u32::MAX` entries).
 pub const TIMER: u64 = u64::MAX;
 
+/// The interval in force is at least this many times the last burst of paced writes (in
+/// tenths: 2×), so that the bursts take at most about half of the shard's time.
+const STRETCH: u32 = 20;
+
+/// ... and at most this many times `write_interval`.
+const MAX_STRETCH: u32 = 4;
+
+/// The interval in force after a burst of paced writes that took `took` µs.
+fn stretched(interval: u32, took: u32) -> u32 {
+    let wanted = took.saturating_mul(STRETCH) / 10;
+    wanted.clamp(interval, interval.saturating_mul(MAX_STRETCH))
+}
+
 pub struct Pacer {
     /// `write_interval` in microseconds; 0 writes every connection at the end of each pass.
     interval: u32,
+    /// The interval in force: `interval`, stretched while the shard is saturated.
+    current: u32,
     /// What "now" is counted from, in microseconds.
     epoch: Instant,
     /// Connections with output waiting for the rest of their interval. Each is also marked
@@ -44,8 +67,10 @@ pub struct Pacer {
 
 impl Pacer {
     pub fn new(interval: Duration) -> Pacer {
+        let interval = interval.as_micros().min(u32::MAX as u128 / 8) as u32;
         Pacer {
-            interval: interval.as_micros().min(u32::MAX as u128 / 2) as u32,
+            interval,
+            current: interval,
             epoch: Instant::now(),
             waiting: Vec::new(),
             timer: None,
@@ -91,7 +116,7 @@ impl Core {
         if pace.timer.is_none() {
             return self.flush_dirty();
         }
-        let interval = pace.interval;
+        let interval = pace.current;
         let mut soonest = u32::MAX;
         let mut dirty = std::mem::take(&mut self.dirty);
         for key in dirty.drain(..) {
@@ -115,9 +140,11 @@ impl Core {
         }
     }
 
-    /// The pacing timer fired: every connection waiting is written.
+    /// The pacing timer fired: every connection waiting is written, and the time that took
+    /// sets the interval in force until the next burst.
     pub fn flush_waiting(&mut self) {
         let pace = &mut self.pace;
+        let started = pace.now();
         pace.armed_for = None;
         if let Some(timer) = &pace.timer {
             // Forget the expiry just seen.
@@ -136,5 +163,33 @@ impl Core {
             }
         }
         pace.waiting = waiting;
+        let took = pace.now().saturating_sub(started);
+        pace.current = stretched(pace.interval, took.min(u32::MAX as u64) as u32);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_interval_stretches_only_while_bursts_take_most_of_it() {
+        // 10 ms: a burst of 1 ms, or of half the interval, changes nothing.
+        assert_eq!(stretched(10_000, 1_000), 10_000);
+        assert_eq!(stretched(10_000, 5_000), 10_000);
+        // A burst of 9 ms: the next interval is 18 ms.
+        assert_eq!(stretched(10_000, 9_000), 18_000);
+        // Never past four times `write_interval`, however long the burst.
+        assert_eq!(stretched(10_000, 200_000), 40_000);
+        assert_eq!(stretched(10_000, u32::MAX), 40_000);
+    }
+
+    #[test]
+    fn a_short_burst_brings_it_back() {
+        let mut pace = Pacer::new(Duration::from_millis(10));
+        pace.current = stretched(pace.interval, 15_000);
+        assert_eq!(pace.current, 30_000);
+        pace.current = stretched(pace.interval, 500);
+        assert_eq!(pace.current, 10_000);
     }
 }
