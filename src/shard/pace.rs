@@ -173,7 +173,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_interval_stretches_only_while_bursts_take_most_of_it() {
+    fn the_interval_stretches_only_while_bursts_take_over_half_of_it() {
         // 10 ms: a burst of 1 ms, or of half the interval, changes nothing.
         assert_eq!(stretched(10_000, 1_000), 10_000);
         assert_eq!(stretched(10_000, 5_000), 10_000);
