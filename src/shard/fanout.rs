@@ -223,12 +223,9 @@ impl Core {
     /// Writes what is queued for connection `key` now (an entry of it left in the dirty
     /// list is skipped by the next flush).
     pub(super) fn write_now(&mut self, key: usize) {
-        let now = self.pace.now() as u32;
         if let Some(conn) = self.conns.get_mut(key).filter(|c| c.dirty) {
-            conn.dirty = false;
             conn.answering = false;
-            conn.flush();
-            conn.last_write = now;
+            conn.write_out(&self.pace);
         }
     }
 
@@ -238,10 +235,8 @@ impl Core {
     pub fn flush_dirty(&mut self) {
         for key in std::mem::take(&mut self.dirty) {
             if let Some(conn) = self.conns.get_mut(key).filter(|c| c.dirty) {
-                conn.dirty = false;
                 conn.answering = false;
-                conn.flush();
-                conn.last_write = self.pace.now() as u32;
+                conn.write_out(&self.pace);
             }
         }
     }

@@ -28,6 +28,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::conn::Conn;
 use super::core::Core;
 use crate::sys::timer::Timer;
 
@@ -126,9 +127,7 @@ impl Core {
             };
             let since = (pace.now() as u32).wrapping_sub(conn.last_write);
             if since >= interval || std::mem::take(&mut conn.answering) {
-                conn.dirty = false;
-                conn.flush();
-                conn.last_write = pace.now() as u32;
+                conn.write_out(pace);
             } else {
                 pace.waiting.push(key);
                 soonest = soonest.min(interval - since);
@@ -155,16 +154,25 @@ impl Core {
             if let Some(conn) = self.conns.get_mut(key) {
                 // Unless written since (a forced flush), or the key is another's now.
                 if conn.dirty {
-                    conn.dirty = false;
                     conn.answering = false;
-                    conn.flush();
-                    conn.last_write = pace.now() as u32;
+                    conn.write_out(pace);
                 }
             }
         }
         pace.waiting = waiting;
         let took = pace.now().saturating_sub(started);
         pace.current = stretched(pace.interval, took.min(u32::MAX as u64) as u32);
+    }
+}
+
+impl Conn {
+    /// Writes what is queued for this dirty connection and starts its interval over. Every
+    /// write of a dirty connection, paced or not, ends here (each caller says what becomes
+    /// of `answering`).
+    pub(super) fn write_out(&mut self, pace: &Pacer) {
+        self.dirty = false;
+        self.flush();
+        self.last_write = pace.now() as u32;
     }
 }
 
